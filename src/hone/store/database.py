@@ -1,0 +1,127 @@
+"""The metadata store: one engine, schema checks, and read/write transactions.
+
+Contract:
+- Constructing a ``Database`` touches nothing; the first transaction connects.
+- ``write()`` is one transaction; on SQLite it takes the write lock up front and waits up to
+  the busy timeout, so any number of processes may write concurrently.
+- Every transaction first checks (once per object) that the schema is at this hone's head
+  revision, and raises ``WorkspaceError`` naming the command that fixes it otherwise.
+- Driver errors that mean "the store did not answer" surface as ``StoreUnavailableError``;
+  other SQLAlchemy errors propagate, since they are bugs, not user input.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from hone.errors import StoreUnavailableError, WorkspaceError
+from hone.store.engine import WRITE_OPTION, display_url, make_engine, parse_store_url
+from hone.store.migrations import current_revision, head_revision
+
+__all__ = ["Database"]
+
+
+class Database:
+    """A handle on one metadata store, selected by URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._parsed = parse_store_url(url)
+        self._engine: Engine | None = None
+        self._schema_checked = False
+        self._lock = threading.Lock()
+
+    @property
+    def backend(self) -> str:
+        return self._parsed.get_backend_name()
+
+    @property
+    def engine(self) -> Engine:
+        with self._lock:
+            if self._engine is None:
+                self._engine = make_engine(self.url)
+            return self._engine
+
+    def display_url(self) -> str:
+        return display_url(self._parsed)
+
+    def sqlite_path(self) -> Path | None:
+        """The database file of a SQLite store, else None."""
+        if self.backend != "sqlite" or self._parsed.database in (None, "", ":memory:"):
+            return None
+        return Path(str(self._parsed.database))
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read transaction."""
+        self.check_schema()
+        with self._translate(), self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction, committed when the block exits cleanly."""
+        self.check_schema()
+        with (
+            self._translate(),
+            self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn,
+            conn.begin(),
+        ):
+            yield conn
+
+    def check_schema(self) -> None:
+        """Raise ``WorkspaceError`` unless the store's schema is this hone's head revision."""
+        if self._schema_checked:
+            return
+        path = self.sqlite_path()
+        if path is not None and not path.is_file():
+            raise WorkspaceError(
+                f"no hone database at {path}; run `hone init` to create the workspace"
+            )
+        with self._translate(), self.engine.connect() as conn:
+            current = current_revision(conn)
+        head = head_revision()
+        if current is None:
+            raise WorkspaceError(
+                f"the store at {self.display_url()} has no hone schema; run `hone init` "
+                "(or `hone db upgrade`) first"
+            )
+        if current != head:
+            raise WorkspaceError(
+                f"the store at {self.display_url()} is at schema revision {current}, this "
+                f"hone needs {head}; run `hone db upgrade` (back up the database first)"
+            )
+        self._schema_checked = True
+
+    def dispose(self) -> None:
+        with self._lock:
+            if self._engine is not None:
+                self._engine.dispose()
+                self._engine = None
+
+    @contextmanager
+    def _translate(self) -> Iterator[None]:
+        try:
+            yield
+        except (OperationalError, InterfaceError) as exc:
+            raise StoreUnavailableError(
+                f"the metadata store at {self.display_url()} did not answer: "
+                f"{_first_line(exc.orig)}"
+            ) from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise StoreUnavailableError(
+                    f"lost the connection to the metadata store at {self.display_url()}"
+                ) from exc
+            raise
+
+
+def _first_line(error: BaseException | None) -> str:
+    text = str(error) if error is not None else "unknown error"
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__

@@ -1,0 +1,81 @@
+"""Engines per store URL: SQLite (WAL, busy timeout) embedded, PostgreSQL when shared."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.pool import NullPool
+
+from hone.errors import ValidationError
+
+__all__ = ["SQLITE_BUSY_TIMEOUT_S", "display_url", "make_engine", "parse_store_url"]
+
+SQLITE_BUSY_TIMEOUT_S = 60.0
+POSTGRES_CONNECT_TIMEOUT_S = 5
+WRITE_OPTION = "hone_write"
+
+
+def parse_store_url(url: str) -> URL:
+    """Parse and normalise a store URL; plain ``postgresql://`` means psycopg 3."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ValidationError(
+            f"store URL {url!r} is not a database URL (expected sqlite:///PATH "
+            "or postgresql://USER@HOST:PORT/DB)"
+        ) from exc
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ValidationError(
+            f"store URL {display_url(url)!r}: backend {parsed.get_backend_name()!r} is not "
+            "supported; use sqlite:///PATH or postgresql://..."
+        )
+    return parsed
+
+
+def display_url(url: str | URL) -> str:
+    """The URL with any password hidden, for messages and listings."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return str(url)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``. Connects lazily: creating it touches nothing."""
+    parsed = parse_store_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed)
+    connect_args: dict[str, Any] = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S}
+    return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    # isolation_level=None hands transaction control to the listeners below, so that
+    # writers take the lock up front (BEGIN IMMEDIATE) and wait on the busy timeout
+    # instead of failing with "database is locked" when a read upgrades to a write.
+    engine = create_engine(
+        url,
+        poolclass=NullPool if url.database in (None, "", ":memory:") else None,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "isolation_level": None},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        write = conn.get_execution_options().get(WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine

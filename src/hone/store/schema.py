@@ -1,0 +1,126 @@
+"""The one metadata schema, as SQLAlchemy Core tables.
+
+Domain layers own repositories over these tables; migrations in ``migrations/`` create and
+evolve them. Times are seconds since the epoch (UTC) as doubles. A metric value of NULL is
+NaN: SQLite cannot store NaN, so NULL is how both backends record it faithfully.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+__all__ = [
+    "artifacts",
+    "experiments",
+    "latest_metrics",
+    "metadata",
+    "metrics",
+    "params",
+    "runs",
+    "tags",
+]
+
+ID = String(32)
+KEY = String(250)
+DOUBLE = Float(precision=53)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(250), nullable=False, unique=True),
+    Column("created_at", DOUBLE, nullable=False),
+)
+
+# Rows keyed by run carry no foreign key to runs: each process journals on its own, and a
+# DDP rank's points may reach the store before rank 0 has written the run row.
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("experiment_id", ID, ForeignKey("experiments.id"), nullable=False),
+    Column("name", String(250), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("start_time", DOUBLE, nullable=False),
+    Column("end_time", DOUBLE, nullable=True),
+    Column("parent_run_id", ID, nullable=True),
+    Column("git_commit", String(64), nullable=True),
+    Column("git_dirty", Boolean, nullable=True),
+    Column("host", String(250), nullable=True),
+    Column("user", String(250), nullable=True),
+    Column("source", Text, nullable=True),
+    Column("environment", Text, nullable=True),  # JSON: python, platform, packages
+    Index(None, "experiment_id", "start_time"),
+    Index(None, "parent_run_id"),
+    Index(None, "status"),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_id", ID, primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+    Index(None, "key", "value"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("run_id", ID, primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("run_id", ID, primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("step", BigInteger, primary_key=True),
+    Column("value", DOUBLE, nullable=True),
+    Column("timestamp", DOUBLE, nullable=False),
+)
+
+# The value at the highest step of each (run, key): what filters and tables show.
+latest_metrics = Table(
+    "latest_metrics",
+    metadata,
+    Column("run_id", ID, primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("step", BigInteger, nullable=False),
+    Column("value", DOUBLE, nullable=True),
+    Column("timestamp", DOUBLE, nullable=False),
+    Index(None, "key", "value"),
+)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("run_id", ID, primary_key=True),
+    Column("path", String(1000), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", DOUBLE, nullable=False),
+    Index(None, "digest"),
+)

@@ -1,0 +1,105 @@
+"""Per-run journal segments on local disk: the write-ahead log of every tracking call.
+
+Each process that writes to a run owns one segment file,
+``<workspace>/journals/<run_id>/<segment_id>.jnl``, holds an exclusive ``flock`` on it while
+it lives, and appends frames with one ``os.write`` each (a write to the OS, no fsync), so a
+``kill -9`` loses nothing the call returned from. A segment whose lock can be taken has no
+living writer: ``hone sync`` replays it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from hone.errors import HoneError, ValidationError
+from hone.ids import new_id
+
+__all__ = ["JournalWriter", "SegmentFile", "abandoned_segments", "segment_path"]
+
+SUFFIX = ".jnl"
+
+
+def segment_path(journal_dir: Path, run_id: str, segment_id: str) -> Path:
+    return journal_dir / run_id / f"{segment_id}{SUFFIX}"
+
+
+@dataclass(frozen=True)
+class SegmentFile:
+    run_id: str
+    path: Path
+
+
+class JournalWriter:
+    """Appends frames to one segment; the flock it holds marks the segment as live."""
+
+    def __init__(self, journal_dir: Path, run_id: str) -> None:
+        self.run_id = run_id
+        self.segment_id = new_id()
+        self.path = segment_path(journal_dir, run_id, self.segment_id)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        except OSError as exc:
+            raise HoneError(f"cannot create the run journal {self.path}: {exc}") from exc
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._fd: int | None = fd
+
+    @property
+    def closed(self) -> bool:
+        return self._fd is None
+
+    def write(self, frame: bytes) -> None:
+        fd = self._fd
+        if fd is None:
+            raise ValidationError(f"run {self.run_id} has ended; start or resume a run to log")
+        try:
+            os.write(fd, frame)
+        except OSError as exc:
+            raise HoneError(f"cannot append to the run journal {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        """Release the segment (its lock goes with the descriptor)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def abandoned_segments(journal_dir: Path) -> Iterator[SegmentFile]:
+    """Segments no living process holds: their writer ended or died."""
+    if not journal_dir.is_dir():
+        return
+    for run_dir in sorted(journal_dir.iterdir()):
+        if not run_dir.is_dir():
+            continue
+        for path in sorted(run_dir.glob(f"*{SUFFIX}")):
+            if _is_unlocked(path):
+                yield SegmentFile(run_dir.name, path)
+
+
+def _is_unlocked(path: Path) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return True
+    finally:
+        os.close(fd)
+
+
+def remove_segment(path: Path) -> None:
+    """Delete a fully flushed segment, and its run folder once empty."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    with contextlib.suppress(OSError):
+        path.parent.rmdir()

@@ -1,0 +1,172 @@
+"""Reading runs back: one run, metric history, search. Functions a REST API can call too."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Select, select
+
+from hone.errors import NotFoundError, UserError, ValidationError
+from hone.store.database import Database
+from hone.store.schema import artifacts, experiments, latest_metrics, metrics, params, runs, tags
+from hone.tracking.entities import Artifact, Experiment, Metric, Run, RunStatus
+from hone.tracking.filter import parse_filter, parse_order_by
+
+__all__ = [
+    "get_run",
+    "list_experiments",
+    "metric_history",
+    "resolve_run_id",
+    "search_runs",
+]
+
+_CHUNK = 500
+NAN = float("nan")
+
+
+def _run_select() -> Select[Any]:
+    return select(runs, experiments.c.name.label("experiment_name")).join(
+        experiments, experiments.c.id == runs.c.experiment_id
+    )
+
+
+def resolve_run_id(db: Database, run_id: str) -> str:
+    """A full run id from an id or a unique prefix of one (as git does for commits)."""
+    text = run_id.strip().lower()
+    if not text or any(c not in "0123456789abcdef" for c in text) or len(text) > 32:
+        raise ValidationError(f"{run_id!r} is not a run id (32 hex digits, or a prefix)")
+    with db.read() as conn:
+        if len(text) == 32:
+            found = conn.execute(select(runs.c.id).where(runs.c.id == text)).scalars().all()
+        else:
+            found = conn.execute(
+                select(runs.c.id).where(runs.c.id.startswith(text, autoescape=True)).limit(6)
+            ).scalars().all()
+    if not found:
+        raise NotFoundError(f"no run {run_id!r} in {db.display_url()}")
+    if len(found) > 1:
+        raise UserError(
+            f"run id prefix {run_id!r} is ambiguous: it matches {', '.join(found[:5])}"
+            f"{' …' if len(found) > 5 else ''}; give more digits"
+        )
+    return str(found[0])
+
+
+def get_run(db: Database, run_id: str) -> Run:
+    full = resolve_run_id(db, run_id)
+    with db.read() as conn:
+        rows = conn.execute(_run_select().where(runs.c.id == full)).mappings().all()
+        return _hydrate(conn, rows)[0]
+
+
+def metric_history(db: Database, run_id: str, key: str) -> list[Metric]:
+    full = resolve_run_id(db, run_id)
+    with db.read() as conn:
+        rows = conn.execute(
+            select(metrics.c.step, metrics.c.value, metrics.c.timestamp)
+            .where(metrics.c.run_id == full, metrics.c.key == key)
+            .order_by(metrics.c.step)
+        ).all()
+        if not rows:
+            known = conn.execute(
+                select(latest_metrics.c.key).where(latest_metrics.c.run_id == full)
+            ).scalars().all()
+            raise NotFoundError(
+                f"run {full} has no metric {key!r}"
+                + (f"; it has {', '.join(sorted(known))}" if known else "; it has no metrics")
+            )
+    return [Metric(key, NAN if v is None else v, s, t) for s, v, t in rows]
+
+
+def list_experiments(db: Database) -> list[Experiment]:
+    with db.read() as conn:
+        rows = conn.execute(select(experiments).order_by(experiments.c.name)).all()
+    return [Experiment(r.id, r.name, r.created_at) for r in rows]
+
+
+def search_runs(
+    db: Database,
+    *,
+    experiment: str | Sequence[str] | None = None,
+    filter: str | None = None,
+    order_by: Sequence[str] | None = None,
+    max_results: int = 1000,
+    include_details: bool = True,
+) -> list[Run]:
+    """Runs matching ``filter`` in ``experiment`` (a name or names; all if None)."""
+    if max_results < 1:
+        raise ValidationError(f"max_results must be at least 1, got {max_results}")
+    condition = parse_filter(filter)
+    order = parse_order_by(list(order_by or []))
+    query = _run_select()
+    if experiment is not None:
+        names = [experiment] if isinstance(experiment, str) else list(experiment)
+        query = query.where(experiments.c.name.in_(names))
+    if condition is not None:
+        query = query.where(condition)
+    query = query.order_by(*order, runs.c.start_time.desc(), runs.c.id).limit(max_results)
+    with db.read() as conn:
+        rows = conn.execute(query).mappings().all()
+        return _hydrate(conn, rows, details=include_details)
+
+
+def _chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
+    for i in range(0, len(ids), _CHUNK):
+        yield ids[i : i + _CHUNK]
+
+
+def _hydrate(conn: Connection, rows: Sequence[Any], details: bool = True) -> list[Run]:
+    ids = [r["id"] for r in rows]
+    p: dict[str, dict[str, str]] = defaultdict(dict)
+    t: dict[str, dict[str, str]] = defaultdict(dict)
+    m: dict[str, dict[str, Metric]] = defaultdict(dict)
+    a: dict[str, list[Artifact]] = defaultdict(list)
+    if details:
+        for chunk in _chunks(ids):
+            for run_id, key, value in conn.execute(
+                select(params.c.run_id, params.c.key, params.c.value)
+                .where(params.c.run_id.in_(chunk))
+            ):
+                p[run_id][key] = value
+            for run_id, key, value in conn.execute(
+                select(tags.c.run_id, tags.c.key, tags.c.value).where(tags.c.run_id.in_(chunk))
+            ):
+                t[run_id][key] = value
+            for run_id, key, step, value, ts in conn.execute(
+                select(latest_metrics.c.run_id, latest_metrics.c.key, latest_metrics.c.step,
+                       latest_metrics.c.value, latest_metrics.c.timestamp)
+                .where(latest_metrics.c.run_id.in_(chunk))
+            ):
+                m[run_id][key] = Metric(key, NAN if value is None else value, step, ts)
+            for run_id, path, digest, size in conn.execute(
+                select(artifacts.c.run_id, artifacts.c.path, artifacts.c.digest,
+                       artifacts.c.size)
+                .where(artifacts.c.run_id.in_(chunk)).order_by(artifacts.c.path)
+            ):
+                a[run_id].append(Artifact(path, digest, size))
+    return [
+        Run(
+            id=r["id"],
+            experiment_id=r["experiment_id"],
+            experiment=r["experiment_name"],
+            name=r["name"],
+            status=RunStatus(r["status"]),
+            start_time=r["start_time"],
+            end_time=r["end_time"],
+            parent_run_id=r["parent_run_id"],
+            git_commit=r["git_commit"],
+            git_dirty=r["git_dirty"],
+            host=r["host"],
+            user=r["user"],
+            source=r["source"],
+            environment=json.loads(r["environment"]) if r["environment"] else {},
+            params=p.get(r["id"], {}),
+            tags=t.get(r["id"], {}),
+            metrics=m.get(r["id"], {}),
+            artifacts=tuple(a.get(r["id"], ())),
+        )
+        for r in rows
+    ]

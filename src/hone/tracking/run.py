@@ -1,0 +1,328 @@
+"""The run a process is logging to: every call appends to the journal and returns.
+
+``log_metric`` is the hot path: a validated key is cached with its encoded bytes, the frame
+is packed by hand and handed to the OS with one ``os.write``. The store sees it when the
+flusher next runs or when the run ends, whichever is first.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from hone.config import Workspace
+from hone.errors import ConflictError, HoneError, StoreUnavailableError, ValidationError
+from hone.ids import new_id
+from hone.tracking.entities import Run, RunStatus
+from hone.tracking.environment import capture_environment
+from hone.tracking.flusher import SegmentCursor, flush_segment
+from hone.tracking.journal import JournalWriter, remove_segment
+from hone.tracking.queries import get_run
+from hone.tracking.records import encode_event, encode_metric
+from hone.tracking.tracker import Tracker, get_tracker
+from hone.tracking.validation import (
+    check_key,
+    check_metric_value,
+    check_name,
+    check_step,
+    check_text_value,
+)
+
+__all__ = ["ActiveRun", "active_run", "start_run"]
+
+log = logging.getLogger("hone.tracking")
+
+_stack: list[ActiveRun] = []
+_stack_lock = threading.Lock()
+_crashed = False
+
+
+class ActiveRun:
+    """A run this process is writing to. Use as a context manager, or call ``end()``."""
+
+    def __init__(self, tracker: Tracker, run_id: str, experiment: str, name: str,
+                 *, owner: bool) -> None:
+        self.id = run_id
+        self.experiment = experiment
+        self.name = name
+        self._tracker = tracker
+        self._owner = owner
+        self._writer = JournalWriter(tracker.workspace.journal_dir, run_id)
+        self._cursor = SegmentCursor(run_id, self._writer.path)
+        self._keys: dict[str, bytes] = {}
+        self._next_step: dict[str, int] = {}
+        self._params: dict[str, str] = {}
+        self._status: RunStatus | None = None
+        self._write = self._writer.write
+
+    def __repr__(self) -> str:
+        return f"<ActiveRun {self.id} {self.experiment}/{self.name}>"
+
+    # Logging -------------------------------------------------------------------------
+
+    def log_metric(self, key: str, value: float, step: int | None = None,
+                   timestamp: float | None = None) -> None:
+        """Record ``value`` for ``key`` at ``step`` (the key's next step if omitted).
+
+        Keyed by (run, key, step): logging the same step again replaces the value.
+        NaN and ±inf are stored faithfully.
+        """
+        encoded = self._keys.get(key)
+        if encoded is None:
+            encoded = self._admit_key(key)
+        if type(value) is not float:
+            value = check_metric_value(key, value)
+        if step is None:
+            step = self._next_step.get(key, 0)
+        elif type(step) is not int:
+            step = check_step(key, step)
+        self._next_step[key] = step + 1
+        self._write(encode_metric(encoded, value, step,
+                                  time.time() if timestamp is None else timestamp))
+
+    def log_metrics(self, values: Mapping[str, float], step: int | None = None,
+                    timestamp: float | None = None) -> None:
+        ts = time.time() if timestamp is None else timestamp
+        for key, value in values.items():
+            self.log_metric(key, value, step, ts)
+
+    def log_param(self, key: str, value: Any) -> None:
+        self.log_params({key: value})
+
+    def log_params(self, values: Mapping[str, Any]) -> None:
+        """Params are fixed once logged: a different value for the same key is an error."""
+        checked = {check_key(k, "param"): check_text_value(k, v, "param")
+                   for k, v in values.items()}
+        for key, text in checked.items():
+            old = self._params.get(key)
+            if old is not None and old != text:
+                raise ConflictError(
+                    f"param {key!r} of run {self.id} is already {old!r}; params are fixed "
+                    f"once logged (got {text!r}): log a tag or metric for values that change"
+                )
+        self._params.update(checked)
+        self._event("params", {"values": checked})
+
+    def set_tag(self, key: str, value: Any) -> None:
+        self.set_tags({key: value})
+
+    def set_tags(self, values: Mapping[str, Any]) -> None:
+        checked = {check_key(k, "tag"): check_text_value(k, v, "tag") for k, v in values.items()}
+        self._event("tags", {"values": checked})
+
+    def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> list[str]:
+        """Store a file (or every file under a folder) as the run's artifact(s).
+
+        Returns the artifact paths recorded. The bytes go to the blob store, deduplicated
+        by digest; the journal records the path → digest mapping.
+        """
+        source = Path(path)
+        if not source.exists():
+            raise ValidationError(f"cannot log artifact {source}: no such file or folder")
+        base = name or source.name
+        if source.is_dir():
+            files = sorted(p for p in source.rglob("*") if p.is_file())
+            pairs = [(p, f"{base}/{p.relative_to(source).as_posix()}") for p in files]
+        else:
+            pairs = [(source, base)]
+        recorded = []
+        for file, artifact_path in pairs:
+            digest = self._tracker.blobs.put_file(file)
+            self._artifact(artifact_path, digest, file.stat().st_size)
+            recorded.append(artifact_path)
+        return recorded
+
+    def log_text(self, text: str, name: str) -> str:
+        """Store ``text`` as an artifact named ``name``."""
+        data = text.encode()
+        self._artifact(name, self._tracker.blobs.put_bytes(data), len(data))
+        return name
+
+    # Lifecycle -------------------------------------------------------------------------
+
+    @property
+    def ended(self) -> bool:
+        return self._writer.closed
+
+    def end(self, status: RunStatus | str = RunStatus.FINISHED) -> None:
+        """End the run and drain its journal into the store.
+
+        If the store cannot be reached the run still ends: its journal stays on disk and
+        ``hone sync`` (or any later hone command) replays it.
+        """
+        if self.ended:
+            return
+        final = RunStatus(status)
+        if self._owner:
+            self._event("end", {"status": final.value})
+        self._status = final
+        self._writer.close()
+        self._tracker.flusher.unregister(self._cursor)
+        with _stack_lock:
+            if self in _stack:
+                _stack.remove(self)
+        self._drain()
+
+    def fetch(self) -> Run:
+        """This run as the store now has it (flushing what the journal holds first)."""
+        with self._cursor.lock:
+            flush_segment(self._cursor, self._tracker.sink)
+        return get_run(self._tracker.db, self.id)
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is None:
+            self.end(RunStatus.FINISHED)
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.end(RunStatus.KILLED)
+        else:
+            self.end(RunStatus.FAILED)
+
+    # Internals -------------------------------------------------------------------------
+
+    def _admit_key(self, key: str) -> bytes:
+        encoded = check_key(key, "metric").encode()
+        self._keys[key] = encoded
+        return encoded
+
+    def _event(self, kind: str, data: dict[str, Any]) -> None:
+        self._write(encode_event(kind, {"time": time.time(), **data}))
+
+    def _artifact(self, path: str, digest: str, size: int) -> None:
+        if not path or path.startswith("/") or ".." in path.split("/"):
+            raise ValidationError(f"artifact path {path!r} must be relative, without '..'")
+        self._event("artifact", {"path": path, "digest": digest, "size": size})
+
+    def _drain(self) -> None:
+        try:
+            with self._cursor.lock:
+                result = flush_segment(self._cursor, self._tracker.sink)
+        except (StoreUnavailableError, HoneError, OSError) as exc:
+            log.warning("hone: run %s ended but could not reach the store (%s); its journal "
+                        "%s is kept: run `hone sync` when the store is back",
+                        self.id, exc, self._writer.path)
+            return
+        if result.torn_bytes == 0:
+            remove_segment(self._writer.path)
+
+
+def start_run(
+    experiment: str = "default",
+    name: str | None = None,
+    *,
+    params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, Any] | None = None,
+    parent: str | ActiveRun | None = None,
+    run_id: str | None = None,
+    workspace: Workspace | str | os.PathLike[str] | None = None,
+) -> ActiveRun:
+    """Start a run (or continue ``run_id``) and make it the active run of this process.
+
+    A run started while another is active becomes its child unless ``parent`` says
+    otherwise. Continuing a run that a dead process left replays that process's journal
+    first; continuing one another live process is writing to attaches to it.
+    """
+    ws = workspace if isinstance(workspace, Workspace) else Workspace.discover(workspace)
+    tracker = get_tracker(ws)
+    _install_hooks()
+    if run_id is not None:
+        run = _continue(tracker, run_id)
+    else:
+        parent_id = parent.id if isinstance(parent, ActiveRun) else parent
+        if parent_id is None:
+            current = active_run()
+            parent_id = current.id if current else None
+        run = _create(tracker, check_name(experiment, "experiment"), name, parent_id)
+    if params:
+        run.log_params(params)
+    if tags:
+        run.set_tags(tags)
+    tracker.flusher.register(run._cursor)
+    with _stack_lock:
+        _stack.append(run)
+    return run
+
+
+def _create(tracker: Tracker, experiment: str, name: str | None,
+            parent_id: str | None) -> ActiveRun:
+    run_id = new_id()
+    run_name = check_name(name, "run") if name is not None else f"run-{run_id[:8]}"
+    env = capture_environment()
+    run = ActiveRun(tracker, run_id, experiment, run_name, owner=True)
+    run._event("start", {
+        "run_id": run_id,
+        "experiment": experiment,
+        "name": run_name,
+        "parent_run_id": parent_id,
+        "git_commit": env.git.commit if env.git else None,
+        "git_dirty": env.git.dirty if env.git else None,
+        "host": env.host,
+        "user": env.user,
+        "source": env.source,
+        "environment": json.dumps(env.info, sort_keys=True),
+    })
+    if env.git is not None and env.git.dirty and env.git.diff:
+        try:
+            run.log_text(env.git.diff.decode(errors="replace"), "git.diff")
+        except HoneError as exc:
+            log.warning("hone: could not store the git diff of run %s: %s", run_id, exc)
+    return run
+
+
+def _continue(tracker: Tracker, run_id: str) -> ActiveRun:
+    tracker.sync(run_id=run_id)
+    existing = get_run(tracker.db, run_id)
+    owner = existing.status != RunStatus.RUNNING
+    run = ActiveRun(tracker, existing.id, existing.experiment, existing.name, owner=owner)
+    run._params.update(existing.params)
+    for key, metric in existing.metrics.items():
+        run._next_step[key] = metric.step + 1
+    run._event("resume" if owner else "attach", {})
+    return run
+
+
+def active_run() -> ActiveRun | None:
+    """The innermost run this process started and has not ended."""
+    with _stack_lock:
+        return _stack[-1] if _stack else None
+
+
+_hooks_installed = False
+
+
+def _install_hooks() -> None:
+    """End runs left open at exit: failed after an uncaught exception, else finished."""
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    previous = sys.excepthook
+
+    def hook(exc_type: type[BaseException], exc: BaseException,
+             tb: TracebackType | None) -> None:
+        global _crashed
+        _crashed = True
+        previous(exc_type, exc, tb)
+
+    sys.excepthook = hook
+    atexit.register(_end_open_runs)
+
+
+def _end_open_runs() -> None:
+    while True:
+        run = active_run()
+        if run is None:
+            return
+        run.end(RunStatus.FAILED if _crashed else RunStatus.FINISHED)

@@ -1,0 +1,43 @@
+"""One process's handle on one workspace: store, blobs, journals and the flusher."""
+
+from __future__ import annotations
+
+import threading
+
+from hone.blobs import BlobStore, open_blob_store
+from hone.config import Workspace
+from hone.store.database import Database
+from hone.tracking.flusher import Flusher
+from hone.tracking.replay import SyncReport, sync_journals
+from hone.tracking.sink import StoreSink
+
+__all__ = ["Tracker", "get_tracker"]
+
+
+class Tracker:
+    """Everything tracking needs for one workspace; cheap to build, connects lazily."""
+
+    def __init__(self, workspace: Workspace, *, flush_interval: float = 0.5) -> None:
+        self.workspace = workspace
+        self.db = Database(workspace.store_uri)
+        self.blobs: BlobStore = open_blob_store(workspace.blob_uri)
+        self.sink = StoreSink(self.db)
+        self.flusher = Flusher(self.sink, interval=flush_interval)
+
+    def sync(self, run_id: str | None = None) -> SyncReport:
+        """Replay journals that no living process holds into the store."""
+        return sync_journals(self.workspace.journal_dir, self.sink, run_id=run_id)
+
+
+_trackers: dict[Workspace, Tracker] = {}
+_lock = threading.Lock()
+
+
+def get_tracker(workspace: Workspace | None = None) -> Tracker:
+    """The process's tracker for ``workspace`` (discovered from the environment if None)."""
+    ws = (workspace or Workspace.discover()).require()
+    with _lock:
+        tracker = _trackers.get(ws)
+        if tracker is None:
+            tracker = _trackers[ws] = Tracker(ws)
+        return tracker
