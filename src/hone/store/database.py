@@ -75,6 +75,14 @@ class Database:
         ):
             yield conn
 
+    def revision(self) -> str | None:
+        """The schema revision the store is at (None if it has no hone schema)."""
+        path = self.sqlite_path()
+        if path is not None and not path.is_file():
+            return None
+        with self._translate(), self.engine.connect() as conn:
+            return current_revision(conn)
+
     def check_schema(self) -> None:
         """Raise ``WorkspaceError`` unless the store's schema is this hone's head revision."""
         if self._schema_checked:
@@ -84,8 +92,7 @@ class Database:
             raise WorkspaceError(
                 f"no hone database at {path}; run `hone init` to create the workspace"
             )
-        with self._translate(), self.engine.connect() as conn:
-            current = current_revision(conn)
+        current = self.revision()
         head = head_revision()
         if current is None:
             raise WorkspaceError(

@@ -7,6 +7,7 @@ and crash replay are the same code, and a store outage costs nothing but a growi
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -70,7 +71,7 @@ def flush_segment(cursor: SegmentCursor, sink: StoreSink) -> FlushResult:
                 if len(batch) >= MAX_BATCH_RECORDS:
                     break
             if end == cursor.offset:
-                size = cursor.path.stat().st_size
+                size = os.fstat(fh.fileno()).st_size
                 return FlushResult(records, cursor.offset, size, last_ts, saw_end)
             sink.apply(batch)
             records += len(batch)

@@ -70,31 +70,41 @@ class JournalWriter:
 
 
 def abandoned_segments(journal_dir: Path) -> Iterator[SegmentFile]:
-    """Segments no living process holds: their writer ended or died."""
+    """Claim, one at a time, the segments no living process holds.
+
+    Each segment is yielded while this process holds its lock, so two replayers never
+    work on the same one; a segment deleted by another replayer meanwhile is skipped.
+    The lock is released when the loop moves on.
+    """
     if not journal_dir.is_dir():
         return
     for run_dir in sorted(journal_dir.iterdir()):
         if not run_dir.is_dir():
             continue
         for path in sorted(run_dir.glob(f"*{SUFFIX}")):
-            if _is_unlocked(path):
+            fd = _claim(path)
+            if fd is None:
+                continue
+            try:
                 yield SegmentFile(run_dir.name, path)
+            finally:
+                os.close(fd)
 
 
-def _is_unlocked(path: Path) -> bool:
+def _claim(path: Path) -> int | None:
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
-        return False
+        return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        return False
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return True
-    finally:
         os.close(fd)
+        return None
+    if os.fstat(fd).st_nlink == 0:  # replayed and removed while we waited
+        os.close(fd)
+        return None
+    return fd
 
 
 def remove_segment(path: Path) -> None:

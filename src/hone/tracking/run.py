@@ -41,6 +41,7 @@ __all__ = ["ActiveRun", "active_run", "start_run"]
 
 log = logging.getLogger("hone.tracking")
 
+_MIN_STEP, _MAX_STEP = -(2**63), 2**63 - 1
 _stack: list[ActiveRun] = []
 _stack_lock = threading.Lock()
 _crashed = False
@@ -83,7 +84,7 @@ class ActiveRun:
             value = check_metric_value(key, value)
         if step is None:
             step = self._next_step.get(key, 0)
-        elif type(step) is not int:
+        elif type(step) is not int or not _MIN_STEP <= step <= _MAX_STEP:
             step = check_step(key, step)
         self._next_step[key] = step + 1
         self._write(encode_metric(encoded, value, step,

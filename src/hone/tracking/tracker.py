@@ -11,7 +11,7 @@ from hone.tracking.flusher import Flusher
 from hone.tracking.replay import SyncReport, sync_journals
 from hone.tracking.sink import StoreSink
 
-__all__ = ["Tracker", "get_tracker"]
+__all__ = ["Tracker", "close_trackers", "get_tracker"]
 
 
 class Tracker:
@@ -41,3 +41,12 @@ def get_tracker(workspace: Workspace | None = None) -> Tracker:
         if tracker is None:
             tracker = _trackers[ws] = Tracker(ws)
         return tracker
+
+
+def close_trackers() -> None:
+    """Dispose every tracker's connections (tests, and programs that switch workspaces)."""
+    with _lock:
+        trackers = list(_trackers.values())
+        _trackers.clear()
+    for tracker in trackers:
+        tracker.db.dispose()

@@ -1,0 +1,37 @@
+"""What the root command resolved, shared with the subcommands."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from hone.config import Workspace
+from hone.errors import HoneError
+from hone.tracking.tracker import Tracker, get_tracker
+
+__all__ = ["CliState", "state"]
+
+log = logging.getLogger("hone.cli")
+
+
+@dataclass
+class CliState:
+    home: str | None = None
+    synced: bool = False
+
+    def workspace(self) -> Workspace:
+        return Workspace.discover(self.home)
+
+    def tracker(self) -> Tracker:
+        """The tracker, after replaying journals that dead or ended processes left behind."""
+        tracker = get_tracker(self.workspace())
+        if not self.synced:
+            self.synced = True
+            try:
+                tracker.sync()
+            except HoneError as exc:  # reads may still work; `hone sync` reports fully
+                log.warning("hone: could not replay pending journals: %s", exc)
+        return tracker
+
+
+state = CliState()

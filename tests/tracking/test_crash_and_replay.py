@@ -1,0 +1,159 @@
+"""Nothing the journal received is lost: kill -9, torn tails, unreachable stores, many writers."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+import hone
+from hone.config import Workspace
+from hone.store.database import Database
+from hone.store.schema import metrics
+from hone.tracking.records import decode_frames, encode_metric
+from tests.tracking.helpers import journal_points, spawn
+
+LOGGER = """
+import sys, hone
+run = hone.start_run("crash", params={"n": 1})
+print(run.id, flush=True)
+for i in range(10_000_000):
+    run.log_metric("loss", 1.0 / (i + 1), step=i)
+    run.log_metric("acc", i % 100 / 100, step=i)
+    if i == 20_000:
+        print("going", flush=True)
+"""
+
+
+def _count(ws: Workspace, run_id: str) -> int:
+    db = Database(ws.store_uri)
+    try:
+        with db.read() as conn:
+            return int(conn.execute(
+                select(func.count()).select_from(metrics).where(metrics.c.run_id == run_id)
+            ).scalar_one())
+    finally:
+        db.dispose()
+
+
+@pytest.mark.slow
+def test_kill_9_mid_logging_loses_nothing(sqlite_workspace: Workspace) -> None:
+    proc = spawn(LOGGER, sqlite_workspace.home)
+    assert proc.stdout is not None
+    run_id = proc.stdout.readline().strip()
+    assert proc.stdout.readline().strip() == "going", proc.stderr.read() if proc.stderr else ""
+    time.sleep(0.3)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    journaled = journal_points(sqlite_workspace.journal_dir)
+    assert len(journaled) > 40_000
+    report = hone.sync(workspace=sqlite_workspace)
+    assert report.killed_runs == [run_id]
+    assert _count(sqlite_workspace, run_id) == len(journaled)
+    got = hone.get_run(run_id, workspace=sqlite_workspace)
+    assert got.status is hone.RunStatus.KILLED and got.end_time is not None
+    assert got.params == {"n": "1"}
+    assert list(sqlite_workspace.journal_dir.glob("*/*.jnl")) == []  # replayed and cleared
+    assert hone.sync(workspace=sqlite_workspace).records == 0  # idempotent
+
+
+def test_a_torn_tail_is_skipped_and_the_rest_kept(sqlite_workspace: Workspace) -> None:
+    run = hone.start_run(workspace=sqlite_workspace)
+    for step in range(100):
+        run.log_metric("x", float(step), step=step)
+    segment = run._writer.path
+    # Simulate a crash: the process dies mid-record, before its end is journaled.
+    os.write(run._writer._fd, encode_metric(b"x", 1.0, 100, 0.0)[:-3])  # type: ignore[arg-type]
+    run._writer.close()
+    run._tracker.flusher.unregister(run._cursor)
+    from hone.tracking import run as run_module
+
+    run_module._stack.remove(run)
+    report = hone.sync(workspace=sqlite_workspace)
+    assert report.torn_bytes > 0
+    assert report.killed_runs == [run.id]
+    history = hone.get_metric_history(run.id, "x", workspace=sqlite_workspace)
+    assert [p.step for p in history] == list(range(100))
+    assert not segment.exists()
+
+
+def test_unreachable_store_keeps_the_run_going(tmp_path: Path,
+                                               sqlite_workspace: Workspace) -> None:
+    down = Workspace(home=sqlite_workspace.home,
+                     store_uri="postgresql://hone@127.0.0.1:1/nowhere",
+                     blob_uri=sqlite_workspace.blob_uri)
+    with hone.start_run("offline", params={"p": 1}, workspace=down) as run:
+        for step in range(1000):
+            run.log_metric("loss", math.exp(-step / 100), step=step)
+    # The run ended although the store never answered; its journal waits on disk.
+    (segment,) = sqlite_workspace.journal_dir.glob("*/*.jnl")
+    journaled = len(list(decode_frames(segment.read_bytes())))
+    assert journaled >= 1000 + 3  # points + start, params, end (+ a git diff, if dirty)
+    report = hone.sync(workspace=sqlite_workspace)
+    assert report.records == journaled and report.killed_runs == []
+    got = hone.get_run(run.id, workspace=sqlite_workspace)
+    assert got.status is hone.RunStatus.FINISHED and got.params == {"p": "1"}
+    assert len(hone.get_metric_history(run.id, "loss", workspace=sqlite_workspace)) == 1000
+
+
+WRITER = """
+import sys, hone
+run = hone.start_run(run_id=sys.argv[1]) if len(sys.argv) > 1 else hone.start_run("many")
+for i in range(5000):
+    run.log_metric(f"rank{RANK}", float(i), step=i)
+run.end()
+print(run.id)
+"""
+
+
+@pytest.mark.slow
+def test_processes_log_to_different_runs_at_once(sqlite_workspace: Workspace) -> None:
+    procs = [spawn(WRITER.replace("RANK", str(rank)), sqlite_workspace.home)
+             for rank in range(4)]
+    ids = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        ids.append(out.strip())
+    assert len(set(ids)) == 4
+    for run_id in ids:
+        assert _count(sqlite_workspace, run_id) == 5000
+
+
+@pytest.mark.slow
+def test_processes_log_to_the_same_run_at_once(workspace: Workspace) -> None:
+    with hone.start_run("shared", workspace=workspace) as owner:
+        owner.log_metric("owner", 1.0)
+        owner.fetch()  # make sure the run row exists before others attach
+        env = {"HONE_STORE_URI": workspace.store_uri}
+        code = WRITER.replace("sys.argv[1]", f"'{owner.id}'").replace(
+            "if len(sys.argv) > 1 else hone.start_run(\"many\")", "")
+        procs = [spawn(code.replace("RANK", str(rank)), workspace.home, **env)
+                 for rank in range(3)]
+        for proc in procs:
+            _, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err
+    got = hone.get_run(owner.id, workspace=workspace)
+    assert got.status is hone.RunStatus.FINISHED
+    assert _count(workspace, owner.id) == 3 * 5000 + 1
+    assert {k for k in got.metrics} == {"owner", "rank0", "rank1", "rank2"}
+
+
+def test_continuing_a_run_after_its_process_died(sqlite_workspace: Workspace) -> None:
+    proc = spawn(LOGGER, sqlite_workspace.home)
+    assert proc.stdout is not None
+    run_id = proc.stdout.readline().strip()
+    proc.stdout.readline()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    with hone.start_run(run_id=run_id, workspace=sqlite_workspace) as resumed:
+        last = hone.get_run(run_id, workspace=sqlite_workspace).metrics["loss"].step
+        resumed.log_metric("loss", 0.0)  # continues after the last journaled step
+    got = hone.get_run(run_id, workspace=sqlite_workspace)
+    assert got.status is hone.RunStatus.FINISHED
+    assert got.metrics["loss"].step == last + 1 and got.metrics["loss"].value == 0.0
