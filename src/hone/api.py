@@ -46,8 +46,12 @@ def _active() -> ActiveRun:
     return run
 
 
-def init(home: str | os.PathLike[str] | None = None, *, store_uri: str | None = None,
-         blob_uri: str | None = None) -> Workspace:
+def init(
+    home: str | os.PathLike[str] | None = None,
+    *,
+    store_uri: str | None = None,
+    blob_uri: str | None = None,
+) -> Workspace:
     """Create (or reuse) a workspace and bring its store's schema up to date."""
     workspace, _ = init_workspace(home, store_uri=store_uri, blob_uri=blob_uri)
     return workspace
@@ -105,8 +109,9 @@ def search_runs(
 ) -> list[Run]:
     """Runs matching a filter such as ``"metrics.acc > 0.9 and params.lr = '0.01'"``."""
     db = get_tracker(_workspace(workspace)).db
-    return queries.search_runs(db, experiment=experiment, filter=filter, order_by=order_by,
-                               max_results=max_results)
+    return queries.search_runs(
+        db, experiment=experiment, filter=filter, order_by=order_by, max_results=max_results
+    )
 
 
 def list_experiments(*, workspace: WorkspaceLike = None) -> list[Experiment]:

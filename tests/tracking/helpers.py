@@ -13,8 +13,13 @@ from hone.tracking.records import MetricPoint, decode_frames
 def spawn(code: str, home: Path, **env: str) -> subprocess.Popen[str]:
     """Run ``code`` in a fresh interpreter with HONE_HOME set to ``home``."""
     full_env = {**os.environ, "HONE_HOME": str(home), **env}
-    return subprocess.Popen([sys.executable, "-c", code], env=full_env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=full_env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def journal_points(journal_dir: Path) -> set[tuple[str, str, int]]:

@@ -34,9 +34,11 @@ def _count(ws: Workspace, run_id: str) -> int:
     db = Database(ws.store_uri)
     try:
         with db.read() as conn:
-            return int(conn.execute(
-                select(func.count()).select_from(metrics).where(metrics.c.run_id == run_id)
-            ).scalar_one())
+            return int(
+                conn.execute(
+                    select(func.count()).select_from(metrics).where(metrics.c.run_id == run_id)
+                ).scalar_one()
+            )
     finally:
         db.dispose()
 
@@ -82,11 +84,12 @@ def test_a_torn_tail_is_skipped_and_the_rest_kept(sqlite_workspace: Workspace) -
     assert not segment.exists()
 
 
-def test_unreachable_store_keeps_the_run_going(tmp_path: Path,
-                                               sqlite_workspace: Workspace) -> None:
-    down = Workspace(home=sqlite_workspace.home,
-                     store_uri="postgresql://hone@127.0.0.1:1/nowhere",
-                     blob_uri=sqlite_workspace.blob_uri)
+def test_unreachable_store_keeps_the_run_going(tmp_path: Path, sqlite_workspace: Workspace) -> None:
+    down = Workspace(
+        home=sqlite_workspace.home,
+        store_uri="postgresql://hone@127.0.0.1:1/nowhere",
+        blob_uri=sqlite_workspace.blob_uri,
+    )
     with hone.start_run("offline", params={"p": 1}, workspace=down) as run:
         for step in range(1000):
             run.log_metric("loss", math.exp(-step / 100), step=step)
@@ -113,8 +116,7 @@ print(run.id)
 
 @pytest.mark.slow
 def test_processes_log_to_different_runs_at_once(sqlite_workspace: Workspace) -> None:
-    procs = [spawn(WRITER.replace("RANK", str(rank)), sqlite_workspace.home)
-             for rank in range(4)]
+    procs = [spawn(WRITER.replace("RANK", str(rank)), sqlite_workspace.home) for rank in range(4)]
     ids = []
     for proc in procs:
         out, err = proc.communicate(timeout=120)
@@ -132,9 +134,9 @@ def test_processes_log_to_the_same_run_at_once(workspace: Workspace) -> None:
         owner.fetch()  # make sure the run row exists before others attach
         env = {"HONE_STORE_URI": workspace.store_uri}
         code = WRITER.replace("sys.argv[1]", f"'{owner.id}'").replace(
-            "if len(sys.argv) > 1 else hone.start_run(\"many\")", "")
-        procs = [spawn(code.replace("RANK", str(rank)), workspace.home, **env)
-                 for rank in range(3)]
+            'if len(sys.argv) > 1 else hone.start_run("many")', ""
+        )
+        procs = [spawn(code.replace("RANK", str(rank)), workspace.home, **env) for rank in range(3)]
         for proc in procs:
             _, err = proc.communicate(timeout=120)
             assert proc.returncode == 0, err

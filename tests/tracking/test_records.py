@@ -8,12 +8,14 @@ from hone.tracking.records import Event, MetricPoint, decode_frames, encode_even
 
 
 def _stream() -> bytes:
-    return b"".join([
-        encode_event("start", {"run_id": "r", "time": 1.0}),
-        encode_metric(b"loss", 0.5, 0, 2.0),
-        encode_metric("ключ/ü".encode(), math.inf, -3, 3.0),
-        encode_event("end", {"status": "finished", "time": 4.0}),
-    ])
+    return b"".join(
+        [
+            encode_event("start", {"run_id": "r", "time": 1.0}),
+            encode_metric(b"loss", 0.5, 0, 2.0),
+            encode_metric("ключ/ü".encode(), math.inf, -3, 3.0),
+            encode_event("end", {"status": "finished", "time": 4.0}),
+        ]
+    )
 
 
 def test_round_trip() -> None:
@@ -40,5 +42,5 @@ def test_a_corrupt_byte_stops_the_reader_at_that_record() -> None:
 
 
 def test_nan_survives_the_journal() -> None:
-    (_, record), = decode_frames(encode_metric(b"x", math.nan, 1, 1.0))
+    ((_, record),) = decode_frames(encode_metric(b"x", math.nan, 1, 1.0))
     assert isinstance(record, MetricPoint) and math.isnan(record.value)

@@ -13,8 +13,13 @@ from hone.errors import ConflictError, UserError, ValidationError
 
 
 def test_params_metrics_tags_reach_the_store(workspace: Workspace) -> None:
-    with hone.start_run("exp", name="first", params={"lr": 0.01, "opt": "adam"},
-                        tags={"team": "vision"}, workspace=workspace) as run:
+    with hone.start_run(
+        "exp",
+        name="first",
+        params={"lr": 0.01, "opt": "adam"},
+        tags={"team": "vision"},
+        workspace=workspace,
+    ) as run:
         for step in range(5):
             run.log_metric("loss", 1.0 / (step + 1), step=step)
         run.log_metrics({"acc": 0.5, "f1": 0.25}, step=3)
@@ -84,8 +89,9 @@ def test_numpy_and_torch_scalars_are_accepted(workspace: Workspace) -> None:
         (42, "must be a string"),
     ],
 )
-def test_bad_metric_keys_are_rejected_clearly(workspace: Workspace, key: object,
-                                              fragment: str) -> None:
+def test_bad_metric_keys_are_rejected_clearly(
+    workspace: Workspace, key: object, fragment: str
+) -> None:
     with hone.start_run(workspace=workspace) as run:
         with pytest.raises(ValidationError, match=fragment):
             run.log_metric(key, 1.0)  # type: ignore[arg-type]
@@ -108,7 +114,7 @@ def test_bad_values_and_steps_are_rejected(workspace: Workspace) -> None:
 def test_params_are_fixed_once_logged(workspace: Workspace) -> None:
     with hone.start_run(params={"lr": 0.1}, workspace=workspace) as run:
         run.log_param("lr", 0.1)  # same value again is fine
-        with pytest.raises(ConflictError, match="already '0.1'"):
+        with pytest.raises(ConflictError, match=r"already '0\.1'"):
             run.log_param("lr", 0.2)
     assert hone.get_run(run.id, workspace=workspace).params == {"lr": "0.1"}
 
@@ -175,8 +181,9 @@ def test_a_run_records_where_it_came_from(workspace: Workspace) -> None:
     assert got.host and got.user and got.source
 
 
-def test_git_commit_and_dirty_diff_are_recorded(tmp_path: Path, sqlite_workspace: Workspace,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_git_commit_and_dirty_diff_are_recorded(
+    tmp_path: Path, sqlite_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import subprocess
 
     from hone.tracking import environment
@@ -198,8 +205,9 @@ def test_git_commit_and_dirty_diff_are_recorded(tmp_path: Path, sqlite_workspace
     finally:
         environment.capture_environment.cache_clear()
     got = hone.get_run(run.id, workspace=sqlite_workspace)
-    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
-                          text=True, check=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert got.git_commit == head and got.git_dirty is True
     diff = next(a for a in got.artifacts if a.path == "git.diff")
     from hone.blobs import open_blob_store

@@ -29,7 +29,10 @@ app = typer.Typer(
 @app.callback()
 def root(
     workspace: str | None = typer.Option(
-        None, "--workspace", "-w", envvar="HONE_HOME",
+        None,
+        "--workspace",
+        "-w",
+        envvar="HONE_HOME",
         help="Workspace folder (default ./.hone).",
     ),
 ) -> None:

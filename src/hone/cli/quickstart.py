@@ -23,8 +23,9 @@ __all__ = ["quickstart"]
 
 
 def quickstart(
-    workspace: Path = typer.Option(Path("demo-workspace"), "--workspace", "-w",
-                                   help="Workspace folder to create or reuse."),
+    workspace: Path = typer.Option(
+        Path("demo-workspace"), "--workspace", "-w", help="Workspace folder to create or reuse."
+    ),
     epochs: int = typer.Option(15, min=1, help="Training epochs."),
     lr: float = typer.Option(0.01, min=1e-6, help="Learning rate."),
     seed: int = typer.Option(0, help="Random seed."),
@@ -43,30 +44,45 @@ def quickstart(
     )
     tensors = {
         name: torch.tensor(array, dtype=torch.float32 if name.startswith("x") else torch.long)
-        for name, array in (("x_train", x_train), ("x_test", x_test),
-                            ("y_train", y_train), ("y_test", y_test))
+        for name, array in (
+            ("x_train", x_train),
+            ("x_test", x_test),
+            ("y_train", y_train),
+            ("y_test", y_test),
+        )
     }
-    params: dict[str, Any] = {"model": "mlp-64-128-10", "epochs": epochs, "lr": lr,
-                              "batch_size": 64, "optimizer": "adam", "seed": seed,
-                              "data": "sklearn:digits", "train_rows": len(y_train)}
-    model = torch.nn.Sequential(
-        torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10)
-    )
+    params: dict[str, Any] = {
+        "model": "mlp-64-128-10",
+        "epochs": epochs,
+        "lr": lr,
+        "batch_size": 64,
+        "optimizer": "adam",
+        "seed": seed,
+        "data": "sklearn:digits",
+        "train_rows": len(y_train),
+    }
+    model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = torch.nn.CrossEntropyLoss()
     started = time.perf_counter()
-    with start_run("quickstart-digits", params=params, tags={"source": "hone quickstart"},
-                   workspace=ws) as run:
+    with start_run(
+        "quickstart-digits", params=params, tags={"source": "hone quickstart"}, workspace=ws
+    ) as run:
         step = 0
-        with Progress(TextColumn("[bold]training[/]"), BarColumn(), MofNCompleteColumn(),
-                      TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
-                      console=console) as progress:
+        with Progress(
+            TextColumn("[bold]training[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
             task = progress.add_task("train", total=epochs, status="")
             for epoch in range(epochs):
                 model.train()
                 order = torch.randperm(len(tensors["y_train"]))
                 for start in range(0, len(order), 64):
-                    idx = order[start:start + 64]
+                    idx = order[start : start + 64]
                     optimizer.zero_grad()
                     loss = loss_fn(model(tensors["x_train"][idx]), tensors["y_train"][idx])
                     loss.backward()
@@ -98,4 +114,6 @@ def quickstart(
     console.print(f"  {home} hone runs list")
     console.print(f"  {home} hone runs show {recorded.id[:12]}")
     console.print(f"  {home} hone runs metrics {recorded.id[:12]} test/acc")
-    console.print(f"  {home} hone runs list -f \"metrics.test/acc > 0.9\" -o 'metrics.test/acc desc'")
+    console.print(
+        f"  {home} hone runs list -f \"metrics.test/acc > 0.9\" -o 'metrics.test/acc desc'"
+    )

@@ -36,19 +36,23 @@ def _status(run: Run) -> str:
 
 @runs_app.command("list")
 def list_runs(
-    experiment: list[str] | None = typer.Option(None, "--experiment", "-e",
-                                                help="Only runs of this experiment (repeatable)."),
-    filter: str | None = typer.Option(None, "--filter", "-f",
-                                      help="e.g. \"metrics.acc > 0.9 and params.lr = '0.01'\""),
-    order_by: list[str] | None = typer.Option(None, "--order-by", "-o",
-                                              help="e.g. 'metrics.acc desc' (repeatable)."),
+    experiment: list[str] | None = typer.Option(
+        None, "--experiment", "-e", help="Only runs of this experiment (repeatable)."
+    ),
+    filter: str | None = typer.Option(
+        None, "--filter", "-f", help="e.g. \"metrics.acc > 0.9 and params.lr = '0.01'\""
+    ),
+    order_by: list[str] | None = typer.Option(
+        None, "--order-by", "-o", help="e.g. 'metrics.acc desc' (repeatable)."
+    ),
     max_results: int = typer.Option(100, "--max-results", "-n", help="At most this many runs."),
     json_out: bool = JSON,
 ) -> None:
     """List runs, newest first unless --order-by says otherwise."""
     db = state.tracker().db
-    found = queries.search_runs(db, experiment=experiment or None, filter=filter,
-                                order_by=order_by, max_results=max_results)
+    found = queries.search_runs(
+        db, experiment=experiment or None, filter=filter, order_by=order_by, max_results=max_results
+    )
     if json_out:
         print_json([r.to_dict() for r in found])
         return
@@ -61,7 +65,11 @@ def list_runs(
         table.add_column(column, no_wrap=column == "id")
     for run in found:
         table.add_row(
-            run.id[:12], run.experiment, run.name, _status(run), fmt_time(run.start_time),
+            run.id[:12],
+            run.experiment,
+            run.name,
+            _status(run),
+            fmt_time(run.start_time),
             fmt_duration(run.duration),
             *(fmt_number(run.metrics[k].value) if k in run.metrics else "" for k in metric_keys),
         )
@@ -69,8 +77,10 @@ def list_runs(
 
 
 @runs_app.command("show")
-def show(run_id: str = typer.Argument(..., help="Run id or a unique prefix of one."),
-         json_out: bool = JSON) -> None:
+def show(
+    run_id: str = typer.Argument(..., help="Run id or a unique prefix of one."),
+    json_out: bool = JSON,
+) -> None:
     """Everything recorded about one run."""
     run = queries.get_run(state.tracker().db, run_id)
     if json_out:
@@ -78,11 +88,15 @@ def show(run_id: str = typer.Argument(..., help="Run id or a unique prefix of on
         return
     console.print(f"[bold]run[/] {run.id}  {_status(run)}")
     rows = [
-        ("experiment", run.experiment), ("name", run.name),
-        ("started", fmt_time(run.start_time)), ("ended", fmt_time(run.end_time)),
-        ("duration", fmt_duration(run.duration)), ("parent", run.parent_run_id or "-"),
+        ("experiment", run.experiment),
+        ("name", run.name),
+        ("started", fmt_time(run.start_time)),
+        ("ended", fmt_time(run.end_time)),
+        ("duration", fmt_duration(run.duration)),
+        ("parent", run.parent_run_id or "-"),
         ("git", f"{run.git_commit or '-'}{' (dirty)' if run.git_dirty else ''}"),
-        ("host", f"{run.user or '?'}@{run.host or '?'}"), ("source", run.source or "-"),
+        ("host", f"{run.user or '?'}@{run.host or '?'}"),
+        ("source", run.source or "-"),
         ("python", str(run.environment.get("python", "-"))),
     ]
     for label, value in rows:
@@ -115,8 +129,12 @@ def metric_history(
     """A metric's history, step by step, with a sparkline."""
     points = queries.metric_history(state.tracker().db, run_id, key)
     if json_out:
-        print_json([{"step": p.step, "value": json_number(p.value), "timestamp": p.timestamp}
-                    for p in points])
+        print_json(
+            [
+                {"step": p.step, "value": json_number(p.value), "timestamp": p.timestamp}
+                for p in points
+            ]
+        )
         return
     values = [p.value for p in points]
     console.print(f"[bold]{key}[/]  {len(points)} point(s)  {sparkline(values)}")

@@ -18,7 +18,9 @@ db_app = typer.Typer(help="Inspect and migrate the metadata store's schema.", no
 
 
 def init(
-    path: Path | None = typer.Argument(None, help="Workspace folder (default: HONE_HOME or ./.hone)."),
+    path: Path | None = typer.Argument(
+        None, help="Workspace folder (default: HONE_HOME or ./.hone)."
+    ),
     store_uri: str | None = typer.Option(None, help="Metadata store URL, e.g. postgresql://…"),
     blob_uri: str | None = typer.Option(None, help="Blob store URL, e.g. file:///… or s3://…"),
 ) -> None:
@@ -50,8 +52,12 @@ def current(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) 
         revision = db.revision()
     finally:
         db.dispose()
-    data = {"store": db.display_url(), "current": revision,
-            "head": head_revision(), "up_to_date": revision == head_revision()}
+    data = {
+        "store": db.display_url(),
+        "current": revision,
+        "head": head_revision(),
+        "up_to_date": revision == head_revision(),
+    }
     if json_out:
         print_json(data)
         return

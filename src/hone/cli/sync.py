@@ -16,8 +16,14 @@ def sync(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
     state.synced = True  # this command does the replay itself, and reports it
     report = get_tracker(state.workspace()).sync()
     if json_out:
-        print_json({"segments": report.segments, "records": report.records,
-                    "torn_bytes": report.torn_bytes, "killed_runs": report.killed_runs})
+        print_json(
+            {
+                "segments": report.segments,
+                "records": report.records,
+                "torn_bytes": report.torn_bytes,
+                "killed_runs": report.killed_runs,
+            }
+        )
         return
     console.print(f"replayed {report.records} record(s) from {report.segments} journal segment(s)")
     if report.torn_bytes:

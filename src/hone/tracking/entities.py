@@ -86,8 +86,9 @@ class Run:
                 k: {"value": json_number(m.value), "step": m.step, "timestamp": m.timestamp}
                 for k, m in self.metrics.items()
             },
-            "artifacts": [{"path": a.path, "digest": a.digest, "size": a.size}
-                          for a in self.artifacts],
+            "artifacts": [
+                {"path": a.path, "digest": a.digest, "size": a.size} for a in self.artifacts
+            ],
         }
 
 

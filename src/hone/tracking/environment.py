@@ -21,8 +21,18 @@ __all__ = ["GitState", "RunEnvironment", "capture_environment"]
 
 # Packages whose versions matter for reproducing a deep-learning run.
 _PACKAGES = (
-    "hone", "torch", "numpy", "scikit-learn", "pyarrow", "onnx", "onnxruntime", "optuna",
-    "safetensors", "pandas", "scipy", "sqlalchemy",
+    "hone",
+    "torch",
+    "numpy",
+    "scikit-learn",
+    "pyarrow",
+    "onnx",
+    "onnxruntime",
+    "optuna",
+    "safetensors",
+    "pandas",
+    "scipy",
+    "sqlalchemy",
 )
 
 
@@ -82,9 +92,7 @@ def _package_versions() -> dict[str, str]:
 
 def _git(args: list[str], cwd: Path) -> bytes | None:
     try:
-        done = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, timeout=10, check=False
-        )
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=10, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout if done.returncode == 0 else None

@@ -49,10 +49,16 @@ ATTRIBUTES: dict[str, Any] = {
 }
 _NUMERIC_ATTRIBUTES = {"start_time", "end_time"}
 _PREFIXES = {
-    "metrics": "metrics", "metric": "metrics",
-    "params": "params", "param": "params",
-    "tags": "tags", "tag": "tags",
-    "attributes": "attr", "attribute": "attr", "attr": "attr", "run": "attr",
+    "metrics": "metrics",
+    "metric": "metrics",
+    "params": "params",
+    "param": "params",
+    "tags": "tags",
+    "tag": "tags",
+    "attributes": "attr",
+    "attribute": "attr",
+    "attr": "attr",
+    "run": "attr",
 }
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -84,8 +90,9 @@ def _tokenize(text: str) -> list[_Token]:
         match = _TOKEN.match(text, pos)
         if match is None or match.end() == pos:
             start = len(text) - len(text[pos:].lstrip())
-            raise FilterError(f"unexpected {text[start:start + 12]!r} at position {start} "
-                              f"in filter {text!r}")
+            raise FilterError(
+                f"unexpected {text[start : start + 12]!r} at position {start} in filter {text!r}"
+            )
         group = match.lastgroup or ""
         kind, value = group, match.group(group)
         if kind == "word" and value.lower() in _KEYWORDS:
@@ -251,8 +258,9 @@ def _compare(scope: str, key: str, op: str, value: Any, parser: _Parser) -> Colu
         if op not in _NUMBER_OPS:
             raise parser.error(f"{scope}.{key} is a number: use =, !=, <, <=, >, >= or in")
         if not all(isinstance(v, _Number) for v in values):
-            raise parser.error(f"{scope}.{key} is a number: compare it with a number, "
-                               "not a quoted string")
+            raise parser.error(
+                f"{scope}.{key} is a number: compare it with a number, not a quoted string"
+            )
         converted: Any = [float(v) for v in values]
     else:
         if op not in _TEXT_OPS:
@@ -272,14 +280,15 @@ def _compare(scope: str, key: str, op: str, value: Any, parser: _Parser) -> Colu
         return make(ATTRIBUTES[key], operand)
     table, column = _keyed(scope)
     return exists(
-        select(1).where(table.c.run_id == runs.c.id, table.c.key == key,
-                        make(table.c[column], operand))
+        select(1).where(
+            table.c.run_id == runs.c.id, table.c.key == key, make(table.c[column], operand)
+        )
     )
 
 
 def _null_check(scope: str, key: str, negate: bool) -> ColumnElement[bool]:
     if scope == "attr":
-        column = ATTRIBUTES[key]
+        column: ColumnElement[Any] = ATTRIBUTES[key]
         return column.is_not(None) if negate else column.is_(None)
     table, _ = _keyed(scope)
     present = exists(select(1).where(table.c.run_id == runs.c.id, table.c.key == key))
@@ -287,8 +296,11 @@ def _null_check(scope: str, key: str, negate: bool) -> ColumnElement[bool]:
 
 
 def _keyed(scope: str) -> tuple[Table, str]:
-    return {"metrics": (latest_metrics, "value"), "params": (params, "value"),
-            "tags": (tags, "value")}[scope]
+    return {
+        "metrics": (latest_metrics, "value"),
+        "params": (params, "value"),
+        "tags": (tags, "value"),
+    }[scope]
 
 
 def parse_filter(text: str | None) -> ColumnElement[bool] | None:

@@ -17,7 +17,7 @@ from hone.errors import HoneError, StoreUnavailableError, WorkspaceError
 from hone.tracking.records import decode_frames
 from hone.tracking.sink import Batch, StoreSink
 
-__all__ = ["Flusher", "FlushResult", "SegmentCursor", "flush_segment"]
+__all__ = ["FlushResult", "Flusher", "SegmentCursor", "flush_segment"]
 
 log = logging.getLogger("hone.tracking")
 
@@ -96,8 +96,7 @@ class Flusher:
         with self._lock:
             self._cursors[cursor.path] = cursor
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._loop, name="hone-flusher",
-                                                daemon=True)
+                self._thread = threading.Thread(target=self._loop, name="hone-flusher", daemon=True)
                 self._thread.start()
 
     def unregister(self, cursor: SegmentCursor) -> None:

@@ -48,14 +48,20 @@ class JournalWriter:
             raise HoneError(f"cannot create the run journal {self.path}: {exc}") from exc
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._fd: int | None = fd
+        self._sealed = False
 
     @property
     def closed(self) -> bool:
-        return self._fd is None
+        return self._sealed or self._fd is None
+
+    def seal(self) -> None:
+        """Refuse further writes but keep the lock, so no replayer claims the segment
+        while its own process drains it."""
+        self._sealed = True
 
     def write(self, frame: bytes) -> None:
         fd = self._fd
-        if fd is None:
+        if fd is None or self._sealed:
             raise ValidationError(f"run {self.run_id} has ended; start or resume a run to log")
         try:
             os.write(fd, frame)
@@ -64,6 +70,7 @@ class JournalWriter:
 
     def close(self) -> None:
         """Release the segment (its lock goes with the descriptor)."""
+        self._sealed = True
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

@@ -42,9 +42,13 @@ def resolve_run_id(db: Database, run_id: str) -> str:
         if len(text) == 32:
             found = conn.execute(select(runs.c.id).where(runs.c.id == text)).scalars().all()
         else:
-            found = conn.execute(
-                select(runs.c.id).where(runs.c.id.startswith(text, autoescape=True)).limit(6)
-            ).scalars().all()
+            found = (
+                conn.execute(
+                    select(runs.c.id).where(runs.c.id.startswith(text, autoescape=True)).limit(6)
+                )
+                .scalars()
+                .all()
+            )
     if not found:
         raise NotFoundError(f"no run {run_id!r} in {db.display_url()}")
     if len(found) > 1:
@@ -71,9 +75,11 @@ def metric_history(db: Database, run_id: str, key: str) -> list[Metric]:
             .order_by(metrics.c.step)
         ).all()
         if not rows:
-            known = conn.execute(
-                select(latest_metrics.c.key).where(latest_metrics.c.run_id == full)
-            ).scalars().all()
+            known = (
+                conn.execute(select(latest_metrics.c.key).where(latest_metrics.c.run_id == full))
+                .scalars()
+                .all()
+            )
             raise NotFoundError(
                 f"run {full} has no metric {key!r}"
                 + (f"; it has {', '.join(sorted(known))}" if known else "; it has no metrics")
@@ -127,8 +133,9 @@ def _hydrate(conn: Connection, rows: Sequence[Any], details: bool = True) -> lis
     if details:
         for chunk in _chunks(ids):
             for run_id, key, value in conn.execute(
-                select(params.c.run_id, params.c.key, params.c.value)
-                .where(params.c.run_id.in_(chunk))
+                select(params.c.run_id, params.c.key, params.c.value).where(
+                    params.c.run_id.in_(chunk)
+                )
             ):
                 p[run_id][key] = value
             for run_id, key, value in conn.execute(
@@ -136,15 +143,19 @@ def _hydrate(conn: Connection, rows: Sequence[Any], details: bool = True) -> lis
             ):
                 t[run_id][key] = value
             for run_id, key, step, value, ts in conn.execute(
-                select(latest_metrics.c.run_id, latest_metrics.c.key, latest_metrics.c.step,
-                       latest_metrics.c.value, latest_metrics.c.timestamp)
-                .where(latest_metrics.c.run_id.in_(chunk))
+                select(
+                    latest_metrics.c.run_id,
+                    latest_metrics.c.key,
+                    latest_metrics.c.step,
+                    latest_metrics.c.value,
+                    latest_metrics.c.timestamp,
+                ).where(latest_metrics.c.run_id.in_(chunk))
             ):
                 m[run_id][key] = Metric(key, NAN if value is None else value, step, ts)
             for run_id, path, digest, size in conn.execute(
-                select(artifacts.c.run_id, artifacts.c.path, artifacts.c.digest,
-                       artifacts.c.size)
-                .where(artifacts.c.run_id.in_(chunk)).order_by(artifacts.c.path)
+                select(artifacts.c.run_id, artifacts.c.path, artifacts.c.digest, artifacts.c.size)
+                .where(artifacts.c.run_id.in_(chunk))
+                .order_by(artifacts.c.path)
             ):
                 a[run_id].append(Artifact(path, digest, size))
     return [

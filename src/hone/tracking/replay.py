@@ -42,7 +42,9 @@ def sync_journals(journal_dir: Path, sink: StoreSink, run_id: str | None = None)
         if result.torn_bytes:
             log.warning(
                 "hone: %s ends in %d bytes of a torn record (a crash mid-write); "
-                "kept the %d intact records before it", segment.path, result.torn_bytes,
+                "kept the %d intact records before it",
+                segment.path,
+                result.torn_bytes,
                 result.records,
             )
         if not result.saw_end and _started_here(segment.path):

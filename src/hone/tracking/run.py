@@ -50,8 +50,9 @@ _crashed = False
 class ActiveRun:
     """A run this process is writing to. Use as a context manager, or call ``end()``."""
 
-    def __init__(self, tracker: Tracker, run_id: str, experiment: str, name: str,
-                 *, owner: bool) -> None:
+    def __init__(
+        self, tracker: Tracker, run_id: str, experiment: str, name: str, *, owner: bool
+    ) -> None:
         self.id = run_id
         self.experiment = experiment
         self.name = name
@@ -70,8 +71,9 @@ class ActiveRun:
 
     # Logging -------------------------------------------------------------------------
 
-    def log_metric(self, key: str, value: float, step: int | None = None,
-                   timestamp: float | None = None) -> None:
+    def log_metric(
+        self, key: str, value: float, step: int | None = None, timestamp: float | None = None
+    ) -> None:
         """Record ``value`` for ``key`` at ``step`` (the key's next step if omitted).
 
         Keyed by (run, key, step): logging the same step again replaces the value.
@@ -87,11 +89,13 @@ class ActiveRun:
         elif type(step) is not int or not _MIN_STEP <= step <= _MAX_STEP:
             step = check_step(key, step)
         self._next_step[key] = step + 1
-        self._write(encode_metric(encoded, value, step,
-                                  time.time() if timestamp is None else timestamp))
+        self._write(
+            encode_metric(encoded, value, step, time.time() if timestamp is None else timestamp)
+        )
 
-    def log_metrics(self, values: Mapping[str, float], step: int | None = None,
-                    timestamp: float | None = None) -> None:
+    def log_metrics(
+        self, values: Mapping[str, float], step: int | None = None, timestamp: float | None = None
+    ) -> None:
         ts = time.time() if timestamp is None else timestamp
         for key, value in values.items():
             self.log_metric(key, value, step, ts)
@@ -101,8 +105,9 @@ class ActiveRun:
 
     def log_params(self, values: Mapping[str, Any]) -> None:
         """Params are fixed once logged: a different value for the same key is an error."""
-        checked = {check_key(k, "param"): check_text_value(k, v, "param")
-                   for k, v in values.items()}
+        checked = {
+            check_key(k, "param"): check_text_value(k, v, "param") for k, v in values.items()
+        }
         for key, text in checked.items():
             old = self._params.get(key)
             if old is not None and old != text:
@@ -166,12 +171,15 @@ class ActiveRun:
         if self._owner:
             self._event("end", {"status": final.value})
         self._status = final
-        self._writer.close()
+        self._writer.seal()
         self._tracker.flusher.unregister(self._cursor)
         with _stack_lock:
             if self in _stack:
                 _stack.remove(self)
-        self._drain()
+        try:
+            self._drain()
+        finally:
+            self._writer.close()
 
     def fetch(self) -> Run:
         """This run as the store now has it (flushing what the journal holds first)."""
@@ -182,8 +190,12 @@ class ActiveRun:
     def __enter__(self) -> ActiveRun:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if exc_type is None:
             self.end(RunStatus.FINISHED)
         elif issubclass(exc_type, KeyboardInterrupt):
@@ -211,9 +223,13 @@ class ActiveRun:
             with self._cursor.lock:
                 result = flush_segment(self._cursor, self._tracker.sink)
         except (StoreUnavailableError, HoneError, OSError) as exc:
-            log.warning("hone: run %s ended but could not reach the store (%s); its journal "
-                        "%s is kept: run `hone sync` when the store is back",
-                        self.id, exc, self._writer.path)
+            log.warning(
+                "hone: run %s ended but could not reach the store (%s); its journal "
+                "%s is kept: run `hone sync` when the store is back",
+                self.id,
+                exc,
+                self._writer.path,
+            )
             return
         if result.torn_bytes == 0:
             remove_segment(self._writer.path)
@@ -256,24 +272,28 @@ def start_run(
     return run
 
 
-def _create(tracker: Tracker, experiment: str, name: str | None,
-            parent_id: str | None) -> ActiveRun:
+def _create(
+    tracker: Tracker, experiment: str, name: str | None, parent_id: str | None
+) -> ActiveRun:
     run_id = new_id()
     run_name = check_name(name, "run") if name is not None else f"run-{run_id[:8]}"
     env = capture_environment()
     run = ActiveRun(tracker, run_id, experiment, run_name, owner=True)
-    run._event("start", {
-        "run_id": run_id,
-        "experiment": experiment,
-        "name": run_name,
-        "parent_run_id": parent_id,
-        "git_commit": env.git.commit if env.git else None,
-        "git_dirty": env.git.dirty if env.git else None,
-        "host": env.host,
-        "user": env.user,
-        "source": env.source,
-        "environment": json.dumps(env.info, sort_keys=True),
-    })
+    run._event(
+        "start",
+        {
+            "run_id": run_id,
+            "experiment": experiment,
+            "name": run_name,
+            "parent_run_id": parent_id,
+            "git_commit": env.git.commit if env.git else None,
+            "git_dirty": env.git.dirty if env.git else None,
+            "host": env.host,
+            "user": env.user,
+            "source": env.source,
+            "environment": json.dumps(env.info, sort_keys=True),
+        },
+    )
     if env.git is not None and env.git.dirty and env.git.diff:
         try:
             run.log_text(env.git.diff.decode(errors="replace"), "git.diff")
@@ -311,8 +331,7 @@ def _install_hooks() -> None:
     _hooks_installed = True
     previous = sys.excepthook
 
-    def hook(exc_type: type[BaseException], exc: BaseException,
-             tb: TracebackType | None) -> None:
+    def hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
         global _crashed
         _crashed = True
         previous(exc_type, exc, tb)

@@ -58,8 +58,12 @@ class Batch:
 
     def __len__(self) -> int:
         return (
-            len(self.starts) + len(self.params) + len(self.tags) + len(self.artifacts)
-            + len(self.metrics) + len(self.statuses)
+            len(self.starts)
+            + len(self.params)
+            + len(self.tags)
+            + len(self.artifacts)
+            + len(self.metrics)
+            + len(self.statuses)
         )
 
 
@@ -97,9 +101,15 @@ class StoreSink:
             cached = self._experiment_ids.get(name)
         if cached is not None:
             return cached
-        upsert(conn, experiments, [{"id": new_id(), "name": name, "created_at": created_at}],
-               keys=["name"])
-        found = conn.execute(select(experiments.c.id).where(experiments.c.name == name)).scalar_one()
+        upsert(
+            conn,
+            experiments,
+            [{"id": new_id(), "name": name, "created_at": created_at}],
+            keys=["name"],
+        )
+        found = conn.execute(
+            select(experiments.c.id).where(experiments.c.name == name)
+        ).scalar_one()
         with self._lock:
             self._experiment_ids[name] = found
         return str(found)
@@ -125,36 +135,65 @@ class StoreSink:
     @staticmethod
     def _write_values(conn: Connection, batch: Batch) -> None:
         run_id = batch.run_id
-        upsert(conn, params, [{"run_id": run_id, "key": k, "value": v}
-                              for k, v in batch.params.items()], keys=["run_id", "key"])
-        upsert(conn, tags, [{"run_id": run_id, "key": k, "value": v}
-                            for k, v in batch.tags.items()],
-               keys=["run_id", "key"], update=["value"])
-        upsert(conn, artifacts, [
-            {"run_id": run_id, "path": a["path"], "digest": a["digest"], "size": a["size"],
-             "created_at": a["time"]} for a in batch.artifacts
-        ], keys=["run_id", "path"], update=["digest", "size", "created_at"])
+        upsert(
+            conn,
+            params,
+            [{"run_id": run_id, "key": k, "value": v} for k, v in batch.params.items()],
+            keys=["run_id", "key"],
+        )
+        upsert(
+            conn,
+            tags,
+            [{"run_id": run_id, "key": k, "value": v} for k, v in batch.tags.items()],
+            keys=["run_id", "key"],
+            update=["value"],
+        )
+        upsert(
+            conn,
+            artifacts,
+            [
+                {
+                    "run_id": run_id,
+                    "path": a["path"],
+                    "digest": a["digest"],
+                    "size": a["size"],
+                    "created_at": a["time"],
+                }
+                for a in batch.artifacts
+            ],
+            keys=["run_id", "path"],
+            update=["digest", "size", "created_at"],
+        )
 
     @staticmethod
     def _write_metrics(conn: Connection, run_id: str, points: Sequence[MetricPoint]) -> None:
         if not points:
             return
         # NaN goes in as NULL: SQLite cannot hold NaN, and NULL reads back as NaN.
-        rows = [
-            {"run_id": run_id, "key": p.key, "step": p.step,
-             "value": None if p.value != p.value else p.value, "timestamp": p.timestamp}
+        rows: list[dict[str, Any]] = [
+            {
+                "run_id": run_id,
+                "key": p.key,
+                "step": p.step,
+                "value": None if p.value != p.value else p.value,
+                "timestamp": p.timestamp,
+            }
             for p in points
         ]
-        upsert(conn, metrics, rows, keys=["run_id", "key", "step"],
-               update=["value", "timestamp"])
+        upsert(conn, metrics, rows, keys=["run_id", "key", "step"], update=["value", "timestamp"])
         latest: dict[str, dict[str, Any]] = {}
         for row in rows:
             seen = latest.get(row["key"])
             if seen is None or row["step"] >= seen["step"]:
                 latest[row["key"]] = row
-        upsert(conn, latest_metrics, list(latest.values()), keys=["run_id", "key"],
-               update=["step", "value", "timestamp"],
-               where=lambda proposed: latest_metrics.c.step <= proposed.step)
+        upsert(
+            conn,
+            latest_metrics,
+            list(latest.values()),
+            keys=["run_id", "key"],
+            update=["step", "value", "timestamp"],
+            where=lambda proposed: latest_metrics.c.step <= proposed.step,
+        )
 
     @staticmethod
     def _set_status(conn: Connection, run_id: str, status: dict[str, Any]) -> None:
@@ -163,4 +202,3 @@ class StoreSink:
         else:
             values = {"status": status["status"], "end_time": status["time"]}
         conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
-

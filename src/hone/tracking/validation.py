@@ -61,9 +61,7 @@ def check_metric_value(key: str, value: Any) -> float:
         try:
             return float(value)  # numpy scalars, 0-d tensors
         except (TypeError, ValueError) as exc:
-            raise ValidationError(
-                f"metric {key!r}: value {value!r} is not a number"
-            ) from exc
+            raise ValidationError(f"metric {key!r}: value {value!r} is not a number") from exc
     return float(value)
 
 
@@ -78,7 +76,7 @@ def check_step(key: str, step: Any) -> int:
         step = as_int
     if not -(2**63) <= step < 2**63:
         raise ValidationError(f"metric {key!r}: step {step} does not fit in 64 bits")
-    return step
+    return int(step)
 
 
 def check_text_value(key: str, value: Any, kind: str) -> str:

@@ -1,0 +1,113 @@
+"""One contract suite for every blob store backend."""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hone.blobs import BlobStore, FsspecBlobStore, LocalBlobStore, open_blob_store
+from hone.errors import BlobError, NotFoundError, ValidationError
+from hone.ids import sha256_bytes
+
+
+@pytest.fixture(params=["local", "fsspec-memory", "fsspec-file"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]:
+    if request.param == "local":
+        yield LocalBlobStore(tmp_path / "blobs")
+    elif request.param == "fsspec-memory":
+        yield FsspecBlobStore(f"memory://hone-test-{uuid.uuid4().hex}")
+    else:
+        yield FsspecBlobStore(f"file://{tmp_path / 'fsblobs'}")
+
+
+def test_put_returns_the_sha256_and_reads_back(store: BlobStore) -> None:
+    digest = store.put_bytes(b"hello")
+    assert digest == sha256_bytes(b"hello")
+    assert store.exists(digest) and store.size(digest) == 5
+    assert store.get_bytes(digest) == b"hello"
+    assert list(store.digests()) == [digest]
+
+
+def test_same_bytes_are_stored_once(store: BlobStore) -> None:
+    assert store.put_bytes(b"x" * 10) == store.put_bytes(b"x" * 10)
+    assert len(list(store.digests())) == 1
+
+
+def test_large_blobs_stream(store: BlobStore, tmp_path: Path) -> None:
+    source = tmp_path / "big.bin"
+    data = os.urandom(5 * (1 << 20) + 7)
+    source.write_bytes(data)
+    digest = store.put_file(source)
+    assert digest == sha256_bytes(data)
+    store.copy_to(digest, tmp_path / "back.bin")
+    assert (tmp_path / "back.bin").read_bytes() == data
+    store.verify(digest)
+
+
+def test_unknown_and_malformed_digests(store: BlobStore) -> None:
+    with pytest.raises(NotFoundError):
+        store.open("0" * 64)
+    with pytest.raises(ValidationError, match="not a sha256 digest"):
+        store.open("../../etc/passwd")
+    assert not store.exists("0" * 64)
+
+
+def test_delete(store: BlobStore) -> None:
+    digest = store.put_bytes(b"gone")
+    store.delete(digest)
+    assert not store.exists(digest)
+    store.delete(digest)  # deleting twice is harmless
+
+
+def test_missing_source_file(store: BlobStore, tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match="no file"):
+        store.put_file(tmp_path / "nope")
+    with pytest.raises(ValidationError, match="is a directory"):
+        store.put_file(tmp_path)
+
+
+def test_concurrent_writers_of_the_same_bytes(store: BlobStore) -> None:
+    data = os.urandom(1 << 16)
+    digests: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: digests.append(store.put_stream(io.BytesIO(data))))
+        for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert set(digests) == {sha256_bytes(data)}
+    assert store.get_bytes(digests[0]) == data
+
+
+def test_local_store_detects_corruption_and_leaves_no_temp_files(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    digest = store.put_bytes(b"precious")
+    assert list((tmp_path / "blobs" / "tmp").iterdir()) == []
+    path = tmp_path / "blobs" / "sha256" / digest[:2] / digest
+    path.chmod(0o644)
+    path.write_bytes(b"tampered")
+    with pytest.raises(BlobError, match="corrupt"):
+        store.get_bytes(digest)
+    with pytest.raises(BlobError, match="corrupt"):
+        store.verify(digest)
+
+
+def test_constructing_a_local_store_creates_nothing(tmp_path: Path) -> None:
+    LocalBlobStore(tmp_path / "later")
+    assert not (tmp_path / "later").exists()
+
+
+def test_urls_pick_the_backend(tmp_path: Path) -> None:
+    assert isinstance(open_blob_store(tmp_path.as_uri()), LocalBlobStore)
+    assert isinstance(open_blob_store(str(tmp_path)), LocalBlobStore)
+    assert isinstance(open_blob_store("memory://x"), FsspecBlobStore)
+    with pytest.raises(BlobError, match="cannot open blob store"):
+        open_blob_store("nosuchscheme://bucket")
