@@ -6,6 +6,7 @@ import logging
 import sys
 
 import typer
+from rich.text import Text
 
 from hone.cli.output import err_console
 from hone.cli.quickstart import quickstart
@@ -56,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, prog_name="hone")
     except HoneError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        # Text, not markup: messages quote user input, which may contain [brackets].
+        err_console.print(Text.assemble(("error: ", "bold red"), str(exc)), soft_wrap=True)
         return exit_code_for(exc)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

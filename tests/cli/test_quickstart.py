@@ -1,0 +1,31 @@
+"""The main job: `hone quickstart` trains on the bundled digits and tracks it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hone.cli.main import main
+
+
+@pytest.mark.slow
+def test_quickstart_trains_and_records(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("torch")
+    ws = tmp_path / "demo"
+    assert main(["quickstart", "--workspace", str(ws), "--epochs", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "finished" in out and "hone runs show" in out
+    assert main(["--workspace", str(ws), "runs", "list", "--json"]) == 0
+    (run,) = json.loads(capsys.readouterr().out)
+    assert run["experiment"] == "quickstart-digits" and run["status"] == "finished"
+    assert run["params"]["epochs"] == "3" and run["params"]["data"] == "sklearn:digits"
+    assert run["metrics"]["test/acc"]["value"] > 0.8  # a real model, really trained
+    assert run["metrics"]["test/acc"]["step"] == 2
+    assert "model.pt" in [a["path"] for a in run["artifacts"]]
+    # Running it again reuses the workspace and adds a second run.
+    assert main(["quickstart", "--workspace", str(ws), "--epochs", "1"]) == 0
+    capsys.readouterr()
+    assert main(["--workspace", str(ws), "runs", "list", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 2
