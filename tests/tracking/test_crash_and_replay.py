@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 import hone
 from hone.config import Workspace
 from hone.store.database import Database
-from hone.store.schema import metrics
+from hone.store.schema import metric_series, metrics
 from hone.tracking.records import decode_frames, encode_metric
 from tests.tracking.helpers import journal_points, spawn
 
@@ -36,7 +36,10 @@ def _count(ws: Workspace, run_id: str) -> int:
         with db.read() as conn:
             return int(
                 conn.execute(
-                    select(func.count()).select_from(metrics).where(metrics.c.run_id == run_id)
+                    select(func.count())
+                    .select_from(metrics)
+                    .join(metric_series, metric_series.c.id == metrics.c.series_id)
+                    .where(metric_series.c.run_id == run_id)
                 ).scalar_one()
             )
     finally:
@@ -70,9 +73,9 @@ def test_a_torn_tail_is_skipped_and_the_rest_kept(sqlite_workspace: Workspace) -
         run.log_metric("x", float(step), step=step)
     segment = run._writer.path
     # Simulate a crash: the process dies mid-record, before its end is journaled.
-    os.write(run._writer._fd, encode_metric(b"x", 1.0, 100, 0.0)[:-3])  # type: ignore[arg-type]
+    run._writer.write(encode_metric(b"x", 1.0, 100, 0.0)[:-3])
+    run._tracker.flusher.unregister(run)
     run._writer.close()
-    run._tracker.flusher.unregister(run._cursor)
     from hone.tracking import run as run_module
 
     run_module._stack.remove(run)

@@ -14,10 +14,12 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "experiments",
     "latest_metrics",
     "metadata",
+    "metric_series",
     "metrics",
     "params",
     "runs",
@@ -34,6 +37,8 @@ __all__ = [
 ID = String(32)
 KEY = String(250)
 DOUBLE = Float(precision=53)
+# 64-bit on PostgreSQL; INTEGER on SQLite, where only that spelling aliases the rowid.
+SERIAL = BigInteger().with_variant(Integer, "sqlite")
 
 metadata = MetaData(
     naming_convention={
@@ -92,14 +97,26 @@ tags = Table(
     Column("value", Text, nullable=False),
 )
 
+# One row per (run, key): points refer to it by a small integer, so each point's key in
+# the metrics B-tree is two integers rather than two strings (faster writes, ~half the size).
+metric_series = Table(
+    "metric_series",
+    metadata,
+    Column("id", SERIAL, primary_key=True, autoincrement=True),
+    Column("run_id", ID, nullable=False),
+    Column("key", KEY, nullable=False),
+    UniqueConstraint("run_id", "key"),
+)
+
 metrics = Table(
     "metrics",
     metadata,
-    Column("run_id", ID, primary_key=True),
-    Column("key", KEY, primary_key=True),
-    Column("step", BigInteger, primary_key=True),
+    Column("series_id", SERIAL, primary_key=True, autoincrement=False),
+    Column("step", BigInteger, primary_key=True, autoincrement=False),
     Column("value", DOUBLE, nullable=True),
     Column("timestamp", DOUBLE, nullable=False),
+    # On SQLite the table *is* its primary-key B-tree: half the writes per point.
+    sqlite_with_rowid=False,
 )
 
 # The value at the highest step of each (run, key): what filters and tables show.

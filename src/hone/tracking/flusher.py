@@ -1,23 +1,24 @@
-"""Moves journal records into the store, in the background and at run end.
+"""Moves records into the store: live runs in the background, journals on replay.
 
-The flusher *tails* each live segment file from the offset it last committed: live flushing
-and crash replay are the same code, and a store outage costs nothing but a growing file.
+A live run hands its pending records to the store from memory (the journal beside them is
+the durable copy). ``flush_segment`` reads a journal file instead: it replays segments of
+dead processes, and a live run's own segment when an in-memory flush failed.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
-from hone.errors import HoneError, StoreUnavailableError, WorkspaceError
+from hone.errors import HoneError
 from hone.tracking.records import decode_frames
 from hone.tracking.sink import Batch, StoreSink
 
-__all__ = ["FlushResult", "Flusher", "SegmentCursor", "flush_segment"]
+__all__ = ["FlushResult", "Flushable", "Flusher", "SegmentCursor", "flush_segment"]
 
 log = logging.getLogger("hone.tracking")
 
@@ -40,14 +41,10 @@ class SegmentCursor:
 class FlushResult:
     records: int
     offset: int
-    size: int
+    #: Bytes past the last intact frame, not counting zero padding (a crash mid-copy).
+    torn_bytes: int
     last_timestamp: float | None
     saw_end: bool
-
-    @property
-    def torn_bytes(self) -> int:
-        """Bytes past the last intact frame (a crash mid-write leaves some)."""
-        return self.size - self.offset
 
 
 def flush_segment(cursor: SegmentCursor, sink: StoreSink) -> FlushResult:
@@ -65,67 +62,69 @@ def flush_segment(cursor: SegmentCursor, sink: StoreSink) -> FlushResult:
             data = fh.read(MAX_READ_BYTES)
             batch = Batch(cursor.run_id)
             end = cursor.offset
+            count = 0
             for end_offset, record in decode_frames(data):
                 batch.add(record)
+                count += 1
                 end = cursor.offset + end_offset
-                if len(batch) >= MAX_BATCH_RECORDS:
+                if count >= MAX_BATCH_RECORDS:
                     break
             if end == cursor.offset:
-                size = os.fstat(fh.fileno()).st_size
-                return FlushResult(records, cursor.offset, size, last_ts, saw_end)
+                torn = len(bytes(data).rstrip(b"\0"))
+                return FlushResult(records, cursor.offset, torn, last_ts, saw_end)
             sink.apply(batch)
-            records += len(batch)
+            records += count
             last_ts = batch.last_timestamp or last_ts
             saw_end = saw_end or any(s["kind"] == "end" for s in batch.statuses)
             cursor.offset = end
 
 
-class Flusher:
-    """A daemon thread that flushes every registered live segment every ``interval`` s."""
+class Flushable(Protocol):
+    """Something with pending records (a live run) that the flusher drains."""
 
-    def __init__(self, sink: StoreSink, interval: float = 0.5) -> None:
-        self.sink = sink
+    lock: threading.Lock
+
+    def flush(self) -> None: ...
+
+
+class Flusher:
+    """A daemon thread that flushes every registered live run every ``interval`` seconds."""
+
+    def __init__(self, interval: float = 0.5) -> None:
         self.interval = interval
-        self._cursors: dict[Path, SegmentCursor] = {}
+        self._live: dict[int, Flushable] = {}
         self._lock = threading.Lock()
-        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._warned_at = 0.0
 
-    def register(self, cursor: SegmentCursor) -> None:
+    def register(self, item: Flushable) -> None:
         with self._lock:
-            self._cursors[cursor.path] = cursor
+            self._live[id(item)] = item
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="hone-flusher", daemon=True)
                 self._thread.start()
 
-    def unregister(self, cursor: SegmentCursor) -> None:
+    def unregister(self, item: Flushable) -> None:
         with self._lock:
-            self._cursors.pop(cursor.path, None)
-
-    def wake(self) -> None:
-        self._wake.set()
+            self._live.pop(id(item), None)
 
     def _loop(self) -> None:
         while True:
-            self._wake.wait(self.interval)
-            self._wake.clear()
+            time.sleep(self.interval)
             with self._lock:
-                cursors = list(self._cursors.values())
-            for cursor in cursors:
+                live = list(self._live.values())
+            for item in live:
                 # A run ending in its own thread flushes itself; never wait on it here.
-                if not cursor.lock.acquire(blocking=False):
+                if not item.lock.acquire(blocking=False):
                     continue
                 try:
-                    flush_segment(cursor, self.sink)
-                except (StoreUnavailableError, WorkspaceError) as exc:
-                    self._warn(exc)
-                except (HoneError, OSError) as exc:  # pragma: no cover - defensive
-                    self._warn(exc)
+                    item.flush()
+                except (HoneError, OSError) as exc:
+                    self.warn(exc)
                 finally:
-                    cursor.lock.release()
+                    item.lock.release()
 
-    def _warn(self, exc: Exception) -> None:
+    def warn(self, exc: Exception) -> None:
         now = time.monotonic()
         if now - self._warned_at > 60:
             self._warned_at = now

@@ -2,15 +2,16 @@
 
 Each process that writes to a run owns one segment file,
 ``<workspace>/journals/<run_id>/<segment_id>.jnl``, holds an exclusive ``flock`` on it while
-it lives, and appends frames with one ``os.write`` each (a write to the OS, no fsync), so a
-``kill -9`` loses nothing the call returned from. A segment whose lock can be taken has no
-living writer: ``hone sync`` replays it.
+it lives, and copies each frame into a shared memory map of it (a write to the OS, no
+fsync), so a ``kill -9`` loses nothing the call returned from. A segment whose lock can
+be taken has no living writer: ``hone sync`` replays it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import mmap
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from hone.ids import new_id
 __all__ = ["JournalWriter", "SegmentFile", "abandoned_segments", "segment_path"]
 
 SUFFIX = ".jnl"
+INITIAL_SIZE = 64 << 10
+MAX_GROWTH = 64 << 20
 
 
 def segment_path(journal_dir: Path, run_id: str, segment_id: str) -> Path:
@@ -35,7 +38,14 @@ class SegmentFile:
 
 
 class JournalWriter:
-    """Appends frames to one segment; the flock it holds marks the segment as live."""
+    """Appends frames to one segment; the flock it holds marks the segment as live.
+
+    The segment is a shared memory map of the file: a frame copied into it is in the
+    kernel's page cache at once, so it survives the process (even ``kill -9``) exactly as
+    an ``os.write`` would, without a system call per point. The file grows in doubling
+    steps and is trimmed to its frames on close; after a crash it ends in zero padding,
+    which readers take as the end.
+    """
 
     def __init__(self, journal_dir: Path, run_id: str) -> None:
         self.run_id = run_id
@@ -43,11 +53,15 @@ class JournalWriter:
         self.path = segment_path(journal_dir, run_id, self.segment_id)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.ftruncate(fd, INITIAL_SIZE)
+            self._map = mmap.mmap(fd, INITIAL_SIZE)
         except OSError as exc:
             raise HoneError(f"cannot create the run journal {self.path}: {exc}") from exc
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._fd: int | None = fd
+        self._size = INITIAL_SIZE
+        self.offset = 0
         self._sealed = False
 
     @property
@@ -60,20 +74,35 @@ class JournalWriter:
         self._sealed = True
 
     def write(self, frame: bytes) -> None:
-        fd = self._fd
-        if fd is None or self._sealed:
+        if self._sealed:
             raise ValidationError(f"run {self.run_id} has ended; start or resume a run to log")
+        start = self.offset
+        end = start + len(frame)
+        if end > self._size:
+            self._grow(end)
+        self._map[start:end] = frame
+        self.offset = end
+
+    def _grow(self, needed: int) -> None:
+        size = self._size
+        while size < needed:
+            size += min(size, MAX_GROWTH)
         try:
-            os.write(fd, frame)
+            self._map.resize(size)
         except OSError as exc:
-            raise HoneError(f"cannot append to the run journal {self.path}: {exc}") from exc
+            raise HoneError(f"cannot grow the run journal {self.path}: {exc}") from exc
+        self._size = size
 
     def close(self) -> None:
-        """Release the segment (its lock goes with the descriptor)."""
+        """Trim the padding and release the segment (its lock goes with the descriptor)."""
         self._sealed = True
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        if self._fd is None:
+            return
+        self._map.close()
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._fd, self.offset)
+        os.close(self._fd)
+        self._fd = None
 
 
 def abandoned_segments(journal_dir: Path) -> Iterator[SegmentFile]:

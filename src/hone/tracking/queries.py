@@ -11,7 +11,16 @@ from sqlalchemy import Connection, Select, select
 
 from hone.errors import NotFoundError, UserError, ValidationError
 from hone.store.database import Database
-from hone.store.schema import artifacts, experiments, latest_metrics, metrics, params, runs, tags
+from hone.store.schema import (
+    artifacts,
+    experiments,
+    latest_metrics,
+    metric_series,
+    metrics,
+    params,
+    runs,
+    tags,
+)
 from hone.tracking.entities import Artifact, Experiment, Metric, Run, RunStatus
 from hone.tracking.filter import parse_filter, parse_order_by
 
@@ -71,7 +80,8 @@ def metric_history(db: Database, run_id: str, key: str) -> list[Metric]:
     with db.read() as conn:
         rows = conn.execute(
             select(metrics.c.step, metrics.c.value, metrics.c.timestamp)
-            .where(metrics.c.run_id == full, metrics.c.key == key)
+            .join(metric_series, metric_series.c.id == metrics.c.series_id)
+            .where(metric_series.c.run_id == full, metric_series.c.key == key)
             .order_by(metrics.c.step)
         ).all()
         if not rows:

@@ -1,7 +1,8 @@
 """The run a process is logging to: every call appends to the journal and returns.
 
 ``log_metric`` is the hot path: a validated key is cached with its encoded bytes, the frame
-is packed by hand and handed to the OS with one ``os.write``. The store sees it when the
+is packed by hand and copied into the journal's memory map (the durable copy), and the
+same point is queued in memory as the row the store will take. The store sees it when the
 flusher next runs or when the run ends, whichever is first.
 """
 
@@ -20,14 +21,15 @@ from types import TracebackType
 from typing import Any
 
 from hone.config import Workspace
-from hone.errors import ConflictError, HoneError, StoreUnavailableError, ValidationError
+from hone.errors import ConflictError, HoneError, ValidationError
 from hone.ids import new_id
 from hone.tracking.entities import Run, RunStatus
 from hone.tracking.environment import capture_environment
 from hone.tracking.flusher import SegmentCursor, flush_segment
 from hone.tracking.journal import JournalWriter, remove_segment
 from hone.tracking.queries import get_run
-from hone.tracking.records import encode_event, encode_metric
+from hone.tracking.records import Event, encode_event, encode_metric
+from hone.tracking.sink import Batch, PointRow
 from hone.tracking.tracker import Tracker, get_tracker
 from hone.tracking.validation import (
     check_key,
@@ -59,8 +61,13 @@ class ActiveRun:
         self._tracker = tracker
         self._owner = owner
         self._writer = JournalWriter(tracker.workspace.journal_dir, run_id)
-        self._cursor = SegmentCursor(run_id, self._writer.path)
-        self._keys: dict[str, bytes] = {}
+        self.lock = threading.Lock()
+        # Records not yet in the store: events in order, and points queued per key beside
+        # the key's encoded bytes (one dict lookup per point serves both).
+        self._events: list[Event] = []
+        self._keys: dict[str, tuple[bytes, list[PointRow]]] = {}
+        # Set when an in-memory flush failed: the journal file is replayed at the end.
+        self._replay_journal = False
         self._next_step: dict[str, int] = {}
         self._params: dict[str, str] = {}
         self._status: RunStatus | None = None
@@ -79,9 +86,9 @@ class ActiveRun:
         Keyed by (run, key, step): logging the same step again replaces the value.
         NaN and ±inf are stored faithfully.
         """
-        encoded = self._keys.get(key)
-        if encoded is None:
-            encoded = self._admit_key(key)
+        entry = self._keys.get(key)
+        if entry is None:
+            entry = self._admit_key(key)
         if type(value) is not float:
             value = check_metric_value(key, value)
         if step is None:
@@ -89,9 +96,9 @@ class ActiveRun:
         elif type(step) is not int or not _MIN_STEP <= step <= _MAX_STEP:
             step = check_step(key, step)
         self._next_step[key] = step + 1
-        self._write(
-            encode_metric(encoded, value, step, time.time() if timestamp is None else timestamp)
-        )
+        ts = time.time() if timestamp is None else timestamp
+        self._write(encode_metric(entry[0], value, step, ts))
+        entry[1].append((step, value if value == value else None, ts))
 
     def log_metrics(
         self, values: Mapping[str, float], step: int | None = None, timestamp: float | None = None
@@ -172,7 +179,7 @@ class ActiveRun:
             self._event("end", {"status": final.value})
         self._status = final
         self._writer.seal()
-        self._tracker.flusher.unregister(self._cursor)
+        self._tracker.flusher.unregister(self)
         with _stack_lock:
             if self in _stack:
                 _stack.remove(self)
@@ -181,10 +188,36 @@ class ActiveRun:
         finally:
             self._writer.close()
 
+    def flush(self) -> None:
+        """Write pending records to the store now (callers hold ``self.lock``).
+
+        Records are taken with ``del queue[:n]``, atomic under the GIL, so points logged
+        meanwhile stay queued. On failure the taken records are dropped from memory, not
+        lost: they are in the journal, which the run's end (or ``hone sync``) replays.
+        """
+        batch = Batch(self.id)
+        events = self._events
+        taken = len(events)
+        for event in events[:taken]:
+            batch.add_event(event)
+        del events[:taken]
+        for key, (_, rows) in list(self._keys.items()):
+            count = len(rows)
+            if count:
+                batch.metrics[key] = rows[:count]
+                del rows[:count]
+        if not len(batch):
+            return
+        try:
+            self._tracker.sink.apply(batch)
+        except BaseException:
+            self._replay_journal = True
+            raise
+
     def fetch(self) -> Run:
-        """This run as the store now has it (flushing what the journal holds first)."""
-        with self._cursor.lock:
-            flush_segment(self._cursor, self._tracker.sink)
+        """This run as the store now has it (flushing pending records first)."""
+        with self.lock:
+            self.flush()
         return get_run(self._tracker.db, self.id)
 
     def __enter__(self) -> ActiveRun:
@@ -205,13 +238,15 @@ class ActiveRun:
 
     # Internals -------------------------------------------------------------------------
 
-    def _admit_key(self, key: str) -> bytes:
-        encoded = check_key(key, "metric").encode()
-        self._keys[key] = encoded
-        return encoded
+    def _admit_key(self, key: str) -> tuple[bytes, list[PointRow]]:
+        entry: tuple[bytes, list[PointRow]] = (check_key(key, "metric").encode(), [])
+        self._keys[key] = entry
+        return entry
 
     def _event(self, kind: str, data: dict[str, Any]) -> None:
-        self._write(encode_event(kind, {"time": time.time(), **data}))
+        payload = {"time": time.time(), **data}
+        self._write(encode_event(kind, payload))
+        self._events.append(Event(kind, payload))
 
     def _artifact(self, path: str, digest: str, size: int) -> None:
         if not path or path.startswith("/") or ".." in path.split("/"):
@@ -220,9 +255,11 @@ class ActiveRun:
 
     def _drain(self) -> None:
         try:
-            with self._cursor.lock:
-                result = flush_segment(self._cursor, self._tracker.sink)
-        except (StoreUnavailableError, HoneError, OSError) as exc:
+            with self.lock:
+                self.flush()
+                if self._replay_journal:
+                    flush_segment(SegmentCursor(self.id, self._writer.path), self._tracker.sink)
+        except (HoneError, OSError) as exc:
             log.warning(
                 "hone: run %s ended but could not reach the store (%s); its journal "
                 "%s is kept: run `hone sync` when the store is back",
@@ -231,8 +268,7 @@ class ActiveRun:
                 self._writer.path,
             )
             return
-        if result.torn_bytes == 0:
-            remove_segment(self._writer.path)
+        remove_segment(self._writer.path)
 
 
 def start_run(
@@ -266,7 +302,7 @@ def start_run(
         run.log_params(params)
     if tags:
         run.set_tags(tags)
-    tracker.flusher.register(run._cursor)
+    tracker.flusher.register(run)
     with _stack_lock:
         _stack.append(run)
     return run

@@ -1,6 +1,6 @@
-"""Applies decoded journal records to the store, idempotently.
+"""Applies journal records to the store, idempotently.
 
-Every write is keyed — runs by id, params/tags by (run, key), metrics by (run, key, step) —
+Every write is keyed — runs by id, params/tags by (run, key), points by (series, step) —
 so replaying a journal that was already (partly) applied changes nothing. Params keep their
 first value; tags, metrics and status take the latest.
 """
@@ -8,20 +8,40 @@ first value; tags, metrics and status take the latest.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import Connection, and_, bindparam, literal_column, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from hone.ids import new_id
 from hone.store.database import Database
-from hone.store.schema import artifacts, experiments, latest_metrics, metrics, params, runs, tags
+from hone.store.schema import (
+    artifacts,
+    experiments,
+    latest_metrics,
+    metric_series,
+    metrics,
+    params,
+    runs,
+    tags,
+)
 from hone.store.upsert import upsert
 from hone.tracking.entities import RunStatus
 from hone.tracking.records import Event, MetricPoint
 
-__all__ = ["Batch", "StoreSink"]
+__all__ = ["Batch", "PointRow", "StoreSink", "point_row"]
+
+#: A metric point as a run queues it under its key: (step, value, timestamp); NaN is None.
+PointRow = tuple[int, float | None, float]
+_POINT_COLUMNS = ("step", "value", "timestamp")
+_SERIES_MARK = "__hone_series_id__"
+
+
+def point_row(point: MetricPoint) -> PointRow:
+    value = point.value
+    return (point.step, None if value != value else value, point.timestamp)
 
 
 @dataclass
@@ -33,15 +53,18 @@ class Batch:
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     artifacts: list[dict[str, Any]] = field(default_factory=list)
-    metrics: list[MetricPoint] = field(default_factory=list)
+    metrics: dict[str, list[PointRow]] = field(default_factory=dict)
     statuses: list[dict[str, Any]] = field(default_factory=list)
     last_timestamp: float | None = None
 
     def add(self, record: MetricPoint | Event) -> None:
         if isinstance(record, MetricPoint):
-            self.metrics.append(record)
+            self.metrics.setdefault(record.key, []).append(point_row(record))
             self.last_timestamp = record.timestamp
             return
+        self.add_event(record)
+
+    def add_event(self, record: Event) -> None:
         data = record.data
         self.last_timestamp = data.get("time", self.last_timestamp)
         if record.kind == "start":
@@ -62,29 +85,41 @@ class Batch:
             + len(self.params)
             + len(self.tags)
             + len(self.artifacts)
-            + len(self.metrics)
+            + sum(map(len, self.metrics.values()))
             + len(self.statuses)
         )
 
 
+def _step_of(row: PointRow) -> int:
+    return row[0]
+
+
 class StoreSink:
-    """Writes batches to one metadata store."""
+    """Writes batches to one metadata store. Safe to share between threads."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        # Ids the store has committed; ids from a transaction enter only after its commit.
         self._experiment_ids: dict[str, str] = {}
+        self._series_ids: dict[tuple[str, str], int] = {}
+        self._point_sql: dict[str, tuple[str, bool]] = {}
         self._lock = threading.Lock()
 
     def apply(self, batch: Batch) -> None:
         if not len(batch):
             return
+        fresh_experiments: dict[str, str] = {}
+        fresh_series: dict[tuple[str, str], int] = {}
         with self.db.write() as conn:
             for start in batch.starts:
-                self._create_run(conn, start)
+                self._create_run(conn, start, fresh_experiments)
             self._write_values(conn, batch)
-            self._write_metrics(conn, batch.run_id, batch.metrics)
+            self._write_metrics(conn, batch.run_id, batch.metrics, fresh_series)
             for status in batch.statuses:
                 self._set_status(conn, batch.run_id, status)
+        with self._lock:
+            self._experiment_ids.update(fresh_experiments)
+            self._series_ids.update(fresh_series)
 
     def mark_killed(self, run_id: str, end_time: float) -> bool:
         """Mark a still-running run killed; False if it had already ended (or is unknown)."""
@@ -96,28 +131,20 @@ class StoreSink:
             )
         return bool(result.rowcount)
 
-    def _experiment_id(self, conn: Connection, name: str, created_at: float) -> str:
+    def _create_run(self, conn: Connection, start: dict[str, Any], fresh: dict[str, str]) -> None:
+        name = start["experiment"]
         with self._lock:
-            cached = self._experiment_ids.get(name)
-        if cached is not None:
-            return cached
-        upsert(
-            conn,
-            experiments,
-            [{"id": new_id(), "name": name, "created_at": created_at}],
-            keys=["name"],
-        )
-        found = conn.execute(
-            select(experiments.c.id).where(experiments.c.name == name)
-        ).scalar_one()
-        with self._lock:
-            self._experiment_ids[name] = found
-        return str(found)
-
-    def _create_run(self, conn: Connection, start: dict[str, Any]) -> None:
+            experiment_id = self._experiment_ids.get(name) or fresh.get(name)
+        if experiment_id is None:
+            row = {"id": new_id(), "name": name, "created_at": start["time"]}
+            upsert(conn, experiments, [row], keys=["name"])
+            experiment_id = conn.execute(
+                select(experiments.c.id).where(experiments.c.name == name)
+            ).scalar_one()
+            fresh[name] = experiment_id
         row = {
             "id": start["run_id"],
-            "experiment_id": self._experiment_id(conn, start["experiment"], start["time"]),
+            "experiment_id": experiment_id,
             "name": start["name"],
             "status": RunStatus.RUNNING.value,
             "start_time": start["time"],
@@ -165,35 +192,100 @@ class StoreSink:
             update=["digest", "size", "created_at"],
         )
 
-    @staticmethod
-    def _write_metrics(conn: Connection, run_id: str, points: Sequence[MetricPoint]) -> None:
-        if not points:
+    def _write_metrics(
+        self,
+        conn: Connection,
+        run_id: str,
+        series: dict[str, list[PointRow]],
+        fresh: dict[tuple[str, str], int],
+    ) -> None:
+        series = {key: rows for key, rows in series.items() if rows}
+        if not series:
             return
-        # NaN goes in as NULL: SQLite cannot hold NaN, and NULL reads back as NaN.
-        rows: list[dict[str, Any]] = [
-            {
-                "run_id": run_id,
-                "key": p.key,
-                "step": p.step,
-                "value": None if p.value != p.value else p.value,
-                "timestamp": p.timestamp,
-            }
-            for p in points
-        ]
-        upsert(conn, metrics, rows, keys=["run_id", "key", "step"], update=["value", "timestamp"])
-        latest: dict[str, dict[str, Any]] = {}
-        for row in rows:
-            seen = latest.get(row["key"])
-            if seen is None or row["step"] >= seen["step"]:
-                latest[row["key"]] = row
+        ids = self._series(conn, run_id, series, fresh)
+        template, positional = self._points_statement(conn)
+        latest = []
+        for key, rows in series.items():
+            # The hot path: rows are bound exactly as the run queued them, no per-row
+            # Python work; the series id is an integer from the store, rendered inline.
+            sql = template.replace(_SERIES_MARK, str(int(ids[key])))
+            bound: Sequence[Any] = (
+                rows if positional else [dict(zip(_POINT_COLUMNS, r, strict=True)) for r in rows]
+            )
+            conn.exec_driver_sql(sql, bound)
+            step, value, ts = max(rows, key=_step_of)
+            latest.append(
+                {"run_id": run_id, "key": key, "step": step, "value": value, "timestamp": ts}
+            )
         upsert(
             conn,
             latest_metrics,
-            list(latest.values()),
+            latest,
             keys=["run_id", "key"],
             update=["step", "value", "timestamp"],
             where=lambda proposed: latest_metrics.c.step <= proposed.step,
         )
+
+    def _series(
+        self,
+        conn: Connection,
+        run_id: str,
+        keys: Iterable[str],
+        fresh: dict[tuple[str, str], int],
+    ) -> dict[str, int]:
+        """Series ids for ``run_id``'s ``keys``, creating those the store lacks."""
+        found: dict[str, int] = {}
+        missing: list[str] = []
+        with self._lock:
+            for key in keys:
+                known = self._series_ids.get((run_id, key)) or fresh.get((run_id, key))
+                if known is None:
+                    missing.append(key)
+                else:
+                    found[key] = known
+        if missing:
+            upsert(
+                conn,
+                metric_series,
+                [{"run_id": run_id, "key": key} for key in missing],
+                keys=["run_id", "key"],
+            )
+            for series_id, key in conn.execute(
+                select(metric_series.c.id, metric_series.c.key).where(
+                    metric_series.c.run_id == run_id, metric_series.c.key.in_(missing)
+                )
+            ):
+                found[key] = series_id
+                fresh[(run_id, key)] = series_id
+        return found
+
+    def _points_statement(self, conn: Connection) -> tuple[str, bool]:
+        """The upsert of one series' points, with a mark where its id goes."""
+        name = conn.dialect.name
+        cached = self._point_sql.get(name)
+        if cached is None:
+            insert = postgresql.insert if name == "postgresql" else sqlite.insert
+            # inline(): no implicit RETURNING of the key, which would triple SQLite's cost.
+            stmt = (
+                insert(metrics)
+                .inline()
+                .values(
+                    series_id=literal_column(_SERIES_MARK),
+                    step=bindparam("step"),
+                    value=bindparam("value"),
+                    timestamp=bindparam("timestamp"),
+                )
+            )
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["series_id", "step"],
+                set_={"value": stmt.excluded.value, "timestamp": stmt.excluded.timestamp},
+            )
+            compiled = stmt.compile(dialect=conn.dialect)
+            if compiled.positional:
+                assert tuple(compiled.positiontup or ()) == _POINT_COLUMNS
+            assert "RETURNING" not in str(compiled)
+            cached = self._point_sql[name] = (str(compiled), compiled.positional)
+        return cached
 
     @staticmethod
     def _set_status(conn: Connection, run_id: str, status: dict[str, Any]) -> None:

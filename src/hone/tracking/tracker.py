@@ -22,7 +22,7 @@ class Tracker:
         self.db = Database(workspace.store_uri)
         self.blobs: BlobStore = open_blob_store(workspace.blob_uri)
         self.sink = StoreSink(self.db)
-        self.flusher = Flusher(self.sink, interval=flush_interval)
+        self.flusher = Flusher(interval=flush_interval)
 
     def sync(self, run_id: str | None = None) -> SyncReport:
         """Replay journals that no living process holds into the store."""

@@ -1,4 +1,4 @@
-"""Experiments, runs, params, tags, metrics, latest metrics, artifacts.
+"""Experiments, runs, params, tags, metric series and points, latest metrics, artifacts.
 
 Revision ID: 0001
 Revises:
@@ -18,6 +18,7 @@ depends_on = None
 ID = sa.String(32)
 KEY = sa.String(250)
 DOUBLE = sa.Float(precision=53)
+SERIAL = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
@@ -62,13 +63,21 @@ def upgrade() -> None:
         )
     op.create_index("ix_params_key_value", "params", ["key", "value"])
     op.create_table(
-        "metrics",
+        "metric_series",
+        sa.Column("id", SERIAL, autoincrement=True, nullable=False),
         sa.Column("run_id", ID, nullable=False),
         sa.Column("key", KEY, nullable=False),
-        sa.Column("step", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_metric_series"),
+        sa.UniqueConstraint("run_id", "key", name="uq_metric_series_run_id_key"),
+    )
+    op.create_table(
+        "metrics",
+        sa.Column("series_id", SERIAL, autoincrement=False, nullable=False),
+        sa.Column("step", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("value", DOUBLE, nullable=True),
         sa.Column("timestamp", DOUBLE, nullable=False),
-        sa.PrimaryKeyConstraint("run_id", "key", "step", name="pk_metrics"),
+        sa.PrimaryKeyConstraint("series_id", "step", name="pk_metrics"),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "latest_metrics",
@@ -93,6 +102,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("artifacts", "latest_metrics", "metrics", "tags", "params", "runs"):
+    for table in (
+        "artifacts",
+        "latest_metrics",
+        "metrics",
+        "metric_series",
+        "tags",
+        "params",
+        "runs",
+    ):
         op.drop_table(table)
     op.drop_table("experiments")
