@@ -162,3 +162,31 @@ def test_continuing_a_run_after_its_process_died(sqlite_workspace: Workspace) ->
     got = hone.get_run(run_id, workspace=sqlite_workspace)
     assert got.status is hone.RunStatus.FINISHED
     assert got.metrics["loss"].step == last + 1 and got.metrics["loss"].value == 0.0
+
+
+def test_a_failed_live_flush_is_recovered_from_the_journal(
+    sqlite_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hone.errors import StoreUnavailableError
+    from hone.tracking.sink import StoreSink
+
+    run = hone.start_run("flaky", params={"p": 1}, workspace=sqlite_workspace)
+    for step in range(100):
+        run.log_metric("x", float(step), step=step)
+    real_apply = StoreSink.apply
+
+    def down(self: StoreSink, batch: object) -> None:
+        raise StoreUnavailableError("store went away")
+
+    monkeypatch.setattr(StoreSink, "apply", down)
+    with run.lock, pytest.raises(StoreUnavailableError):
+        run.flush()  # the first 100 points and the start leave memory unsaved
+    monkeypatch.setattr(StoreSink, "apply", real_apply)
+    for step in range(100, 150):
+        run.log_metric("x", float(step), step=step)
+    run.end()
+    got = hone.get_run(run.id, workspace=sqlite_workspace)
+    assert got.status is hone.RunStatus.FINISHED and got.params == {"p": "1"}
+    history = hone.get_metric_history(run.id, "x", workspace=sqlite_workspace)
+    assert [p.step for p in history] == list(range(150))
+    assert not list(sqlite_workspace.journal_dir.glob("*/*.jnl"))

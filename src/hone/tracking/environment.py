@@ -7,6 +7,7 @@ Gathered once per process and cached: runs are created in tight loops by tuning,
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import platform
 import socket
@@ -43,13 +44,17 @@ class GitState:
     diff: bytes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RunEnvironment:
     git: GitState | None
     host: str
     user: str
     source: str
     info: dict[str, object]
+
+    @property
+    def info_json(self) -> str:
+        return _info_json(self)
 
 
 @cache
@@ -65,6 +70,11 @@ def capture_environment() -> RunEnvironment:
     return RunEnvironment(
         git=_git_state(start), host=socket.gethostname(), user=_user(), source=source, info=info
     )
+
+
+@cache
+def _info_json(env: RunEnvironment) -> str:
+    return json.dumps(env.info, sort_keys=True)
 
 
 def _source() -> str:

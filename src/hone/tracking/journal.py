@@ -93,14 +93,19 @@ class JournalWriter:
             raise HoneError(f"cannot grow the run journal {self.path}: {exc}") from exc
         self._size = size
 
-    def close(self) -> None:
-        """Trim the padding and release the segment (its lock goes with the descriptor)."""
+    def close(self, *, trim: bool = True) -> None:
+        """Release the segment (its lock goes with the descriptor).
+
+        ``trim`` cuts the zero padding off a segment that stays on disk; a segment
+        already removed needs no trimming.
+        """
         self._sealed = True
         if self._fd is None:
             return
         self._map.close()
-        with contextlib.suppress(OSError):
-            os.ftruncate(self._fd, self.offset)
+        if trim:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self.offset)
         os.close(self._fd)
         self._fd = None
 

@@ -9,7 +9,6 @@ flusher next runs or when the run ends, whichever is first.
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import os
 import sys
@@ -183,10 +182,11 @@ class ActiveRun:
         with _stack_lock:
             if self in _stack:
                 _stack.remove(self)
+        removed = False
         try:
-            self._drain()
+            removed = self._drain()
         finally:
-            self._writer.close()
+            self._writer.close(trim=not removed)
 
     def flush(self) -> None:
         """Write pending records to the store now (callers hold ``self.lock``).
@@ -253,7 +253,8 @@ class ActiveRun:
             raise ValidationError(f"artifact path {path!r} must be relative, without '..'")
         self._event("artifact", {"path": path, "digest": digest, "size": size})
 
-    def _drain(self) -> None:
+    def _drain(self) -> bool:
+        """Flush what is pending; True once the segment is in the store and removed."""
         try:
             with self.lock:
                 self.flush()
@@ -267,8 +268,9 @@ class ActiveRun:
                 exc,
                 self._writer.path,
             )
-            return
+            return False
         remove_segment(self._writer.path)
+        return True
 
 
 def start_run(
@@ -327,7 +329,7 @@ def _create(
             "host": env.host,
             "user": env.user,
             "source": env.source,
-            "environment": json.dumps(env.info, sort_keys=True),
+            "environment": env.info_json,
         },
     )
     if env.git is not None and env.git.dirty and env.git.diff:

@@ -27,7 +27,7 @@ from hone.store.schema import (
     runs,
     tags,
 )
-from hone.store.upsert import upsert
+from hone.store.upsert import upsert, upsert_statement
 from hone.tracking.entities import RunStatus
 from hone.tracking.records import Event, MetricPoint
 
@@ -37,6 +37,8 @@ __all__ = ["Batch", "PointRow", "StoreSink", "point_row"]
 PointRow = tuple[int, float | None, float]
 _POINT_COLUMNS = ("step", "value", "timestamp")
 _SERIES_MARK = "__hone_series_id__"
+#: Up to this many points a batch goes in one statement for all keys.
+_SMALL_BATCH = 2000
 
 
 def point_row(point: MetricPoint) -> PointRow:
@@ -110,12 +112,17 @@ class StoreSink:
             return
         fresh_experiments: dict[str, str] = {}
         fresh_series: dict[tuple[str, str], int] = {}
+        statuses = batch.statuses
+        final: dict[str, Any] | None = None
+        if batch.starts and statuses and statuses[-1]["kind"] == "end":
+            # A run that starts and ends within one batch is written with its outcome.
+            final, statuses = statuses[-1], []
         with self.db.write() as conn:
             for start in batch.starts:
-                self._create_run(conn, start, fresh_experiments)
+                self._create_run(conn, start, fresh_experiments, final)
             self._write_values(conn, batch)
             self._write_metrics(conn, batch.run_id, batch.metrics, fresh_series)
-            for status in batch.statuses:
+            for status in statuses:
                 self._set_status(conn, batch.run_id, status)
         with self._lock:
             self._experiment_ids.update(fresh_experiments)
@@ -131,7 +138,13 @@ class StoreSink:
             )
         return bool(result.rowcount)
 
-    def _create_run(self, conn: Connection, start: dict[str, Any], fresh: dict[str, str]) -> None:
+    def _create_run(
+        self,
+        conn: Connection,
+        start: dict[str, Any],
+        fresh: dict[str, str],
+        final: dict[str, Any] | None,
+    ) -> None:
         name = start["experiment"]
         with self._lock:
             experiment_id = self._experiment_ids.get(name) or fresh.get(name)
@@ -146,9 +159,9 @@ class StoreSink:
             "id": start["run_id"],
             "experiment_id": experiment_id,
             "name": start["name"],
-            "status": RunStatus.RUNNING.value,
+            "status": final["status"] if final else RunStatus.RUNNING.value,
             "start_time": start["time"],
-            "end_time": None,
+            "end_time": final["time"] if final else None,
             "parent_run_id": start.get("parent_run_id"),
             "git_commit": start.get("git_commit"),
             "git_dirty": start.get("git_dirty"),
@@ -157,7 +170,10 @@ class StoreSink:
             "source": start.get("source"),
             "environment": start.get("environment"),
         }
-        upsert(conn, runs, [row], keys=["id"])
+        if final is None:
+            upsert(conn, runs, [row], keys=["id"])
+        else:  # a replay may find the row already there, running: it takes the outcome
+            upsert(conn, runs, [row], keys=["id"], update=["status", "end_time"])
 
     @staticmethod
     def _write_values(conn: Connection, batch: Batch) -> None:
@@ -203,16 +219,20 @@ class StoreSink:
         if not series:
             return
         ids = self._series(conn, run_id, series, fresh)
-        template, positional = self._points_statement(conn)
-        latest = []
-        for key, rows in series.items():
+        if sum(map(len, series.values())) <= _SMALL_BATCH:
+            # Few points (short runs, slow loops): one statement for every key.
+            sql, positional = self._points_statement(conn, inline_series=False)
+            points = [(ids[key], *row) for key, rows in series.items() for row in rows]
+            self._execute_points(conn, sql, positional, ("series_id", *_POINT_COLUMNS), points)
+        else:
             # The hot path: rows are bound exactly as the run queued them, no per-row
             # Python work; the series id is an integer from the store, rendered inline.
-            sql = template.replace(_SERIES_MARK, str(int(ids[key])))
-            bound: Sequence[Any] = (
-                rows if positional else [dict(zip(_POINT_COLUMNS, r, strict=True)) for r in rows]
-            )
-            conn.exec_driver_sql(sql, bound)
+            template, positional = self._points_statement(conn, inline_series=True)
+            for key, rows in series.items():
+                sql = template.replace(_SERIES_MARK, str(int(ids[key])))
+                self._execute_points(conn, sql, positional, _POINT_COLUMNS, rows)
+        latest = []
+        for key, rows in series.items():
             step, value, ts = max(rows, key=_step_of)
             latest.append(
                 {"run_id": run_id, "key": key, "step": step, "value": value, "timestamp": ts}
@@ -223,8 +243,21 @@ class StoreSink:
             latest,
             keys=["run_id", "key"],
             update=["step", "value", "timestamp"],
-            where=lambda proposed: latest_metrics.c.step <= proposed.step,
+            newer="step",
         )
+
+    @staticmethod
+    def _execute_points(
+        conn: Connection,
+        sql: str,
+        positional: bool,
+        columns: Sequence[str],
+        rows: Sequence[tuple[Any, ...]],
+    ) -> None:
+        bound: Sequence[Any] = (
+            rows if positional else [dict(zip(columns, r, strict=True)) for r in rows]
+        )
+        conn.exec_driver_sql(sql, bound)
 
     def _series(
         self,
@@ -244,33 +277,33 @@ class StoreSink:
                 else:
                     found[key] = known
         if missing:
-            upsert(
-                conn,
-                metric_series,
-                [{"run_id": run_id, "key": key} for key in missing],
-                keys=["run_id", "key"],
-            )
-            for series_id, key in conn.execute(
-                select(metric_series.c.id, metric_series.c.key).where(
-                    metric_series.c.run_id == run_id, metric_series.c.key.in_(missing)
-                )
-            ):
+            # DO UPDATE (a no-op) rather than DO NOTHING so that RETURNING also yields
+            # the ids of series another process created first.
+            stmt = upsert_statement(
+                conn.dialect.name, metric_series, ["run_id", "key"], update=["key"]
+            ).returning(metric_series.c.id, metric_series.c.key)
+            result = conn.execute(stmt, [{"run_id": run_id, "key": key} for key in missing])
+            for series_id, key in result:
                 found[key] = series_id
                 fresh[(run_id, key)] = series_id
         return found
 
-    def _points_statement(self, conn: Connection) -> tuple[str, bool]:
-        """The upsert of one series' points, with a mark where its id goes."""
-        name = conn.dialect.name
-        cached = self._point_sql.get(name)
+    def _points_statement(self, conn: Connection, *, inline_series: bool) -> tuple[str, bool]:
+        """The points upsert: per series (its id rendered at a mark), or for any series."""
+        cache_key = f"{conn.dialect.name}/{inline_series}"
+        cached = self._point_sql.get(cache_key)
         if cached is None:
+            name = conn.dialect.name
             insert = postgresql.insert if name == "postgresql" else sqlite.insert
+            series_id: Any = (
+                literal_column(_SERIES_MARK) if inline_series else bindparam("series_id")
+            )
             # inline(): no implicit RETURNING of the key, which would triple SQLite's cost.
             stmt = (
                 insert(metrics)
                 .inline()
                 .values(
-                    series_id=literal_column(_SERIES_MARK),
+                    series_id=series_id,
                     step=bindparam("step"),
                     value=bindparam("value"),
                     timestamp=bindparam("timestamp"),
@@ -281,10 +314,11 @@ class StoreSink:
                 set_={"value": stmt.excluded.value, "timestamp": stmt.excluded.timestamp},
             )
             compiled = stmt.compile(dialect=conn.dialect)
+            expected = _POINT_COLUMNS if inline_series else ("series_id", *_POINT_COLUMNS)
             if compiled.positional:
-                assert tuple(compiled.positiontup or ()) == _POINT_COLUMNS
+                assert tuple(compiled.positiontup or ()) == expected
             assert "RETURNING" not in str(compiled)
-            cached = self._point_sql[name] = (str(compiled), compiled.positional)
+            cached = self._point_sql[cache_key] = (str(compiled), compiled.positional)
         return cached
 
     @staticmethod
