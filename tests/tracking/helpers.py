@@ -25,8 +25,8 @@ def spawn(code: str, home: Path, **env: str) -> subprocess.Popen[str]:
 def journal_points(journal_dir: Path) -> set[tuple[str, str, int]]:
     """Every (run, key, step) that the intact part of every journal segment holds."""
     points: set[tuple[str, str, int]] = set()
-    for path in journal_dir.glob("*/*.jnl"):
+    for path in journal_dir.glob("*.jnl"):
         for _, record in decode_frames(path.read_bytes()):
             if isinstance(record, MetricPoint):
-                points.add((path.parent.name, record.key, record.step))
+                points.add((path.name.split(".", 1)[0], record.key, record.step))
     return points

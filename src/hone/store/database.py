@@ -36,6 +36,7 @@ class Database:
         self._engine: Engine | None = None
         self._schema_checked = False
         self._lock = threading.Lock()
+        self._writes_since_checkpoint = 0
 
     @property
     def backend(self) -> str:
@@ -74,6 +75,19 @@ class Database:
             conn.begin(),
         ):
             yield conn
+        self._writes_since_checkpoint += 1
+
+    def checkpoint(self) -> None:
+        """Move committed SQLite WAL pages into the database file, if any were written.
+
+        PASSIVE: never waits on or blocks writers. Called from the tracking flusher's
+        thread, so a committing run does not pay for checkpoints on its own path.
+        """
+        if self.backend != "sqlite" or not self._writes_since_checkpoint:
+            return
+        self._writes_since_checkpoint = 0
+        with self._translate(), self.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
     def revision(self) -> str | None:
         """The schema revision the store is at (None if it has no hone schema)."""

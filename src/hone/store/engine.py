@@ -14,6 +14,7 @@ from hone.errors import ValidationError
 __all__ = ["SQLITE_BUSY_TIMEOUT_S", "display_url", "make_engine", "parse_store_url"]
 
 SQLITE_BUSY_TIMEOUT_S = 60.0
+SQLITE_AUTOCHECKPOINT_PAGES = 10_000
 POSTGRES_CONNECT_TIMEOUT_S = 5
 WRITE_OPTION = "hone_write"
 
@@ -69,6 +70,9 @@ def _sqlite_engine(url: URL) -> Engine:
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Writers' own commits checkpoint only past this many pages; processes that
+        # log runs checkpoint in the background (Database.checkpoint) long before.
+        cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
         cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()

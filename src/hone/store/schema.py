@@ -75,7 +75,8 @@ runs = Table(
     Column("user", String(250), nullable=True),
     Column("source", Text, nullable=True),
     Column("environment", Text, nullable=True),  # JSON: python, platform, packages
-    Index(None, "experiment_id", "start_time"),
+    # Covers the id too, so filters never read the (wide) run rows they reject.
+    Index(None, "experiment_id", "start_time", "id"),
     Index(None, "parent_run_id"),
     Index(None, "status"),
 )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 __all__ = ["Artifact", "Experiment", "Metric", "Run", "RunStatus"]
@@ -53,11 +55,16 @@ class Run:
     host: str | None
     user: str | None
     source: str | None
-    environment: dict[str, Any] = field(default_factory=dict)
+    environment_json: str = field(default="", repr=False)
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, Metric] = field(default_factory=dict)
     artifacts: tuple[Artifact, ...] = ()
+
+    @cached_property
+    def environment(self) -> dict[str, Any]:
+        """Python, platform and package versions (decoded on first use)."""
+        return dict(json.loads(self.environment_json)) if self.environment_json else {}
 
     @property
     def duration(self) -> float | None:

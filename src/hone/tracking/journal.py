@@ -1,10 +1,13 @@
-"""Per-run journal segments on local disk: the write-ahead log of every tracking call.
+"""Journal segments on local disk: the write-ahead log of every tracking call.
 
-Each process that writes to a run owns one segment file,
-``<workspace>/journals/<run_id>/<segment_id>.jnl``, holds an exclusive ``flock`` on it while
-it lives, and copies each frame into a shared memory map of it (a write to the OS, no
-fsync), so a ``kill -9`` loses nothing the call returned from. A segment whose lock can
-be taken has no living writer: ``hone sync`` replays it.
+Each live run writes to one segment file, ``<workspace>/journals/<segment_id>.jnl``, whose
+first record names the run. Its process holds an exclusive ``flock`` on it while it lives
+and copies each frame into a shared memory map of it (a write to the OS, no fsync), so a
+``kill -9`` loses nothing the call returned from. A segment whose lock can be taken has no
+living writer: ``hone sync`` replays it.
+
+Once a run's records are all in the store its segment is emptied and kept, still locked,
+for the process's next run: short runs (tuning trials) then touch no directory at all.
 """
 
 from __future__ import annotations
@@ -19,22 +22,22 @@ from pathlib import Path
 
 from hone.errors import HoneError, ValidationError
 from hone.ids import new_id
+from hone.tracking.records import Event, decode_frames
 
-__all__ = ["JournalWriter", "SegmentFile", "abandoned_segments", "segment_path"]
+__all__ = ["JournalWriter", "SegmentFile", "abandoned_segments", "remove_segment"]
 
 SUFFIX = ".jnl"
 INITIAL_SIZE = 64 << 10
 MAX_GROWTH = 64 << 20
-
-
-def segment_path(journal_dir: Path, run_id: str, segment_id: str) -> Path:
-    return journal_dir / run_id / f"{segment_id}{SUFFIX}"
+#: Events that open a segment and name its run; start and resume also own the run's status.
+OPENING_EVENTS = ("start", "resume", "attach")
 
 
 @dataclass(frozen=True)
 class SegmentFile:
-    run_id: str
     path: Path
+    run_id: str | None  # None: the segment holds no record yet
+    owns_run: bool  # it started or resumed its run (rather than attached to it)
 
 
 class JournalWriter:
@@ -47,12 +50,10 @@ class JournalWriter:
     which readers take as the end.
     """
 
-    def __init__(self, journal_dir: Path, run_id: str) -> None:
-        self.run_id = run_id
-        self.segment_id = new_id()
-        self.path = segment_path(journal_dir, run_id, self.segment_id)
+    def __init__(self, journal_dir: Path) -> None:
+        self.path = journal_dir / f"{new_id()}{SUFFIX}"
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            journal_dir.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             os.ftruncate(fd, INITIAL_SIZE)
@@ -75,7 +76,7 @@ class JournalWriter:
 
     def write(self, frame: bytes) -> None:
         if self._sealed:
-            raise ValidationError(f"run {self.run_id} has ended; start or resume a run to log")
+            raise ValidationError("this run has ended; start or resume a run to log")
         start = self.offset
         end = start + len(frame)
         if end > self._size:
@@ -92,6 +93,17 @@ class JournalWriter:
         except OSError as exc:
             raise HoneError(f"cannot grow the run journal {self.path}: {exc}") from exc
         self._size = size
+
+    def recycle(self) -> None:
+        """Empty a drained segment for another run of this process (the lock stays)."""
+        assert self._fd is not None, "a closed segment cannot be reused"
+        self._map.close()
+        os.ftruncate(self._fd, 0)
+        os.ftruncate(self._fd, INITIAL_SIZE)
+        self._map = mmap.mmap(self._fd, INITIAL_SIZE)
+        self._size = INITIAL_SIZE
+        self.offset = 0
+        self._sealed = False
 
     def close(self, *, trim: bool = True) -> None:
         """Release the segment (its lock goes with the descriptor).
@@ -119,17 +131,26 @@ def abandoned_segments(journal_dir: Path) -> Iterator[SegmentFile]:
     """
     if not journal_dir.is_dir():
         return
-    for run_dir in sorted(journal_dir.iterdir()):
-        if not run_dir.is_dir():
+    for path in sorted(journal_dir.glob(f"*{SUFFIX}")):
+        fd = _claim(path)
+        if fd is None:
             continue
-        for path in sorted(run_dir.glob(f"*{SUFFIX}")):
-            fd = _claim(path)
-            if fd is None:
-                continue
-            try:
-                yield SegmentFile(run_dir.name, path)
-            finally:
-                os.close(fd)
+        try:
+            yield _head(path)
+        finally:
+            os.close(fd)
+
+
+def _head(path: Path) -> SegmentFile:
+    with path.open("rb") as fh:
+        head = fh.read(1 << 16)
+    for _, record in decode_frames(head):
+        if isinstance(record, Event) and record.kind in OPENING_EVENTS:
+            run_id = record.data.get("run_id")
+            if isinstance(run_id, str):
+                return SegmentFile(path, run_id, record.kind != "attach")
+        break
+    return SegmentFile(path, None, False)
 
 
 def _claim(path: Path) -> int | None:
@@ -149,8 +170,6 @@ def _claim(path: Path) -> int | None:
 
 
 def remove_segment(path: Path) -> None:
-    """Delete a fully flushed segment, and its run folder once empty."""
+    """Delete a fully flushed segment."""
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
-    with contextlib.suppress(OSError):
-        path.parent.rmdir()

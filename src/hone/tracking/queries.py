@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -32,7 +31,7 @@ __all__ = [
     "search_runs",
 ]
 
-_CHUNK = 500
+_CHUNK = 1000
 NAN = float("nan")
 
 
@@ -140,34 +139,26 @@ def _hydrate(conn: Connection, rows: Sequence[Any], details: bool = True) -> lis
     t: dict[str, dict[str, str]] = defaultdict(dict)
     m: dict[str, dict[str, Metric]] = defaultdict(dict)
     a: dict[str, list[Artifact]] = defaultdict(list)
-    if details:
-        for chunk in _chunks(ids):
-            for run_id, key, value in conn.execute(
-                select(params.c.run_id, params.c.key, params.c.value).where(
-                    params.c.run_id.in_(chunk)
-                )
-            ):
-                p[run_id][key] = value
-            for run_id, key, value in conn.execute(
-                select(tags.c.run_id, tags.c.key, tags.c.value).where(tags.c.run_id.in_(chunk))
-            ):
-                t[run_id][key] = value
-            for run_id, key, step, value, ts in conn.execute(
-                select(
-                    latest_metrics.c.run_id,
-                    latest_metrics.c.key,
-                    latest_metrics.c.step,
-                    latest_metrics.c.value,
-                    latest_metrics.c.timestamp,
-                ).where(latest_metrics.c.run_id.in_(chunk))
-            ):
-                m[run_id][key] = Metric(key, NAN if value is None else value, step, ts)
-            for run_id, path, digest, size in conn.execute(
-                select(artifacts.c.run_id, artifacts.c.path, artifacts.c.digest, artifacts.c.size)
-                .where(artifacts.c.run_id.in_(chunk))
-                .order_by(artifacts.c.path)
-            ):
-                a[run_id].append(Artifact(path, digest, size))
+    for chunk in _chunks(ids) if details else ():
+        for run_id, key, value in conn.execute(
+            select(params.c.run_id, params.c.key, params.c.value).where(params.c.run_id.in_(chunk))
+        ).all():
+            p[run_id][key] = value
+        for run_id, key, value in conn.execute(
+            select(tags.c.run_id, tags.c.key, tags.c.value).where(tags.c.run_id.in_(chunk))
+        ).all():
+            t[run_id][key] = value
+        lm = latest_metrics.c
+        for run_id, key, step, value, ts in conn.execute(
+            select(lm.run_id, lm.key, lm.step, lm.value, lm.timestamp).where(lm.run_id.in_(chunk))
+        ).all():
+            m[run_id][key] = Metric(key, NAN if value is None else value, step, ts)
+        for run_id, path, digest, size in conn.execute(
+            select(artifacts.c.run_id, artifacts.c.path, artifacts.c.digest, artifacts.c.size)
+            .where(artifacts.c.run_id.in_(chunk))
+            .order_by(artifacts.c.path)
+        ).all():
+            a[run_id].append(Artifact(path, digest, size))
     return [
         Run(
             id=r["id"],
@@ -183,7 +174,7 @@ def _hydrate(conn: Connection, rows: Sequence[Any], details: bool = True) -> lis
             host=r["host"],
             user=r["user"],
             source=r["source"],
-            environment=json.loads(r["environment"]) if r["environment"] else {},
+            environment_json=r["environment"] or "",
             params=p.get(r["id"], {}),
             tags=t.get(r["id"], {}),
             metrics=m.get(r["id"], {}),

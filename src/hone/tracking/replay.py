@@ -32,6 +32,9 @@ def sync_journals(journal_dir: Path, sink: StoreSink, run_id: str | None = None)
     """
     report = SyncReport()
     for segment in abandoned_segments(journal_dir):
+        if segment.run_id is None:  # emptied for reuse, or died before its first record
+            remove_segment(segment.path)
+            continue
         if run_id is not None and segment.run_id != run_id:
             continue
         cursor = SegmentCursor(segment.run_id, segment.path)
@@ -47,20 +50,9 @@ def sync_journals(journal_dir: Path, sink: StoreSink, run_id: str | None = None)
                 result.torn_bytes,
                 result.records,
             )
-        if not result.saw_end and _started_here(segment.path):
+        if not result.saw_end and segment.owns_run:
             end_time = result.last_timestamp or segment.path.stat().st_mtime
             if sink.mark_killed(segment.run_id, end_time):
                 report.killed_runs.append(segment.run_id)
         remove_segment(segment.path)
     return report
-
-
-def _started_here(path: Path) -> bool:
-    """Whether this segment opened its run (rather than attaching to one)."""
-    from hone.tracking.records import Event, decode_frames
-
-    with path.open("rb") as fh:
-        head = fh.read(1 << 16)
-    for _, record in decode_frames(head):
-        return isinstance(record, Event) and record.kind in ("start", "resume")
-    return False

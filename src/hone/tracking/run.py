@@ -25,11 +25,10 @@ from hone.ids import new_id
 from hone.tracking.entities import Run, RunStatus
 from hone.tracking.environment import capture_environment
 from hone.tracking.flusher import SegmentCursor, flush_segment
-from hone.tracking.journal import JournalWriter, remove_segment
 from hone.tracking.queries import get_run
 from hone.tracking.records import Event, encode_event, encode_metric
 from hone.tracking.sink import Batch, PointRow
-from hone.tracking.tracker import Tracker, get_tracker
+from hone.tracking.tracker import Tracker, close_retired_segments, get_tracker
 from hone.tracking.validation import (
     check_key,
     check_metric_value,
@@ -59,7 +58,7 @@ class ActiveRun:
         self.name = name
         self._tracker = tracker
         self._owner = owner
-        self._writer = JournalWriter(tracker.workspace.journal_dir, run_id)
+        self._writer = tracker.flusher.writer(tracker.workspace.journal_dir)
         self.lock = threading.Lock()
         # Records not yet in the store: events in order, and points queued per key beside
         # the key's encoded bytes (one dict lookup per point serves both).
@@ -182,11 +181,14 @@ class ActiveRun:
         with _stack_lock:
             if self in _stack:
                 _stack.remove(self)
-        removed = False
+        drained = False
         try:
-            removed = self._drain()
+            drained = self._drain()
         finally:
-            self._writer.close(trim=not removed)
+            if drained:
+                self._tracker.flusher.retire(self._writer)
+            else:
+                self._writer.close()
 
     def flush(self) -> None:
         """Write pending records to the store now (callers hold ``self.lock``).
@@ -254,7 +256,7 @@ class ActiveRun:
         self._event("artifact", {"path": path, "digest": digest, "size": size})
 
     def _drain(self) -> bool:
-        """Flush what is pending; True once the segment is in the store and removed."""
+        """Flush what is pending; True once everything in the segment is in the store."""
         try:
             with self.lock:
                 self.flush()
@@ -269,7 +271,6 @@ class ActiveRun:
                 self._writer.path,
             )
             return False
-        remove_segment(self._writer.path)
         return True
 
 
@@ -348,7 +349,7 @@ def _continue(tracker: Tracker, run_id: str) -> ActiveRun:
     run._params.update(existing.params)
     for key, metric in existing.metrics.items():
         run._next_step[key] = metric.step + 1
-    run._event("resume" if owner else "attach", {})
+    run._event("resume" if owner else "attach", {"run_id": existing.id})
     return run
 
 
@@ -379,8 +380,6 @@ def _install_hooks() -> None:
 
 
 def _end_open_runs() -> None:
-    while True:
-        run = active_run()
-        if run is None:
-            return
+    while (run := active_run()) is not None:
         run.end(RunStatus.FAILED if _crashed else RunStatus.FINISHED)
+    close_retired_segments()

@@ -11,7 +11,7 @@ from hone.tracking.flusher import Flusher
 from hone.tracking.replay import SyncReport, sync_journals
 from hone.tracking.sink import StoreSink
 
-__all__ = ["Tracker", "close_trackers", "get_tracker"]
+__all__ = ["Tracker", "close_retired_segments", "close_trackers", "get_tracker"]
 
 
 class Tracker:
@@ -22,7 +22,7 @@ class Tracker:
         self.db = Database(workspace.store_uri)
         self.blobs: BlobStore = open_blob_store(workspace.blob_uri)
         self.sink = StoreSink(self.db)
-        self.flusher = Flusher(interval=flush_interval)
+        self.flusher = Flusher(interval=flush_interval, on_tick=self.db.checkpoint)
 
     def sync(self, run_id: str | None = None) -> SyncReport:
         """Replay journals that no living process holds into the store."""
@@ -43,8 +43,17 @@ def get_tracker(workspace: Workspace | None = None) -> Tracker:
         return tracker
 
 
+def close_retired_segments() -> None:
+    """Delete the journal segments of ended runs now, rather than in the background."""
+    with _lock:
+        trackers = list(_trackers.values())
+    for tracker in trackers:
+        tracker.flusher.close_retired(keep_spares=False)
+
+
 def close_trackers() -> None:
     """Dispose every tracker's connections (tests, and programs that switch workspaces)."""
+    close_retired_segments()
     with _lock:
         trackers = list(_trackers.values())
         _trackers.clear()

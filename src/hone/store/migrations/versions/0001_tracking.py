@@ -50,7 +50,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name="pk_runs"),
     )
-    op.create_index("ix_runs_experiment_id_start_time", "runs", ["experiment_id", "start_time"])
+    op.create_index(
+        "ix_runs_experiment_id_start_time_id", "runs", ["experiment_id", "start_time", "id"]
+    )
     op.create_index("ix_runs_parent_run_id", "runs", ["parent_run_id"])
     op.create_index("ix_runs_status", "runs", ["status"])
     for name in ("params", "tags"):

@@ -1,0 +1,50 @@
+"""The small PyTorch training loop whose per-step logging overhead is measured.
+
+An MLP 784-512-512-10 on synthetic data, batch 256, Adam: about 15-20 ms a step on two CPU
+cores, the kind of loop where MLflow's per-step logging cost 59% of throughput. Every
+variant computes the same four metric values each step; only the logging call differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+LogFn = Callable[[dict[str, float], int], None]
+
+
+class Loop:
+    def __init__(self, seed: int = 0) -> None:
+        torch.manual_seed(seed)
+        self.model = torch.nn.Sequential(
+            torch.nn.Linear(784, 512),
+            torch.nn.ReLU(),
+            torch.nn.Linear(512, 512),
+            torch.nn.ReLU(),
+            torch.nn.Linear(512, 10),
+        )
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+        self.loss_fn = torch.nn.CrossEntropyLoss()
+        self.x = torch.randn(256 * 16, 784)
+        self.y = torch.randint(0, 10, (256 * 16,))
+        self.step = 0
+
+    def run(self, steps: int, log: LogFn | None) -> None:
+        for _ in range(steps):
+            i = self.step % 16
+            xb, yb = self.x[i * 256 : (i + 1) * 256], self.y[i * 256 : (i + 1) * 256]
+            self.optimizer.zero_grad()
+            logits = self.model(xb)
+            loss = self.loss_fn(logits, yb)
+            loss.backward()
+            self.optimizer.step()
+            values = {
+                "loss": loss.item(),
+                "acc": (logits.argmax(1) == yb).float().mean().item(),
+                "lr": self.optimizer.param_groups[0]["lr"],
+                "logit_scale": logits.detach().abs().mean().item(),
+            }
+            if log is not None:
+                log(values, self.step)
+            self.step += 1

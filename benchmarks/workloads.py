@@ -1,0 +1,82 @@
+"""The benchmark workloads, defined once for both sides (hone and MLflow).
+
+Standard library only: this module is imported from hone's environment and from MLflow's.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Sizes:
+    metric_points: int = 200_000  # hone's log_metric loop and MLflow's log_batch feed
+    mlflow_log_metric_points: int = 1_000  # MLflow log_metric loop (2 to 7 s)
+    batch_size: int = 1_000  # MLflow log_batch size
+    train_steps: int = 150  # per timed training trial
+    train_rounds: int = 5  # alternating trials per variant
+    runs: int = 10_000  # runs created, then searched
+    search_repeats: int = 5
+    kill_points: int = 200_000
+
+    @classmethod
+    def quick(cls) -> Sizes:
+        return cls(
+            metric_points=20_000,
+            mlflow_log_metric_points=100,
+            train_steps=20,
+            train_rounds=2,
+            runs=300,
+            search_repeats=2,
+            kill_points=40_000,
+        )
+
+
+SEARCH_FILTER = "metrics.m0 > 0.5 and params.p1 = 'a'"
+SEARCH_MAX_RESULTS = 1000
+
+
+def run_params(i: int) -> dict[str, str]:
+    """10 params per run; p1 takes 4 values, so the search filter keeps about 1 in 8."""
+    rng = random.Random(i)
+    return {
+        "p0": str(i),
+        "p1": "abcd"[i % 4],
+        **{f"p{j}": str(rng.choice([0.1, 0.01, 0.001, 32, 64, 128])) for j in range(2, 10)},
+    }
+
+
+def run_metrics(i: int) -> dict[str, float]:
+    rng = random.Random(10_000_000 + i)
+    return {f"m{j}": rng.random() for j in range(10)}
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def emit(result: dict[str, Any]) -> None:
+    """Results travel to the orchestrator as one JSON line on stdout."""
+    sys.stdout.write("RESULT " + json.dumps(result) + "\n")
+    sys.stdout.flush()
+
+
+def sizes_from_argv() -> Sizes:
+    return Sizes.quick() if "--quick" in sys.argv else Sizes()
+
+
+def sizes_dict(sizes: Sizes) -> dict[str, int]:
+    return asdict(sizes)
