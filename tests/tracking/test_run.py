@@ -221,3 +221,17 @@ def test_uninitialised_workspace_says_how_to_fix_it(tmp_path: Path) -> None:
     with pytest.raises(WorkspaceError, match="hone init"):
         hone.start_run(workspace=tmp_path / "nowhere")
     assert not (tmp_path / "nowhere").exists()  # nothing created as a side effect
+
+
+def test_an_ended_run_never_writes_into_the_next_runs_journal(workspace: Workspace) -> None:
+    first = hone.start_run(workspace=workspace)
+    first.end()
+    first._tracker.flusher.close_retired()
+    with hone.start_run(workspace=workspace) as second:
+        second.log_metric("x", 1.0)
+        with pytest.raises(ValidationError, match="has ended"):
+            first.log_metric("x", 99.0)
+        with pytest.raises(ValidationError, match="has ended"):
+            first.set_tag("t", "v")
+    assert hone.get_run(second.id, workspace=workspace).metrics["x"].value == 1.0
+    assert "x" not in hone.get_run(first.id, workspace=workspace).metrics

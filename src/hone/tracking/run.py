@@ -162,7 +162,7 @@ class ActiveRun:
 
     @property
     def ended(self) -> bool:
-        return self._writer.closed
+        return self._status is not None
 
     def end(self, status: RunStatus | str = RunStatus.FINISHED) -> None:
         """End the run and drain its journal into the store.
@@ -176,6 +176,8 @@ class ActiveRun:
         if self._owner:
             self._event("end", {"status": final.value})
         self._status = final
+        # From here on the segment may be recycled for another run: never write to it.
+        self._write = self._refuse
         self._writer.seal()
         self._tracker.flusher.unregister(self)
         with _stack_lock:
@@ -239,6 +241,9 @@ class ActiveRun:
             self.end(RunStatus.FAILED)
 
     # Internals -------------------------------------------------------------------------
+
+    def _refuse(self, frame: bytes) -> None:
+        raise ValidationError(f"run {self.id} has ended; start or resume a run to log")
 
     def _admit_key(self, key: str) -> tuple[bytes, list[PointRow]]:
         entry: tuple[bytes, list[PointRow]] = (check_key(key, "metric").encode(), [])
