@@ -11,6 +11,7 @@ import logging
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import mlflow
@@ -23,6 +24,7 @@ from workloads import (
     Sizes,
     emit,
     median,
+    paired_overheads,
     run_metrics,
     run_params,
     sizes_from_argv,
@@ -80,24 +82,24 @@ def training_overhead(workdir: Path, sizes: Sizes) -> None:
         for key, value in values.items():
             mlflow.log_metric(key, value, step=step, synchronous=False)
 
-    times: dict[str, list[float]] = {"baseline": [], "sync": [], "async": []}
-    for _ in range(sizes.train_rounds):
-        times["baseline"].append(timed(lambda: loop.run(sizes.train_steps, None)))
-        with mlflow.start_run():
-            times["sync"].append(timed(lambda: loop.run(sizes.train_steps, sync_log)))
+    def run_with(log: Callable[[dict[str, float], int], None]) -> None:
+        with mlflow.start_run():  # start and end (which waits for async logging) count
+            loop.run(sizes.train_steps, log)
 
-        def run_async() -> None:
-            with mlflow.start_run():  # end_run waits for the async queue: counted
-                loop.run(sizes.train_steps, async_log)
-
-        times["async"].append(timed(run_async))
-    base = median(times["baseline"])
+    base, overheads = paired_overheads(
+        {
+            "baseline": lambda: loop.run(sizes.train_steps, None),
+            "sync": lambda: run_with(sync_log),
+            "async": lambda: run_with(async_log),
+        },
+        sizes.train_rounds,
+    )
     emit(
         {
             "bench": "training_overhead",
             "baseline_steps_per_s": sizes.train_steps / base,
-            "mlflow_overhead_pct": 100 * (median(times["sync"]) - base) / base,
-            "mlflow_async_overhead_pct": 100 * (median(times["async"]) - base) / base,
+            "mlflow_overhead_pct": overheads["sync"],
+            "mlflow_async_overhead_pct": overheads["async"],
         }
     )
 

@@ -20,8 +20,8 @@ class Sizes:
     metric_points: int = 200_000  # hone's log_metric loop and MLflow's log_batch feed
     mlflow_log_metric_points: int = 1_000  # MLflow log_metric loop (2 to 7 s)
     batch_size: int = 1_000  # MLflow log_batch size
-    train_steps: int = 150  # per timed training trial
-    train_rounds: int = 5  # alternating trials per variant
+    train_steps: int = 40  # per timed training trial (about 0.85 s)
+    train_rounds: int = 15  # paired rounds, each variant once per round
     runs: int = 10_000  # runs created, then searched
     search_repeats: int = 5
     kill_points: int = 200_000
@@ -31,8 +31,8 @@ class Sizes:
         return cls(
             metric_points=20_000,
             mlflow_log_metric_points=100,
-            train_steps=20,
-            train_rounds=2,
+            train_steps=10,
+            train_rounds=3,
             runs=300,
             search_repeats=2,
             kill_points=40_000,
@@ -60,6 +60,26 @@ def run_metrics(i: int) -> dict[str, float]:
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def paired_overheads(
+    variants: dict[str, Callable[[], Any]], rounds: int
+) -> tuple[float, dict[str, float]]:
+    """Time a baseline and each variant once per round, in an order that alternates, and
+    return the baseline's median time and each variant's median overhead in percent, taken
+    over per-round ratios so that slow drift of the machine cancels out."""
+    names = list(variants)
+    assert names[0] == "baseline"
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for i in range(rounds):
+        for name in names if i % 2 == 0 else reversed(names):
+            times[name].append(timed(variants[name]))
+    overheads = {
+        name: 100
+        * (median([v / b for v, b in zip(times[name], times["baseline"], strict=True)]) - 1)
+        for name in names[1:]
+    }
+    return median(times["baseline"]), overheads
 
 
 def timed(fn: Callable[[], Any]) -> float:

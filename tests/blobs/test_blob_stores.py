@@ -111,3 +111,14 @@ def test_urls_pick_the_backend(tmp_path: Path) -> None:
     assert isinstance(open_blob_store("memory://x"), FsspecBlobStore)
     with pytest.raises(BlobError, match="cannot open blob store"):
         open_blob_store("nosuchscheme://bucket")
+
+
+def test_putting_stored_bytes_again_writes_nothing(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    digest = store.put_bytes(b"diff")
+    path = tmp_path / "blobs" / "sha256" / digest[:2] / digest
+    before = path.stat().st_mtime_ns
+    (tmp_path / "blobs" / "tmp").rmdir()
+    assert store.put_bytes(b"diff") == digest
+    assert path.stat().st_mtime_ns == before
+    assert not (tmp_path / "blobs" / "tmp").exists()  # no temp file was even started

@@ -13,6 +13,7 @@ Contract:
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +27,9 @@ from hone.store.migrations import current_revision, head_revision
 
 __all__ = ["Database"]
 
+CHECKPOINT_EVERY_S = 5.0
+CHECKPOINT_AFTER_WRITES = 200
+
 
 class Database:
     """A handle on one metadata store, selected by URL."""
@@ -37,6 +41,7 @@ class Database:
         self._schema_checked = False
         self._lock = threading.Lock()
         self._writes_since_checkpoint = 0
+        self._checkpointed_at = time.monotonic()
 
     @property
     def backend(self) -> str:
@@ -78,13 +83,22 @@ class Database:
         self._writes_since_checkpoint += 1
 
     def checkpoint(self) -> None:
-        """Move committed SQLite WAL pages into the database file, if any were written.
+        """Move committed SQLite WAL pages into the database file, now and then.
 
         PASSIVE: never waits on or blocks writers. Called from the tracking flusher's
-        thread, so a committing run does not pay for checkpoints on its own path.
+        thread, so a committing run does not pay for checkpoints on its own path; at most
+        every ``CHECKPOINT_EVERY_S`` unless ``CHECKPOINT_AFTER_WRITES`` transactions piled
+        up, so that a training loop sharing the cores is disturbed as little as possible.
         """
         if self.backend != "sqlite" or not self._writes_since_checkpoint:
             return
+        now = time.monotonic()
+        if (
+            now - self._checkpointed_at < CHECKPOINT_EVERY_S
+            and self._writes_since_checkpoint < CHECKPOINT_AFTER_WRITES
+        ):
+            return
+        self._checkpointed_at = now
         self._writes_since_checkpoint = 0
         with self._translate(), self.engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")

@@ -96,7 +96,7 @@ class Flushable(Protocol):
 class Flusher:
     """A daemon thread that flushes every registered live run every ``interval`` seconds."""
 
-    def __init__(self, interval: float = 0.5, on_tick: Callable[[], None] | None = None) -> None:
+    def __init__(self, interval: float = 1.0, on_tick: Callable[[], None] | None = None) -> None:
         self.interval = interval
         self._on_tick = on_tick
         self._live: dict[int, Flushable] = {}

@@ -17,7 +17,7 @@ __all__ = ["Tracker", "close_retired_segments", "close_trackers", "get_tracker"]
 class Tracker:
     """Everything tracking needs for one workspace; cheap to build, connects lazily."""
 
-    def __init__(self, workspace: Workspace, *, flush_interval: float = 0.5) -> None:
+    def __init__(self, workspace: Workspace, *, flush_interval: float = 1.0) -> None:
         self.workspace = workspace
         self.db = Database(workspace.store_uri)
         self.blobs: BlobStore = open_blob_store(workspace.blob_uri)
