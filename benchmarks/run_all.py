@@ -223,6 +223,15 @@ def report(
                 verdict(r4 >= TARGETS["search_ratio"]),
             )
         )
+        rows.append(
+            (
+                "  hone's first search in a fresh process, ms",
+                f"{s['cold_search_ms']:.1f}",
+                "",
+                "",
+                "",
+            )
+        )
     rows.append(
         (
             f"4 kill -9 mid-logging ({kill9['target_points']:,} points)",

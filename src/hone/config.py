@@ -81,6 +81,11 @@ class Workspace:
         )
         return cls(home=root, store_uri=store, blob_uri=blobs)
 
+    def configured_uris(self) -> tuple[str | None, str | None]:
+        """The store and blob URIs ``hone.toml`` names (None where it keeps the default)."""
+        settings = _read_config(self.config_path)
+        return _setting(settings, "store", self.home), _setting(settings, "blobs", self.home)
+
     def write_config(self, *, store_uri: str | None, blob_uri: str | None) -> None:
         """Write ``hone.toml``, recording only the settings that differ from the defaults."""
         lines = ["# hone workspace settings; HONE_STORE_URI / HONE_BLOB_URI override these.", ""]

@@ -48,3 +48,11 @@ def test_workspaces_from_every_older_release_upgrade_in_place(tmp_path: Path) ->
         (run,) = hone.search_runs(workspace=ws)
         assert run.name == "from-an-older-hone" and run.params == {"lr": "0.01"}
         assert run.metrics["loss"].value == 0.25
+
+
+def test_init_with_a_new_store_records_it(tmp_path: Path) -> None:
+    init_workspace(tmp_path / "ws", blob_uri="memory://kept")
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    init_workspace(tmp_path / "ws", store_uri=other)
+    again = Workspace.discover(tmp_path / "ws")
+    assert again.store_uri == other and again.blob_uri == "memory://kept"

@@ -235,3 +235,51 @@ def test_an_ended_run_never_writes_into_the_next_runs_journal(workspace: Workspa
             first.set_tag("t", "v")
     assert hone.get_run(second.id, workspace=workspace).metrics["x"].value == 1.0
     assert "x" not in hone.get_run(first.id, workspace=workspace).metrics
+
+
+def test_bad_params_at_start_leave_no_run_behind(workspace: Workspace) -> None:
+    with pytest.raises(ValidationError, match="characters hone does not allow"):
+        hone.start_run(params={"bad\tkey": 1}, workspace=workspace)
+    with pytest.raises(ValidationError, match="run name"):
+        hone.start_run(name="", workspace=workspace)
+    assert hone.active_run() is None
+    assert hone.search_runs(workspace=workspace) == []
+    assert list(workspace.journal_dir.glob("*.jnl")) == []
+
+
+def test_continuing_a_run_with_a_conflicting_param_is_refused(workspace: Workspace) -> None:
+    with hone.start_run(params={"lr": 0.1}, workspace=workspace) as run:
+        pass
+    with pytest.raises(ConflictError, match=r"already '0\.1'"):
+        hone.start_run(run_id=run.id, params={"lr": 0.2}, workspace=workspace)
+    assert hone.get_run(run.id, workspace=workspace).status is hone.RunStatus.FINISHED
+
+
+def test_threads_logging_to_one_run_lose_nothing(workspace: Workspace) -> None:
+    import sys
+    import threading
+
+    from hone.tracking.records import MetricPoint, decode_frames
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: races show up
+    with hone.start_run(workspace=workspace) as run:
+
+        def log(worker: int) -> None:
+            for step in range(2000):
+                run.log_metric(f"t{worker}", float(step), step=step)
+
+        threads = [threading.Thread(target=log, args=(w,)) for w in range(4)]
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        finally:
+            sys.setswitchinterval(previous)
+        # The journal itself must hold every frame intact, not only the in-memory queue.
+        journaled = [r for _, r in decode_frames(run._writer.path.read_bytes())]
+        assert sum(isinstance(r, MetricPoint) for r in journaled) == 4 * 2000
+    for worker in range(4):
+        history = hone.get_metric_history(run.id, f"t{worker}", workspace=workspace)
+        assert [p.step for p in history] == list(range(2000))

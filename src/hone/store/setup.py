@@ -52,4 +52,7 @@ def init_workspace(
     workspace.home.mkdir(parents=True, exist_ok=True)
     if not workspace.exists():
         workspace.write_config(store_uri=store_uri, blob_uri=blob_uri)
+    elif store_uri or blob_uri:  # re-initialising with new locations records them
+        old_store, old_blobs = workspace.configured_uris()
+        workspace.write_config(store_uri=store_uri or old_store, blob_uri=blob_uri or old_blobs)
     return workspace, upgrade_store(workspace)

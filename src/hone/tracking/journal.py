@@ -16,6 +16,7 @@ import contextlib
 import fcntl
 import mmap
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,8 @@ class JournalWriter:
         self._size = INITIAL_SIZE
         self.offset = 0
         self._sealed = False
+        # Reserving a frame's place and copying it must not interleave between threads.
+        self._lock = threading.Lock()
 
     @property
     def closed(self) -> bool:
@@ -75,14 +78,15 @@ class JournalWriter:
         self._sealed = True
 
     def write(self, frame: bytes) -> None:
-        if self._sealed:
-            raise ValidationError("this run has ended; start or resume a run to log")
-        start = self.offset
-        end = start + len(frame)
-        if end > self._size:
-            self._grow(end)
-        self._map[start:end] = frame
-        self.offset = end
+        with self._lock:
+            if self._sealed:
+                raise ValidationError("this run has ended; start or resume a run to log")
+            start = self.offset
+            end = start + len(frame)
+            if end > self._size:
+                self._grow(end)
+            self._map[start:end] = frame
+            self.offset = end
 
     def _grow(self, needed: int) -> None:
         size = self._size

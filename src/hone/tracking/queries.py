@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Select, select
@@ -133,7 +135,25 @@ def _chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
         yield ids[i : i + _CHUNK]
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic GC while building many small acyclic objects: otherwise its full
+    collections, triggered by the allocations, add 30-40 ms to a 1,000-run search."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _hydrate(conn: Connection, rows: Sequence[Any], details: bool = True) -> list[Run]:
+    with _collector_paused():
+        return _build_runs(conn, rows, details)
+
+
+def _build_runs(conn: Connection, rows: Sequence[Any], details: bool) -> list[Run]:
     ids = [r["id"] for r in rows]
     p: dict[str, dict[str, str]] = defaultdict(dict)
     t: dict[str, dict[str, str]] = defaultdict(dict)

@@ -110,24 +110,20 @@ class ActiveRun:
 
     def log_params(self, values: Mapping[str, Any]) -> None:
         """Params are fixed once logged: a different value for the same key is an error."""
-        checked = {
-            check_key(k, "param"): check_text_value(k, v, "param") for k, v in values.items()
-        }
-        for key, text in checked.items():
-            old = self._params.get(key)
-            if old is not None and old != text:
-                raise ConflictError(
-                    f"param {key!r} of run {self.id} is already {old!r}; params are fixed "
-                    f"once logged (got {text!r}): log a tag or metric for values that change"
-                )
-        self._params.update(checked)
-        self._event("params", {"values": checked})
+        self._record_params(checked_values(values, "param"))
 
     def set_tag(self, key: str, value: Any) -> None:
         self.set_tags({key: value})
 
     def set_tags(self, values: Mapping[str, Any]) -> None:
-        checked = {check_key(k, "tag"): check_text_value(k, v, "tag") for k, v in values.items()}
+        self._record_tags(checked_values(values, "tag"))
+
+    def _record_params(self, checked: dict[str, str]) -> None:
+        _check_param_conflicts(self.id, self._params, checked)
+        self._params.update(checked)
+        self._event("params", {"values": checked})
+
+    def _record_tags(self, checked: dict[str, str]) -> None:
         self._event("tags", {"values": checked})
 
     def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> list[str]:
@@ -295,21 +291,27 @@ def start_run(
     otherwise. Continuing a run that a dead process left replays that process's journal
     first; continuing one another live process is writing to attaches to it.
     """
+    # Everything is checked before the run's first record: bad input leaves no run behind.
+    checked_params = checked_values(params or {}, "param")
+    checked_tags = checked_values(tags or {}, "tag")
     ws = workspace if isinstance(workspace, Workspace) else Workspace.discover(workspace)
     tracker = get_tracker(ws)
     _install_hooks()
     if run_id is not None:
-        run = _continue(tracker, run_id)
+        run = _continue(tracker, run_id, checked_params)
     else:
         parent_id = parent.id if isinstance(parent, ActiveRun) else parent
         if parent_id is None:
             current = active_run()
             parent_id = current.id if current else None
-        run = _create(tracker, check_name(experiment, "experiment"), name, parent_id)
-    if params:
-        run.log_params(params)
-    if tags:
-        run.set_tags(tags)
+        experiment = check_name(experiment, "experiment")
+        if name is not None:
+            check_name(name, "run")
+        run = _create(tracker, experiment, name, parent_id)
+    if checked_params:
+        run._record_params(checked_params)
+    if checked_tags:
+        run._record_tags(checked_tags)
     tracker.flusher.register(run)
     with _stack_lock:
         _stack.append(run)
@@ -346,9 +348,10 @@ def _create(
     return run
 
 
-def _continue(tracker: Tracker, run_id: str) -> ActiveRun:
+def _continue(tracker: Tracker, run_id: str, params: dict[str, str]) -> ActiveRun:
     tracker.sync(run_id=run_id)
     existing = get_run(tracker.db, run_id)
+    _check_param_conflicts(existing.id, existing.params, params)
     owner = existing.status != RunStatus.RUNNING
     run = ActiveRun(tracker, existing.id, existing.experiment, existing.name, owner=owner)
     run._params.update(existing.params)
@@ -356,6 +359,21 @@ def _continue(tracker: Tracker, run_id: str) -> ActiveRun:
         run._next_step[key] = metric.step + 1
     run._event("resume" if owner else "attach", {"run_id": existing.id})
     return run
+
+
+def checked_values(values: Mapping[str, Any], kind: str) -> dict[str, str]:
+    """Params or tags as the journal takes them: valid keys, values as text."""
+    return {check_key(k, kind): check_text_value(k, v, kind) for k, v in values.items()}
+
+
+def _check_param_conflicts(run_id: str, old: Mapping[str, str], new: Mapping[str, str]) -> None:
+    for key, text in new.items():
+        previous = old.get(key)
+        if previous is not None and previous != text:
+            raise ConflictError(
+                f"param {key!r} of run {run_id} is already {previous!r}; params are fixed "
+                f"once logged (got {text!r}): log a tag or metric for values that change"
+            )
 
 
 def active_run() -> ActiveRun | None:
