@@ -78,7 +78,6 @@ runs = Table(
     # Covers the id too, so filters never read the (wide) run rows they reject.
     Index(None, "experiment_id", "start_time", "id"),
     Index(None, "parent_run_id"),
-    Index(None, "status"),
 )
 
 params = Table(
@@ -129,7 +128,6 @@ latest_metrics = Table(
     Column("step", BigInteger, nullable=False),
     Column("value", DOUBLE, nullable=True),
     Column("timestamp", DOUBLE, nullable=False),
-    Index(None, "key", "value"),
 )
 
 artifacts = Table(

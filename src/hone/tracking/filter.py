@@ -22,6 +22,7 @@ from sqlalchemy import (
     ColumnElement,
     Table,
     and_,
+    exists,
     not_,
     or_,
     select,
@@ -278,11 +279,13 @@ def _compare(scope: str, key: str, op: str, value: Any, parser: _Parser) -> Colu
     if scope == "attr":
         return make(ATTRIBUTES[key], operand)
     table, column = _keyed(scope)
-    # A non-correlated IN lets the (key, value) index find the matching runs once,
-    # instead of probing every candidate run (EXISTS): ~2x faster over 10k runs.
-    return runs.c.id.in_(
-        select(table.c.run_id).where(table.c.key == key, make(table.c[column], operand))
-    )
+    matches = make(table.c[column], operand)
+    if scope == "params":
+        # Params have a (key, value) index: a non-correlated IN finds the matching runs
+        # once. Metric and tag values have none (random floats would scatter every run's
+        # writes across it), so those probe each candidate run by primary key instead.
+        return runs.c.id.in_(select(table.c.run_id).where(table.c.key == key, matches))
+    return exists(select(1).where(table.c.run_id == runs.c.id, table.c.key == key, matches))
 
 
 def _null_check(scope: str, key: str, negate: bool) -> ColumnElement[bool]:

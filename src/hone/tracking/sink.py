@@ -27,7 +27,7 @@ from hone.store.schema import (
     runs,
     tags,
 )
-from hone.store.upsert import upsert, upsert_statement
+from hone.store.upsert import upsert
 from hone.tracking.entities import RunStatus
 from hone.tracking.records import Event, MetricPoint
 
@@ -37,6 +37,8 @@ __all__ = ["Batch", "PointRow", "StoreSink", "point_row"]
 PointRow = tuple[int, float | None, float]
 _POINT_COLUMNS = ("step", "value", "timestamp")
 _SERIES_MARK = "__hone_series_id__"
+#: New series are created this many per statement (two parameters each).
+_SERIES_CHUNK = 200
 #: Up to this many points a batch goes in one statement for all keys.
 _SMALL_BATCH = 2000
 
@@ -105,6 +107,7 @@ class StoreSink:
         self._experiment_ids: dict[str, str] = {}
         self._series_ids: dict[tuple[str, str], int] = {}
         self._point_sql: dict[str, tuple[str, bool]] = {}
+        self._series_sql: dict[tuple[str, int], tuple[str, tuple[str, ...] | None]] = {}
         self._lock = threading.Lock()
 
     def apply(self, batch: Batch) -> None:
@@ -276,17 +279,37 @@ class StoreSink:
                     missing.append(key)
                 else:
                     found[key] = known
-        if missing:
-            # DO UPDATE (a no-op) rather than DO NOTHING so that RETURNING also yields
-            # the ids of series another process created first.
-            stmt = upsert_statement(
-                conn.dialect.name, metric_series, ["run_id", "key"], update=["key"]
-            ).returning(metric_series.c.id, metric_series.c.key)
-            result = conn.execute(stmt, [{"run_id": run_id, "key": key} for key in missing])
-            for series_id, key in result:
+        for start in range(0, len(missing), _SERIES_CHUNK):
+            chunk = missing[start : start + _SERIES_CHUNK]
+            sql, order = self._series_statement(conn, len(chunk))
+            values = {f"r{i}": run_id for i in range(len(chunk))}
+            values.update({f"k{i}": key for i, key in enumerate(chunk)})
+            bound = tuple(values[name] for name in order) if order is not None else values
+            for series_id, key in conn.exec_driver_sql(sql, bound):
                 found[key] = series_id
                 fresh[(run_id, key)] = series_id
         return found
+
+    def _series_statement(self, conn: Connection, count: int) -> tuple[str, tuple[str, ...] | None]:
+        """INSERT of ``count`` series RETURNING their ids, compiled once per count.
+
+        DO UPDATE (a no-op) rather than DO NOTHING, so that RETURNING also yields the ids
+        of series that another process created first.
+        """
+        cache_key = (conn.dialect.name, count)
+        cached = self._series_sql.get(cache_key)
+        if cached is None:
+            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            stmt = insert(metric_series).values(
+                [{"run_id": bindparam(f"r{i}"), "key": bindparam(f"k{i}")} for i in range(count)]
+            )
+            returning = stmt.on_conflict_do_update(
+                index_elements=["run_id", "key"], set_={"key": stmt.excluded.key}
+            ).returning(metric_series.c.id, metric_series.c.key)
+            compiled = returning.compile(dialect=conn.dialect)
+            order = tuple(compiled.positiontup or ()) if compiled.positional else None
+            cached = self._series_sql[cache_key] = (str(compiled), order)
+        return cached
 
     def _points_statement(self, conn: Connection, *, inline_series: bool) -> tuple[str, bool]:
         """The points upsert: per series (its id rendered at a mark), or for any series."""

@@ -54,7 +54,6 @@ def upgrade() -> None:
         "ix_runs_experiment_id_start_time_id", "runs", ["experiment_id", "start_time", "id"]
     )
     op.create_index("ix_runs_parent_run_id", "runs", ["parent_run_id"])
-    op.create_index("ix_runs_status", "runs", ["status"])
     for name in ("params", "tags"):
         op.create_table(
             name,
@@ -90,7 +89,6 @@ def upgrade() -> None:
         sa.Column("timestamp", DOUBLE, nullable=False),
         sa.PrimaryKeyConstraint("run_id", "key", name="pk_latest_metrics"),
     )
-    op.create_index("ix_latest_metrics_key_value", "latest_metrics", ["key", "value"])
     op.create_table(
         "artifacts",
         sa.Column("run_id", ID, nullable=False),
