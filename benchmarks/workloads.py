@@ -21,7 +21,7 @@ class Sizes:
     mlflow_log_metric_points: int = 1_000  # MLflow log_metric loop (2 to 7 s)
     batch_size: int = 1_000  # MLflow log_batch size
     train_steps: int = 40  # per timed training trial (about 0.85 s)
-    train_rounds: int = 15  # paired rounds, each variant once per round
+    train_rounds: int = 31  # paired rounds, each variant once per round
     runs: int = 10_000  # runs created, then searched
     search_repeats: int = 5
     kill_points: int = 200_000
