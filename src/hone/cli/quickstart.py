@@ -6,6 +6,8 @@ Later issues grow this into the whole loop (data versions, registry, serving, fe
 
 from __future__ import annotations
 
+import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -110,10 +112,26 @@ def quickstart(
     for key in sorted(recorded.metrics):
         console.print(f"  {key:<12} {fmt_number(recorded.metrics[key].value)}")
     home = f"HONE_HOME={ws.home}"
+    hone = _command_name()
     console.print("\nLook at it:")
-    console.print(f"  {home} hone runs list")
-    console.print(f"  {home} hone runs show {recorded.id[:12]}")
-    console.print(f"  {home} hone runs metrics {recorded.id[:12]} test/acc")
-    console.print(
-        f"  {home} hone runs list -f \"metrics.test/acc > 0.9\" -o 'metrics.test/acc desc'"
-    )
+    for command in (
+        "runs list",
+        f"runs show {recorded.id[:12]}",
+        f"runs metrics {recorded.id[:12]} test/acc",
+        "runs list -f \"metrics.test/acc > 0.9\" -o 'metrics.test/acc desc'",
+    ):
+        # soft_wrap: commands stay on one line, to be copied whole.
+        console.print(f"  {home} {hone} {command}", soft_wrap=True, highlight=False)
+
+
+def _command_name() -> str:
+    """How to call hone from here: ``hone`` if that is on PATH, else the script's path
+    (after ``make demo``, .venv/bin is not on PATH)."""
+    script = Path(sys.argv[0])
+    found = shutil.which("hone")
+    if script.name != "hone" or (found and Path(found).resolve() == script.resolve()):
+        return "hone"
+    try:
+        return str(script.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(script.resolve())
