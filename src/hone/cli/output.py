@@ -20,10 +20,13 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
 
-def fmt_time(ts: float | None) -> str:
+def fmt_time(ts: float | None, *, short: bool = False) -> str:
+    """UTC, as ``2026-11-26 21:21:04`` (``11-26 21:21`` when short, for tables)."""
     if ts is None:
         return "-"
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(ts, tz=UTC).strftime(
+        "%m-%d %H:%M" if short else "%Y-%m-%d %H:%M:%S"
+    )
 
 
 def fmt_duration(seconds: float | None) -> str:

@@ -62,14 +62,14 @@ def list_runs(
     metric_keys = sorted({k for r in found for k in r.metrics})[:6]
     table = Table(title=f"{len(found)} run(s)", show_lines=False)
     for column in ("id", "experiment", "name", "status", "started", "duration", *metric_keys):
-        table.add_column(column, no_wrap=column == "id")
+        table.add_column(column, no_wrap=column in ("id", "status", "started", "duration"))
     for run in found:
         table.add_row(
             run.id[:12],
             run.experiment,
             run.name,
             _status(run),
-            fmt_time(run.start_time),
+            fmt_time(run.start_time, short=True),
             fmt_duration(run.duration),
             *(fmt_number(run.metrics[k].value) if k in run.metrics else "" for k in metric_keys),
         )
