@@ -5,7 +5,6 @@ python benchmarks/bench_hone.py WORKDIR [--quick]
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from workloads import (
     paired_overheads,
     run_metrics,
     run_params,
-    sizes_from_argv,
+    run_selected,
     timed,
 )
 
@@ -121,16 +120,13 @@ def runs_and_search(workdir: Path, sizes: Sizes) -> None:
 
 
 def main() -> None:
-    workdir = Path(sys.argv[1])
-    sizes = sizes_from_argv()
-    only = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--only=")), None)
-    for name, fn in (
-        ("metric_throughput", metric_throughput),
-        ("training_overhead", training_overhead),
-        ("runs_and_search", runs_and_search),
-    ):
-        if only in (None, name):
-            fn(workdir, sizes)
+    run_selected(
+        {
+            "metric_throughput": metric_throughput,
+            "training_overhead": training_overhead,
+            "runs_and_search": runs_and_search,
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ MLflow uses a local SQLite tracking store, as hone does.
 from __future__ import annotations
 
 import logging
-import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from workloads import (
     paired_overheads,
     run_metrics,
     run_params,
-    sizes_from_argv,
+    run_selected,
     timed,
 )
 
@@ -137,16 +136,13 @@ def main() -> None:
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     logging.getLogger("alembic").setLevel(logging.ERROR)
     warnings.simplefilter("ignore")
-    workdir = Path(sys.argv[1])
-    sizes = sizes_from_argv()
-    only = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--only=")), None)
-    for name, fn in (
-        ("metric_throughput", metric_throughput),
-        ("training_overhead", training_overhead),
-        ("runs_and_search", runs_and_search),
-    ):
-        if only in (None, name):
-            fn(workdir, sizes)
+    run_selected(
+        {
+            "metric_throughput": metric_throughput,
+            "training_overhead": training_overhead,
+            "runs_and_search": runs_and_search,
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -100,3 +101,15 @@ def sizes_from_argv() -> Sizes:
 
 def sizes_dict(sizes: Sizes) -> dict[str, int]:
     return asdict(sizes)
+
+
+def run_selected(benches: dict[str, Callable[[Path, Sizes], None]]) -> None:
+    """``script.py WORKDIR [--quick] [--only=NAME]``: run the named benchmark, or all."""
+    workdir = Path(sys.argv[1])
+    sizes = sizes_from_argv()
+    only = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--only=")), None)
+    if only is not None and only not in benches:
+        raise SystemExit(f"--only={only}: no such benchmark (one of {', '.join(benches)})")
+    for name, bench in benches.items():
+        if only in (None, name):
+            bench(workdir, sizes)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,7 @@ import hone
 from hone.cli.main import main
 from hone.cli.state import state
 from hone.config import Workspace
-from tests.tracking.helpers import spawn
+from tests.tracking.helpers import kill_mid_run
 
 
 def hone_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -127,12 +125,7 @@ while True:
 def test_sync_and_any_later_command_replay_dead_runs(
     home: Workspace, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    proc = spawn(LOGGER, home.home)
-    assert proc.stdout is not None
-    run_id = proc.stdout.readline().strip()
-    proc.stdout.readline()
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.communicate()
+    run_id = kill_mid_run(LOGGER, home.home)
     # Any command replays what the store lacks first; `runs show` sees the killed run.
     code, out, _ = hone_cli(capsys, "runs", "show", run_id, "--json")
     shown = json.loads(out)

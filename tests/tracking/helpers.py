@@ -30,3 +30,21 @@ def journal_points(journal_dir: Path) -> set[tuple[str, str, int]]:
             if isinstance(record, MetricPoint):
                 points.add((path.name.split(".", 1)[0], record.key, record.step))
     return points
+
+
+def kill_mid_run(code: str, home: Path, settle: float = 0.0) -> str:
+    """Run ``code`` (which prints its run id, then a line once it is logging) and kill it
+    with SIGKILL once it is under way; returns the run id."""
+    import os
+    import signal
+    import time
+
+    proc = spawn(code, home)
+    assert proc.stdout is not None
+    run_id = proc.stdout.readline().strip()
+    under_way = proc.stdout.readline().strip()
+    assert under_way, proc.stderr.read() if proc.stderr else "the child printed nothing"
+    time.sleep(settle)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    return run_id

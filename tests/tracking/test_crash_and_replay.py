@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +14,7 @@ from hone.store.database import Database
 from hone.store.schema import metric_series, metrics
 from hone.tracking.records import decode_frames, encode_metric
 from hone.tracking.tracker import close_retired_segments
-from tests.tracking.helpers import journal_points, spawn
+from tests.tracking.helpers import journal_points, kill_mid_run, spawn
 
 LOGGER = """
 import sys, hone
@@ -49,13 +46,7 @@ def _count(ws: Workspace, run_id: str) -> int:
 
 @pytest.mark.slow
 def test_kill_9_mid_logging_loses_nothing(sqlite_workspace: Workspace) -> None:
-    proc = spawn(LOGGER, sqlite_workspace.home)
-    assert proc.stdout is not None
-    run_id = proc.stdout.readline().strip()
-    assert proc.stdout.readline().strip() == "going", proc.stderr.read() if proc.stderr else ""
-    time.sleep(0.3)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.communicate()
+    run_id = kill_mid_run(LOGGER, sqlite_workspace.home, settle=0.3)
     journaled = journal_points(sqlite_workspace.journal_dir)
     assert len(journaled) > 40_000
     report = hone.sync(workspace=sqlite_workspace)
@@ -151,12 +142,7 @@ def test_processes_log_to_the_same_run_at_once(workspace: Workspace) -> None:
 
 
 def test_continuing_a_run_after_its_process_died(sqlite_workspace: Workspace) -> None:
-    proc = spawn(LOGGER, sqlite_workspace.home)
-    assert proc.stdout is not None
-    run_id = proc.stdout.readline().strip()
-    proc.stdout.readline()
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.communicate()
+    run_id = kill_mid_run(LOGGER, sqlite_workspace.home)
     with hone.start_run(run_id=run_id, workspace=sqlite_workspace) as resumed:
         last = hone.get_run(run_id, workspace=sqlite_workspace).metrics["loss"].step
         resumed.log_metric("loss", 0.0)  # continues after the last journaled step
