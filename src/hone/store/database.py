@@ -25,7 +25,7 @@ from hone.errors import StoreUnavailableError, WorkspaceError
 from hone.store.engine import WRITE_OPTION, display_url, make_engine, parse_store_url
 from hone.store.migrations import current_revision, head_revision
 
-__all__ = ["Database"]
+__all__ = ["Database", "database_for", "dispose_databases"]
 
 CHECKPOINT_EVERY_S = 5.0
 CHECKPOINT_AFTER_WRITES = 200
@@ -160,3 +160,25 @@ class Database:
 def _first_line(error: BaseException | None) -> str:
     text = str(error) if error is not None else "unknown error"
     return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+
+
+_databases: dict[str, Database] = {}
+_databases_lock = threading.Lock()
+
+
+def database_for(url: str) -> Database:
+    """The process's ``Database`` for ``url``: one engine per store, shared by every layer."""
+    with _databases_lock:
+        db = _databases.get(url)
+        if db is None:
+            db = _databases[url] = Database(url)
+        return db
+
+
+def dispose_databases() -> None:
+    """Close every shared engine (tests, and programs that switch workspaces)."""
+    with _databases_lock:
+        dbs = list(_databases.values())
+        _databases.clear()
+    for db in dbs:
+        db.dispose()

@@ -24,6 +24,8 @@ from sqlalchemy import (
 
 __all__ = [
     "artifacts",
+    "dataset_versions",
+    "datasets",
     "experiments",
     "latest_metrics",
     "metadata",
@@ -139,4 +141,29 @@ artifacts = Table(
     Column("size", BigInteger, nullable=False),
     Column("created_at", DOUBLE, nullable=False),
     Index(None, "digest"),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(250), nullable=False, unique=True),
+    Column("created_at", DOUBLE, nullable=False),
+)
+
+# One row per immutable version; its id is the sha256 of its manifest (a blob). The
+# summary (schema, counts, statistics, lineage) is kept here too, so that listing and
+# showing versions never reads blobs.
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("dataset_id", ID, ForeignKey("datasets.id"), nullable=False),
+    Column("created_at", DOUBLE, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("operation", String(32), nullable=False),
+    Column("parents", Text, nullable=False),  # JSON list of version ids
+    Column("summary", Text, nullable=False),  # JSON
+    Column("source", Text, nullable=True),  # where it came from, for people (not hashed)
+    Index(None, "dataset_id", "created_at"),
 )

@@ -6,7 +6,7 @@ import threading
 
 from hone.blobs import BlobStore, open_blob_store
 from hone.config import Workspace
-from hone.store.database import Database
+from hone.store.database import database_for, dispose_databases
 from hone.tracking.flusher import Flusher
 from hone.tracking.replay import SyncReport, sync_journals
 from hone.tracking.sink import StoreSink
@@ -19,7 +19,7 @@ class Tracker:
 
     def __init__(self, workspace: Workspace, *, flush_interval: float = 1.0) -> None:
         self.workspace = workspace
-        self.db = Database(workspace.store_uri)
+        self.db = database_for(workspace.store_uri)
         self.blobs: BlobStore = open_blob_store(workspace.blob_uri)
         self.sink = StoreSink(self.db)
         self.flusher = Flusher(interval=flush_interval, on_tick=self.db.checkpoint)
@@ -55,7 +55,5 @@ def close_trackers() -> None:
     """Dispose every tracker's connections (tests, and programs that switch workspaces)."""
     close_retired_segments()
     with _lock:
-        trackers = list(_trackers.values())
         _trackers.clear()
-    for tracker in trackers:
-        tracker.db.dispose()
+    dispose_databases()
