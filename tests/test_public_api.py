@@ -19,6 +19,7 @@ EXPECTED = {
     "Workspace",
     "__version__",
     "active_run",
+    "data",
     "end_run",
     "get_metric_history",
     "get_run",
@@ -69,3 +70,15 @@ def test_error_table_maps_every_error() -> None:
         assert hone.errors.http_status_for(cls("x")) >= 400
     assert hone.errors.http_status_for(hone.errors.NotFoundError("x")) == 404
     assert hone.errors.exit_code_for(hone.errors.HoneError("x")) == 1
+
+
+def test_data_api_surface() -> None:
+    assert set(hone.data.__all__) == {
+        "DatasetInfo",
+        "DatasetVersion",
+        "VersionRow",
+        "get",
+        "import_dataset",
+        "list_datasets",
+        "versions",
+    }

@@ -5,6 +5,7 @@ The public Python API. Everything not listed in ``__all__`` is private.
 
 from __future__ import annotations
 
+from hone import data
 from hone.api import (
     end_run,
     get_metric_history,
@@ -39,6 +40,7 @@ __all__ = [
     "Workspace",
     "__version__",
     "active_run",
+    "data",
     "end_run",
     "get_metric_history",
     "get_run",

@@ -1,5 +1,8 @@
 """Write tests/store/assets/hone-<revision>.sqlite with the current schema (run by hand
-once per new revision, so every older schema stays covered by the upgrade test)."""
+once per new revision, so every older schema stays covered by the upgrade test).
+
+The database holds one run and, from revision 0002, one dataset version (its blobs are
+not kept: the upgrade test reads metadata only)."""
 
 from __future__ import annotations
 
@@ -18,6 +21,8 @@ def main() -> None:
             "legacy", name="from-an-older-hone", params={"lr": 0.01}, workspace=ws
         ) as run:
             run.log_metric("loss", 0.25)
+        if head_revision() >= "0002":
+            hone.data.import_dataset("legacy", "sklearn:iris", workspace=ws)
         target = Path(__file__).parent / "assets" / f"hone-{head_revision()}.sqlite"
         from hone.tracking.tracker import close_trackers
 

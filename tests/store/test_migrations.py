@@ -48,6 +48,9 @@ def test_workspaces_from_every_older_release_upgrade_in_place(tmp_path: Path) ->
         (run,) = hone.search_runs(workspace=ws)
         assert run.name == "from-an-older-hone" and run.params == {"lr": "0.01"}
         assert run.metrics["loss"].value == 0.25
+        if asset.stem >= "hone-0002":  # datasets exist from 0002 on
+            (info,) = hone.data.list_datasets(workspace=ws)
+            assert info.name == "legacy" and info.latest.rows == 150
 
 
 def test_init_with_a_new_store_records_it(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import sys
 import typer
 from rich.text import Text
 
+from hone.cli.data import data_app
 from hone.cli.output import err_console
 from hone.cli.quickstart import quickstart
 from hone.cli.runs import runs_app
@@ -44,6 +45,7 @@ app.command("init")(init)
 app.command("sync")(sync)
 app.command("quickstart")(quickstart)
 app.add_typer(runs_app, name="runs")
+app.add_typer(data_app, name="data")
 app.add_typer(db_app, name="db")
 
 

@@ -1,0 +1,185 @@
+"""``hone data``: import, list and show dataset versions."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from hone.cli.output import console, fmt_number, fmt_time, print_json
+from hone.cli.state import state
+from hone.data import api
+from hone.data.versions import VersionRow
+
+__all__ = ["data_app"]
+
+data_app = typer.Typer(
+    help="The sample library: versioned, labeled datasets.", no_args_is_help=True
+)
+JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
+SHOWN_FEATURES = 20
+
+
+def _version_json(row: VersionRow) -> dict[str, object]:
+    return {
+        "id": row.id,
+        "dataset": row.dataset,
+        "ref": f"{row.dataset}@{row.id[:12]}",
+        "created_at": row.created_at,
+        "rows": row.rows,
+        "operation": row.operation,
+        "parents": list(row.parents),
+        "source": row.source,
+        "summary": row.summary,
+    }
+
+
+@data_app.command("import")
+def import_(
+    name: str = typer.Argument(..., help="Dataset name."),
+    source: str = typer.Argument(..., help="CSV, Parquet or .npz file, or sklearn:digits …"),
+    label: str | None = typer.Option(None, "--label", "-l", help="The label column."),
+    features: list[str] | None = typer.Option(
+        None, "--features", "-f", help="Feature columns (repeatable, or comma-separated)."
+    ),
+    split: str | None = typer.Option(None, "--split", "-s", help="e.g. train=0.8,test=0.2"),
+    stratify: bool = typer.Option(False, "--stratify", help="Keep class proportions per split."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split assignment."),
+    allow_nonfinite: bool = typer.Option(
+        False, "--allow-nonfinite", help="Keep NaN/inf feature values (reported)."
+    ),
+    json_out: bool = JSON,
+) -> None:
+    """Import a source as a new version of a dataset (the same content: the same version)."""
+    columns = [c.strip() for item in features or [] for c in item.split(",") if c.strip()]
+    with console.status(f"importing {source} …"):
+        version = api.import_dataset(
+            name,
+            source,
+            label=label,
+            features=columns or None,
+            split=split,
+            stratify=stratify,
+            seed=seed,
+            allow_nonfinite=allow_nonfinite,
+            workspace=state.workspace(),
+        )
+    if json_out:
+        print_json(_version_json(version.row))
+        return
+    summary = version.summary
+    splits = ", ".join(f"{k} {v:,}" for k, v in sorted(summary["splits"].items()))
+    console.print(f"[bold green]{version.ref}[/]  {version.rows:,} rows ({splits})")
+    if summary["duplicates"]:
+        console.print(f"[yellow]{summary['duplicates']:,} duplicate row(s)[/] (kept)")
+    nonfinite = summary["nonfinite"]
+    if nonfinite["nan"] or nonfinite["inf"]:
+        console.print(
+            f"[yellow]kept {nonfinite['nan']} NaN and {nonfinite['inf']} "
+            "infinite feature value(s)[/]"
+        )
+
+
+@data_app.command("list")
+def list_(json_out: bool = JSON) -> None:
+    """Every dataset, with its newest version."""
+    state.tracker()  # opens the workspace (and replays pending journals) like every command
+    found = api.list_datasets_in(workspace=state.workspace())
+    if json_out:
+        print_json(
+            [
+                {"name": d.name, "versions": d.versions, "latest": _version_json(d.latest)}
+                for d in found
+            ]
+        )
+        return
+    if not found:
+        console.print("no datasets yet: `hone data import NAME SOURCE`")
+        return
+    table = Table(title=f"{len(found)} dataset(s)")
+    for column in ("name", "versions", "latest", "rows", "splits", "created"):
+        table.add_column(column, no_wrap=column in ("latest", "created"))
+    for info in found:
+        latest = info.latest
+        splits = ", ".join(f"{k} {v:,}" for k, v in sorted(latest.summary["splits"].items()))
+        table.add_row(
+            info.name,
+            str(info.versions),
+            latest.id[:12],
+            f"{latest.rows:,}",
+            splits,
+            fmt_time(latest.created_at, short=True),
+        )
+    console.print(table)
+
+
+@data_app.command("show")
+def show(
+    ref: str = typer.Argument(..., help="NAME, NAME@latest or NAME@VERSION-PREFIX."),
+    json_out: bool = JSON,
+) -> None:
+    """Schema, rows per split, label distribution, feature statistics and lineage."""
+    version = api.get(ref, workspace=state.workspace())
+    row, summary = version.row, version.summary
+    if json_out:
+        print_json(_version_json(row))
+        return
+    schema = summary["schema"]
+    console.print(f"[bold]{version.ref}[/]  {row.id}")
+    console.print(
+        f"  [dim]created[/]  {fmt_time(row.created_at)}  by {row.operation}"
+        f"{'  from ' + row.source if row.source else ''}"
+    )
+    feats = schema["features"]
+    console.print(
+        f"  [dim]features[/] {feats['dtype']} {tuple(feats['shape'])}"
+        f"  ({len(feats['names'])} named)"
+    )
+    if schema["label"]:
+        classes = schema["classes"]
+        console.print(
+            f"  [dim]label[/]    {schema['label']['name']} ({schema['label']['dtype']})"
+            + (f", {len(classes)} classes" if classes else "")
+        )
+    splits = Table(title="rows per split")
+    splits.add_column("split")
+    splits.add_column("rows", justify="right")
+    labels = summary.get("labels", {})
+    if labels:
+        splits.add_column("labels")
+    for name, count in sorted(summary["splits"].items()):
+        cells = [name, f"{count:,}"]
+        if labels:
+            dist = labels.get(name, {})
+            cells.append(
+                " ".join(f"{k}:{v}" for k, v in list(dist.items())[:12])
+                + (" …" if len(dist) > 12 else "")
+            )
+        splits.add_row(*cells)
+    console.print(splits)
+    stats = summary.get("features")
+    if stats:
+        table = Table(
+            title="features"
+            + (f" (first {SHOWN_FEATURES} of {len(stats)})" if len(stats) > SHOWN_FEATURES else "")
+        )
+        for column in ("name", "mean", "std", "min", "max"):
+            table.add_column(column, justify="left" if column == "name" else "right")
+        for name, values in list(stats.items())[:SHOWN_FEATURES]:
+            table.add_row(
+                name,
+                *(
+                    fmt_number(values[k]) if values[k] is not None else "-"
+                    for k in ("mean", "std", "min", "max")
+                ),
+            )
+        console.print(table)
+    console.print(
+        f"  [dim]duplicates[/] {summary['duplicates']:,}   [dim]non-finite[/] "
+        f"{summary['nonfinite']['nan']} NaN, {summary['nonfinite']['inf']} inf"
+    )
+    lineage = summary.get("lineage", {})
+    console.print(
+        f"  [dim]lineage[/]  {lineage.get('op')} {lineage.get('source', {})}"
+        f"  params {lineage.get('params', {})}",
+        highlight=False,
+    )
