@@ -76,9 +76,18 @@ def test_data_api_surface() -> None:
     assert set(hone.data.__all__) == {
         "DatasetInfo",
         "DatasetVersion",
+        "VersionDiff",
         "VersionRow",
+        "append",
+        "diff",
+        "export",
+        "filter",
         "get",
+        "history",
         "import_dataset",
         "list_datasets",
+        "normalize",
+        "relabel",
+        "resplit",
         "versions",
     }

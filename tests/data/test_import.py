@@ -139,7 +139,7 @@ def test_references(workspace: Workspace, tmp_path: Path) -> None:
         ("a,b\n", {}, "holds no rows"),
         ("a,b\n1,\n2,3\n", {"label": "b"}, "label column 'b' has 1 empty"),
         ("a,b\n1,2\n", {"split": "train=0.7,test=0.2"}, "must sum to 1"),
-        ("a,b\n1,2\n", {"split": "train:0.7"}, "expected NAME=FRACTION"),
+        ("a,b\n1,2\n", {"split": "train=0.7,test"}, "expected NAME=FRACTION"),
         ("a,b\n1,2\n", {"stratify": True}, "--stratify needs a label"),
     ],
 )

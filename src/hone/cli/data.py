@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.table import Table
 
 from hone.cli.output import console, fmt_number, fmt_time, print_json
 from hone.cli.state import state
-from hone.data import api
+from hone.data import api, compare
+from hone.data.export import export as export_version
 from hone.data.versions import VersionRow
 
 __all__ = ["data_app"]
@@ -183,3 +186,80 @@ def show(
         f"  params {lineage.get('params', {})}",
         highlight=False,
     )
+
+
+@data_app.command("diff")
+def diff_(
+    old: str = typer.Argument(..., help="NAME@VERSION (the older)."),
+    new: str = typer.Argument(..., help="NAME@VERSION (the newer)."),
+    json_out: bool = JSON,
+) -> None:
+    """Rows added, removed, relabeled and moved between splits, by split."""
+    ws = state.workspace()
+    result = compare.diff(api.get(old, workspace=ws), api.get(new, workspace=ws))
+    if json_out:
+        print_json(result.to_dict())
+        return
+    table = Table(title=f"{result.old} → {result.new}")
+    table.add_column("split")
+    for column in ("added", "removed", "relabeled", "moved in"):
+        table.add_column(column, justify="right")
+    splits = sorted(
+        set(result.added) | set(result.removed) | set(result.relabeled) | set(result.moved)
+    )
+    for split in splits:
+        table.add_row(
+            split,
+            *(
+                f"{getattr(result, k).get(split, 0):,}"
+                for k in ("added", "removed", "relabeled", "moved")
+            ),
+        )
+    if splits:
+        console.print(table)
+    else:
+        console.print(f"{result.old} and {result.new} hold the same rows, labels and splits")
+    if result.transforms_changed:
+        console.print("their transforms differ (normalize)")
+
+
+@data_app.command("log")
+def log(name: str = typer.Argument(..., help="Dataset name."), json_out: bool = JSON) -> None:
+    """The dataset's versions as a tree, each with how it was made."""
+    tree = compare.history(api.versions(name, workspace=state.workspace()))
+    if json_out:
+        print_json([{**_version_json(v), "depth": depth} for depth, v in tree])
+        return
+    for depth, version in tree:
+        lineage = version.summary.get("lineage", {})
+        params = lineage.get("params", {})
+        shown = ", ".join(
+            f"{k}={v}"
+            for k, v in params.items()
+            if v not in (None, False) and k not in ("features",)
+        )
+        console.print(
+            f"{'  ' * depth}{'└─ ' if depth else ''}[bold]{version.id[:12]}[/]  "
+            f"{version.operation:<9} {version.rows:>10,} rows  "
+            f"{fmt_time(version.created_at, short=True)}  [dim]{shown}[/]",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+@data_app.command("export")
+def export_(
+    ref: str = typer.Argument(..., help="NAME@VERSION to write out."),
+    path: Path = typer.Argument(..., help="Output file."),
+    fmt: str | None = typer.Option(
+        None, "--format", help="parquet, csv or npz (default: from the file's suffix)."
+    ),
+    split: str | None = typer.Option(None, "--split", help="Only this split's rows."),
+    transformed: bool = typer.Option(
+        False, "--transformed", help="Apply the version's fitted transforms."
+    ),
+) -> None:
+    """Write a version's rows to Parquet, CSV or .npz."""
+    version = api.get(ref, workspace=state.workspace())
+    written = export_version(version, path, fmt, split=split, transformed=transformed)
+    console.print(f"wrote {written} ({version.ref}, {version.rows:,} rows)")

@@ -114,6 +114,10 @@ def show(
             m = run.metrics[key]
             table.add_row(key, fmt_number(m.value), str(m.step))
         console.print(table)
+    if run.inputs:
+        console.print("[bold]inputs[/]")
+        for item in run.inputs:
+            console.print(f"  {item.ref}" + (f"  split {item.split}" if item.split else ""))
     if run.artifacts:
         console.print("[bold]artifacts[/]")
         for artifact in run.artifacts:

@@ -9,7 +9,10 @@ x, y = ds.to_numpy(split="train")
 from __future__ import annotations
 
 from hone.data.api import get, import_dataset, list_datasets_in, versions
+from hone.data.compare import VersionDiff, diff, history
 from hone.data.dataset import DatasetVersion
+from hone.data.derive import append, filter, normalize, relabel, resplit
+from hone.data.export import export
 from hone.data.versions import DatasetInfo, VersionRow
 
 list_datasets = list_datasets_in
@@ -17,9 +20,18 @@ list_datasets = list_datasets_in
 __all__ = [
     "DatasetInfo",
     "DatasetVersion",
+    "VersionDiff",
     "VersionRow",
+    "append",
+    "diff",
+    "export",
+    "filter",
     "get",
+    "history",
     "import_dataset",
     "list_datasets",
+    "normalize",
+    "relabel",
+    "resplit",
     "versions",
 ]

@@ -10,8 +10,9 @@ import numpy as np
 from hone.blobs import BlobStore, open_blob_store
 from hone.config import Workspace
 from hone.data.chunks import rows_table, write_chunks
+from hone.data.commit import commit_version
 from hone.data.dataset import DatasetVersion
-from hone.data.importers import read_source
+from hone.data.importers import read_source, sample_ids_for
 from hone.data.manifest import Column, Manifest
 from hone.data.splits import assign_splits, parse_split_spec
 from hone.data.stats import check_finite, summarize
@@ -19,10 +20,8 @@ from hone.data.versions import (
     DatasetInfo,
     VersionRow,
     check_dataset_name,
-    insert_version,
     list_datasets,
     list_versions,
-    now,
     resolve,
 )
 from hone.errors import ValidationError
@@ -71,7 +70,7 @@ def import_dataset(
     nonfinite = check_finite(imported.features, imported.feature_names, allow_nonfinite)
     rows = len(imported.features)
     splits = assign_splits(rows, fractions, seed, imported.labels if stratify else None)
-    sample_ids = _sample_ids(imported.digest, rows)
+    sample_ids = sample_ids_for(imported.digest, rows)
     table = rows_table(sample_ids, splits, imported.features, imported.labels)
     chunks = write_chunks(table, blobs)
     labels = imported.labels
@@ -103,43 +102,17 @@ def import_dataset(
             },
         },
     )
-    version_id = blobs.put_bytes(manifest.to_json())
     summary = summarize(imported.features, imported.feature_names, labels, splits, nonfinite)
-    summary["schema"] = {
-        "features": {
-            "dtype": manifest.features.dtype,
-            "shape": list(manifest.features.shape),
-            "names": list(imported.feature_names),
-        },
-        "label": {"name": manifest.label.name, "dtype": manifest.label.dtype}
-        if manifest.label
-        else None,
-        "classes": list(classes) if classes is not None else None,
-    }
-    summary["lineage"] = manifest.lineage
     source_label = (
         source_text if source_text.startswith("sklearn:") else str(Path(source_text).resolve())
     )
-    row = insert_version(
-        db,
-        VersionRow(
-            id=version_id,
-            dataset=name,
-            created_at=now(),
-            rows=rows,
-            operation="import",
-            parents=(),
-            summary=summary,
-            source=source_label,
-        ),
-    )
-    return DatasetVersion(row, blobs)
+    return commit_version(db, blobs, manifest, summary, source_label)
 
 
 def get(ref: str, *, workspace: WorkspaceLike = None) -> DatasetVersion:
     """A version by reference: ``NAME`` or ``NAME@latest`` (the newest), ``NAME@PREFIX``."""
     db, blobs = _open(workspace)
-    return DatasetVersion(resolve(db, ref), blobs)
+    return DatasetVersion(resolve(db, ref), blobs, db)
 
 
 def list_datasets_in(*, workspace: WorkspaceLike = None) -> list[DatasetInfo]:
@@ -152,18 +125,6 @@ def versions(name: str, *, workspace: WorkspaceLike = None) -> list[VersionRow]:
     """A dataset's versions, oldest first."""
     db, _ = _open(workspace)
     return list_versions(db, name)
-
-
-def _sample_ids(digest: str, rows: int) -> np.ndarray:
-    """Stable 63-bit ids: splitmix64 over (the source's digest + the row index), so the same
-    row of the same source always gets the same id, and ids from sources differ."""
-    base = np.uint64(int(digest[:16], 16))
-    with np.errstate(over="ignore"):
-        z = base + np.arange(rows, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
-    return (z & np.uint64(0x7FFFFFFFFFFFFFFF)).astype(np.int64)
 
 
 def _classes(labels: np.ndarray | None) -> tuple[object, ...] | None:

@@ -50,12 +50,19 @@ def write_chunks(table: pa.Table, blobs: BlobStore) -> list[Chunk]:
     return chunks
 
 
-def read_table(chunks: tuple[Chunk, ...], blobs: BlobStore, split: str | None = None) -> pa.Table:
-    """The rows of ``chunks`` (only ``split``'s, if given) as one Arrow table."""
+def read_table(
+    chunks: tuple[Chunk, ...],
+    blobs: BlobStore,
+    split: str | None = None,
+    columns: list[str] | None = None,
+) -> pa.Table:
+    """The rows of ``chunks`` (only ``split``'s, if given; only ``columns``, if given) as
+    one Arrow table."""
     parts = []
+    wanted = None if columns is None else sorted({*columns, *([SPLIT] if split else [])})
     for chunk in chunks:
         with blobs.open(chunk.digest) as fh:
-            part = pq.read_table(fh)
+            part = pq.read_table(fh, columns=wanted)
         if split is not None:
             mask = pc.equal(part.column(SPLIT).cast(pa.string()), split)
             part = part.filter(mask)

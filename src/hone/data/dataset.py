@@ -14,8 +14,27 @@ from hone.data.chunks import read_table
 from hone.data.manifest import FEATURES, LABEL, Manifest
 from hone.data.versions import VersionRow
 from hone.errors import ValidationError
+from hone.store.database import Database
 
-__all__ = ["DatasetVersion"]
+__all__ = ["DatasetVersion", "apply_transforms", "features_of"]
+
+
+def features_of(table: pa.Table, manifest: Manifest) -> np.ndarray:
+    """The features column as an array of (rows, *shape), without a copy when possible."""
+    values = table.column(FEATURES).combine_chunks().flatten()
+    flat: np.ndarray = values.to_numpy(zero_copy_only=False)
+    return flat.reshape((table.num_rows, *manifest.features.shape))
+
+
+def apply_transforms(x: np.ndarray, transforms: tuple[dict[str, Any], ...]) -> np.ndarray:
+    """``x' = (x - shift) * scale`` per feature, for each fitted step in order."""
+    for step in transforms:
+        shift = np.asarray(step["shift"], dtype=np.float64)
+        scale = np.asarray(step["scale"], dtype=np.float64)
+        flat = x.reshape(len(x), -1)
+        out_dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64
+        x = ((flat - shift) * scale).astype(out_dtype, copy=False).reshape(x.shape)
+    return x
 
 
 @dataclass(frozen=True, eq=False)
@@ -24,6 +43,7 @@ class DatasetVersion:
 
     row: VersionRow
     blobs: BlobStore
+    db: Database
 
     @property
     def id(self) -> str:
@@ -61,15 +81,19 @@ class DatasetVersion:
         self._check_split(split)
         return read_table(self.manifest.chunks, self.blobs, split)
 
-    def to_numpy(self, split: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-        """``(X, y)``: X shaped (rows, *feature shape), read from Arrow memory without a
-        copy; y is None for a version without labels."""
+    def to_numpy(
+        self, split: str | None = None, *, raw: bool = False
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(X, y)``: X shaped (rows, *feature shape), y None for a version without labels.
+
+        The version's fitted transforms (``normalize``) are applied unless ``raw``; raw
+        features are read from Arrow memory without a copy.
+        """
         table = self.to_arrow(split)
         manifest = self.manifest
-        values = table.column(FEATURES).combine_chunks().flatten()
-        x = values.to_numpy(zero_copy_only=False).reshape(
-            (table.num_rows, *manifest.features.shape)
-        )
+        x = features_of(table, manifest)
+        if not raw:
+            x = apply_transforms(x, manifest.transforms)
         y = table.column(LABEL).to_numpy() if manifest.label is not None else None
         return x, y
 

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from hone.errors import NotFoundError, ValidationError
 
-__all__ = ["BUNDLED", "Imported", "read_source"]
+__all__ = ["BUNDLED", "Imported", "read_source", "sample_ids_for"]
 
 BUNDLED = ("digits", "iris", "wine", "breast_cancer")
 
@@ -188,3 +188,15 @@ def _sklearn(name: str, label: str | None, features: list[str] | None) -> Import
     hasher.update(np.ascontiguousarray(x).tobytes())
     hasher.update(np.ascontiguousarray(y).tobytes())
     return Imported(x, feature_names, y, label or "target", "sklearn", hasher.hexdigest())
+
+
+def sample_ids_for(digest: str, rows: int) -> np.ndarray:
+    """Stable 63-bit ids: splitmix64 over (the source's digest + the row index), so the same
+    row of the same source always gets the same id, and ids from sources differ."""
+    base = np.uint64(int(digest[:16], 16))
+    with np.errstate(over="ignore"):
+        z = base + np.arange(rows, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z & np.uint64(0x7FFFFFFFFFFFFFFF)).astype(np.int64)

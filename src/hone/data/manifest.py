@@ -47,7 +47,10 @@ class Manifest:
     splits: dict[str, int]  # rows per split
     parents: tuple[str, ...] = ()
     lineage: dict[str, Any] = field(default_factory=dict)  # the operation and its parameters
-    transform: dict[str, Any] | None = None  # fitted preprocessing, as data
+    #: Fitted preprocessing as data, applied in order when rows are read: each step is
+    #: ``{"op": "standardize"|"minmax", "shift": [...], "scale": [...], ...}`` meaning
+    #: ``x' = (x - shift) * scale`` per feature, so it can be compiled into ONNX later.
+    transforms: tuple[dict[str, Any], ...] = ()
 
     @property
     def rows(self) -> int:
@@ -65,7 +68,7 @@ class Manifest:
             "splits": dict(sorted(self.splits.items())),
             "parents": list(self.parents),
             "lineage": self.lineage,
-            "transform": self.transform,
+            "transforms": list(self.transforms),
         }
         return json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
 
@@ -90,7 +93,7 @@ class Manifest:
                 splits=dict(body["splits"]),
                 parents=tuple(body["parents"]),
                 lineage=body["lineage"],
-                transform=body["transform"],
+                transforms=tuple(body["transforms"]),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise BlobError(f"corrupt dataset manifest: {exc}") from exc

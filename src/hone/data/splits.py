@@ -23,6 +23,8 @@ def parse_split_spec(spec: str | dict[str, float] | None) -> dict[str, float]:
         parts = dict(spec)
     else:
         parts = {}
+        if "=" not in spec and "," not in spec:
+            spec = f"{spec.strip()}=1"  # a bare name: every row joins that split
         for item in spec.split(","):
             name, eq, value = item.strip().partition("=")
             if not eq:

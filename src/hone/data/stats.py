@@ -9,7 +9,7 @@ import numpy as np
 
 from hone.errors import ValidationError
 
-__all__ = ["MAX_FEATURE_STATS", "check_finite", "summarize"]
+__all__ = ["MAX_FEATURE_STATS", "check_finite", "merge_summaries", "summarize"]
 
 #: Per-feature statistics are kept for at most this many features (images get totals).
 MAX_FEATURE_STATS = 512
@@ -51,6 +51,7 @@ def summarize(
     finite = np.where(np.isfinite(flat), flat, np.nan)
     with np.errstate(all="ignore"):
         stats = {
+            "count": np.isfinite(flat).sum(axis=0),
             "mean": np.nanmean(finite, axis=0),
             "std": np.nanstd(finite, axis=0),
             "min": np.nanmin(finite, axis=0) if len(flat) else np.full(flat.shape[1], np.nan),
@@ -58,7 +59,8 @@ def summarize(
         }
     if flat.shape[1] <= MAX_FEATURE_STATS:
         summary["features"] = {
-            name: {k: _num(v[i]) for k, v in stats.items()} for i, name in enumerate(names)
+            name: {k: int(v[i]) if k == "count" else _num(v[i]) for k, v in stats.items()}
+            for i, name in enumerate(names)
         }
     else:
         summary["features_total"] = {
@@ -72,6 +74,53 @@ def summarize(
             str(split): _distribution(labels[splits == split]) for split in split_names
         }
     return summary
+
+
+def merge_summaries(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The summary of two disjoint sets of rows, from theirs: counts add, means and
+    variances combine exactly (Chan et al.), minima and maxima take the extremes.
+    Duplicates are the sum of each part's own: a row of the new part equal to one of the
+    old part is not counted (reading every old row to find it would undo O(k) appends)."""
+    merged: dict[str, Any] = {
+        "rows": old["rows"] + new["rows"],
+        "splits": _add(old["splits"], new["splits"]),
+        "nonfinite": _add(old["nonfinite"], new["nonfinite"]),
+        "duplicates": old["duplicates"] + new["duplicates"],
+    }
+    if "features" in old and "features" in new:
+        merged["features"] = {
+            name: _merge_feature(stats, new["features"][name])
+            for name, stats in old["features"].items()
+        }
+    if "labels" in old or "labels" in new:
+        merged["labels"] = {
+            split: _add(old.get("labels", {}).get(split, {}), new.get("labels", {}).get(split, {}))
+            for split in sorted(set(old.get("labels", {})) | set(new.get("labels", {})))
+        }
+    return merged
+
+
+def _add(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    return {k: a.get(k, 0) + b.get(k, 0) for k in sorted(set(a) | set(b))}
+
+
+def _merge_feature(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    na, nb = a.get("count") or 0, b.get("count") or 0
+    if not nb:
+        return a
+    if not na:
+        return b
+    n = na + nb
+    delta = b["mean"] - a["mean"]
+    mean = a["mean"] + delta * nb / n
+    m2 = a["std"] ** 2 * na + b["std"] ** 2 * nb + delta**2 * na * nb / n
+    return {
+        "count": n,
+        "mean": mean,
+        "std": float(np.sqrt(m2 / n)),
+        "min": min(a["min"], b["min"]),
+        "max": max(a["max"], b["max"]),
+    }
 
 
 def _duplicates(flat: np.ndarray, labels: np.ndarray | None) -> int:

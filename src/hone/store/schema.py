@@ -32,6 +32,7 @@ __all__ = [
     "metric_series",
     "metrics",
     "params",
+    "run_inputs",
     "runs",
     "tags",
 ]
@@ -166,4 +167,14 @@ dataset_versions = Table(
     Column("summary", Text, nullable=False),  # JSON
     Column("source", Text, nullable=True),  # where it came from, for people (not hashed)
     Index(None, "dataset_id", "created_at"),
+)
+
+# The dataset versions a run read (recorded through its journal, like everything a run logs).
+run_inputs = Table(
+    "run_inputs",
+    metadata,
+    Column("run_id", ID, primary_key=True),
+    Column("version_id", String(64), primary_key=True),
+    Column("dataset", String(250), nullable=False),
+    Column("split", String(250), nullable=True),
 )

@@ -8,7 +8,7 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
-__all__ = ["Artifact", "Experiment", "Metric", "Run", "RunStatus"]
+__all__ = ["Artifact", "Experiment", "Input", "Metric", "Run", "RunStatus"]
 
 
 class RunStatus(StrEnum):
@@ -41,6 +41,19 @@ class Artifact:
 
 
 @dataclass(frozen=True)
+class Input:
+    """A dataset version a run read."""
+
+    version_id: str
+    dataset: str
+    split: str | None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.dataset}@{self.version_id[:12]}"
+
+
+@dataclass(frozen=True)
 class Run:
     id: str
     experiment_id: str
@@ -60,6 +73,7 @@ class Run:
     tags: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, Metric] = field(default_factory=dict)
     artifacts: tuple[Artifact, ...] = ()
+    inputs: tuple[Input, ...] = ()
 
     @cached_property
     def environment(self) -> dict[str, Any]:
@@ -93,6 +107,10 @@ class Run:
                 k: {"value": json_number(m.value), "step": m.step, "timestamp": m.timestamp}
                 for k, m in self.metrics.items()
             },
+            "inputs": [
+                {"version_id": i.version_id, "dataset": i.dataset, "split": i.split}
+                for i in self.inputs
+            ],
             "artifacts": [
                 {"path": a.path, "digest": a.digest, "size": a.size} for a in self.artifacts
             ],

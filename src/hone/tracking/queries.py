@@ -19,10 +19,11 @@ from hone.store.schema import (
     metric_series,
     metrics,
     params,
+    run_inputs,
     runs,
     tags,
 )
-from hone.tracking.entities import Artifact, Experiment, Metric, Run, RunStatus
+from hone.tracking.entities import Artifact, Experiment, Input, Metric, Run, RunStatus
 from hone.tracking.filter import parse_filter, parse_order_by
 
 __all__ = [
@@ -159,7 +160,19 @@ def _build_runs(conn: Connection, rows: Sequence[Any], details: bool) -> list[Ru
     t: dict[str, dict[str, str]] = defaultdict(dict)
     m: dict[str, dict[str, Metric]] = defaultdict(dict)
     a: dict[str, list[Artifact]] = defaultdict(list)
+    inputs: dict[str, list[Input]] = defaultdict(list)
     for chunk in _chunks(ids) if details else ():
+        for run_id, version_id, dataset, split in conn.execute(
+            select(
+                run_inputs.c.run_id,
+                run_inputs.c.version_id,
+                run_inputs.c.dataset,
+                run_inputs.c.split,
+            )
+            .where(run_inputs.c.run_id.in_(chunk))
+            .order_by(run_inputs.c.dataset)
+        ).all():
+            inputs[run_id].append(Input(version_id, dataset, split))
         for run_id, key, value in conn.execute(
             select(params.c.run_id, params.c.key, params.c.value).where(params.c.run_id.in_(chunk))
         ).all():
@@ -199,6 +212,7 @@ def _build_runs(conn: Connection, rows: Sequence[Any], details: bool) -> list[Ru
             tags=t.get(r["id"], {}),
             metrics=m.get(r["id"], {}),
             artifacts=tuple(a.get(r["id"], ())),
+            inputs=tuple(inputs.get(r["id"], ())),
         )
         for r in rows
     ]

@@ -148,6 +148,17 @@ class ActiveRun:
             recorded.append(artifact_path)
         return recorded
 
+    def log_input(self, version: Any, split: str | None = None) -> None:
+        """Record that this run read a dataset version (``hone.data`` loaders do this for
+        you). ``version`` is a ``hone.data.DatasetVersion`` (or anything with ``id`` and
+        ``name``)."""
+        version_id, dataset = getattr(version, "id", None), getattr(version, "name", None)
+        if not isinstance(version_id, str) or not isinstance(dataset, str):
+            raise ValidationError(
+                f"log_input takes a dataset version (hone.data.get(...)), got {version!r}"
+            )
+        self._event("input", {"version_id": version_id, "dataset": dataset, "split": split})
+
     def log_text(self, text: str, name: str) -> str:
         """Store ``text`` as an artifact named ``name``."""
         data = text.encode()

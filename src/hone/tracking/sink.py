@@ -24,6 +24,7 @@ from hone.store.schema import (
     metric_series,
     metrics,
     params,
+    run_inputs,
     runs,
     tags,
 )
@@ -57,6 +58,7 @@ class Batch:
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     artifacts: list[dict[str, Any]] = field(default_factory=list)
+    inputs: list[dict[str, Any]] = field(default_factory=list)
     metrics: dict[str, list[PointRow]] = field(default_factory=dict)
     statuses: list[dict[str, Any]] = field(default_factory=list)
     last_timestamp: float | None = None
@@ -80,6 +82,8 @@ class Batch:
             self.tags.update(data["values"])
         elif record.kind == "artifact":
             self.artifacts.append(data)
+        elif record.kind == "input":
+            self.inputs.append(data)
         elif record.kind in ("end", "resume"):
             self.statuses.append({"kind": record.kind, **data})
 
@@ -89,6 +93,7 @@ class Batch:
             + len(self.params)
             + len(self.tags)
             + len(self.artifacts)
+            + len(self.inputs)
             + sum(map(len, self.metrics.values()))
             + len(self.statuses)
         )
@@ -209,6 +214,20 @@ class StoreSink:
             ],
             keys=["run_id", "path"],
             update=["digest", "size", "created_at"],
+        )
+        upsert(
+            conn,
+            run_inputs,
+            [
+                {
+                    "run_id": run_id,
+                    "version_id": i["version_id"],
+                    "dataset": i["dataset"],
+                    "split": i.get("split"),
+                }
+                for i in batch.inputs
+            ],
+            keys=["run_id", "version_id"],
         )
 
     def _write_metrics(

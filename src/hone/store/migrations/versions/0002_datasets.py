@@ -1,4 +1,4 @@
-"""Datasets and their immutable versions (the sample library).
+"""Datasets, their immutable versions (the sample library), and the versions runs read.
 
 Revision ID: 0002
 Revises: 0001
@@ -48,8 +48,17 @@ def upgrade() -> None:
         "dataset_versions",
         ["dataset_id", "created_at"],
     )
+    op.create_table(
+        "run_inputs",
+        sa.Column("run_id", ID, nullable=False),
+        sa.Column("version_id", sa.String(64), nullable=False),
+        sa.Column("dataset", sa.String(250), nullable=False),
+        sa.Column("split", sa.String(250), nullable=True),
+        sa.PrimaryKeyConstraint("run_id", "version_id", name="pk_run_inputs"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("run_inputs")
     op.drop_table("dataset_versions")
     op.drop_table("datasets")

@@ -1,0 +1,287 @@
+"""New versions derived from a version, each recorded as lineage with its parameters.
+
+- ``append``: new rows; only their chunks are written (O(k) bytes for k rows), statistics
+  are merged, not recomputed.
+- ``relabel``, ``filter``, ``resplit``: rows rewritten in the same chunk layout, so chunks
+  that did not change keep their digests and are not stored again.
+- ``normalize``: no rows are written at all; the fitted parameters (fitted on one split,
+  by default ``train``) become a transform step of the manifest, applied when rows are read.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from hone.data.chunks import read_table, rows_table, write_chunks
+from hone.data.commit import commit_version
+from hone.data.dataset import DatasetVersion, apply_transforms, features_of
+from hone.data.importers import read_source, sample_ids_for
+from hone.data.manifest import LABEL, SAMPLE_ID, SPLIT
+from hone.data.splits import assign_splits, parse_split_spec
+from hone.data.stats import check_finite, merge_summaries, summarize
+from hone.errors import ConflictError, NotFoundError, ValidationError
+
+__all__ = ["append", "filter", "normalize", "relabel", "resplit"]
+
+
+def append(
+    version: DatasetVersion,
+    source: str | os.PathLike[str],
+    *,
+    split: str | dict[str, float] | None = None,
+    seed: int = 0,
+    allow_nonfinite: bool = False,
+) -> DatasetVersion:
+    """A new version with ``source``'s rows added (same columns as ``version``).
+
+    The new rows' split comes from ``split`` (default: the parent's import fractions,
+    stratified if the parent's split was); existing rows keep theirs, so no sample moves
+    between train and test.
+    """
+    parent = version.manifest
+    text = str(source)
+    tabular = not (text.endswith(".npz") or text.startswith("sklearn:"))
+    # A table names its columns like the parent's; .npz and bundled sets have their own.
+    label = parent.label.name if parent.label and tabular else None
+    imported = read_source(text, label, list(parent.feature_names) if tabular else None)
+    rows = len(imported.features)
+    if rows == 0:
+        raise ValidationError(f"{text} holds no rows to append")
+    width = int(np.prod(parent.features.shape)) if parent.features.shape else 1
+    if imported.features.reshape(rows, -1).shape[1] != width:
+        raise ValidationError(
+            f"{text} has {imported.features.reshape(rows, -1).shape[1]} feature values per "
+            f"row; {version.ref} has {width}"
+        )
+    features = imported.features.reshape((rows, *parent.features.shape)).astype(
+        parent.features.dtype, casting="same_kind"
+    )
+    labels = imported.labels
+    if (labels is None) != (parent.label is None):
+        raise ValidationError(f"{text} and {version.ref} must both have labels, or neither")
+    nonfinite = check_finite(features, parent.feature_names, allow_nonfinite)
+    fractions, stratify = _append_split(version, split)
+    splits = assign_splits(rows, fractions, seed, labels if stratify else None)
+    ids = sample_ids_for(imported.digest, rows)
+    existing = read_table(parent.chunks, version.blobs, columns=[SAMPLE_ID]).column(SAMPLE_ID)
+    clash = pc.sum(pc.is_in(pa.array(ids), value_set=existing)).as_py() or 0
+    if clash:
+        raise ConflictError(
+            f"{clash} of the rows to append are already in {version.ref} (the same source "
+            "rows were imported or appended before)"
+        )
+    chunks = write_chunks(rows_table(ids, splits, features, labels), version.blobs)
+    added = summarize(features, parent.feature_names, labels, splits, nonfinite)
+    classes = parent.classes
+    if classes is not None and labels is not None:
+        classes = tuple(sorted(set(classes) | {v.item() for v in np.unique(labels)}))
+    manifest = replace(
+        parent,
+        chunks=parent.chunks + tuple(chunks),
+        splits=_counts(parent.splits, splits),
+        classes=classes,
+        parents=(version.id,),
+        lineage={
+            "op": "append",
+            "source": {"kind": imported.kind, "digest": imported.digest},
+            "params": {"split": fractions, "stratify": stratify, "seed": seed, "rows": rows},
+        },
+    )
+    summary = merge_summaries(_stats_only(version.summary), added)
+    return commit_version(version.db, version.blobs, manifest, summary, text)
+
+
+def relabel(version: DatasetVersion, labels: Mapping[int, Any]) -> DatasetVersion:
+    """A new version where the rows with these sample ids carry new labels."""
+    parent = version.manifest
+    if parent.label is None:
+        raise ValidationError(f"{version.ref} has no labels to change")
+    if not labels:
+        raise ValidationError("relabel needs at least one sample id → label")
+    table = read_table(parent.chunks, version.blobs)
+    ids = table.column(SAMPLE_ID).to_numpy()
+    position = {int(sid): i for i, sid in enumerate(ids)}
+    unknown = [sid for sid in labels if int(sid) not in position]
+    if unknown:
+        shown = ", ".join(str(s) for s in unknown[:5]) + (" …" if len(unknown) > 5 else "")
+        raise NotFoundError(f"{len(unknown)} sample id(s) are not in {version.ref}: {shown}")
+    current = table.column(LABEL).to_numpy(zero_copy_only=False).copy()
+    changed = 0
+    for sid, value in labels.items():
+        i = position[int(sid)]
+        new_value = np.asarray(value).astype(current.dtype, casting="same_kind")
+        changed += int(current[i] != new_value)
+        current[i] = new_value
+    table = table.set_column(table.column_names.index(LABEL), LABEL, pa.array(current))
+    params = {"count": len(labels), "changed": changed}
+    return _rewrite(version, table, "relabel", params)
+
+
+def filter(
+    version: DatasetVersion,
+    *,
+    splits: Iterable[str] | None = None,
+    labels: Iterable[Any] | None = None,
+    sample_ids: Iterable[int] | None = None,
+    drop_sample_ids: Iterable[int] | None = None,
+) -> DatasetVersion:
+    """A new version keeping only the rows that match every condition given."""
+    parent = version.manifest
+    table = read_table(parent.chunks, version.blobs)
+    keep = np.ones(table.num_rows, dtype=bool)
+    params: dict[str, Any] = {}
+    if splits is not None:
+        wanted = sorted(set(splits))
+        unknown = [s for s in wanted if s not in parent.splits]
+        if unknown:
+            raise ValidationError(f"{version.ref} has no split(s) {', '.join(unknown)}")
+        keep &= np.isin(
+            table.column(SPLIT).cast(pa.string()).to_numpy(zero_copy_only=False), wanted
+        )
+        params["splits"] = wanted
+    if labels is not None:
+        if parent.label is None:
+            raise ValidationError(f"{version.ref} has no labels to filter on")
+        wanted_labels = sorted(set(labels), key=str)
+        keep &= np.isin(table.column(LABEL).to_numpy(zero_copy_only=False), wanted_labels)
+        params["labels"] = [_plain(v) for v in wanted_labels]
+    ids = table.column(SAMPLE_ID).to_numpy()
+    if sample_ids is not None:
+        wanted_ids = sorted({int(s) for s in sample_ids})
+        keep &= np.isin(ids, wanted_ids)
+        params["sample_ids"] = wanted_ids
+    if drop_sample_ids is not None:
+        dropped = sorted({int(s) for s in drop_sample_ids})
+        keep &= ~np.isin(ids, dropped)
+        params["drop_sample_ids"] = dropped
+    if not params:
+        raise ValidationError(
+            "filter needs a condition: splits, labels, sample_ids or drop_sample_ids"
+        )
+    if not keep.any():
+        raise ValidationError(f"the filter keeps no row of {version.ref}")
+    return _rewrite(version, table.filter(pa.array(keep)), "filter", params)
+
+
+def resplit(
+    version: DatasetVersion,
+    split: str | dict[str, float],
+    *,
+    stratify: bool = False,
+    seed: int = 0,
+) -> DatasetVersion:
+    """A new version with every row assigned to a split anew."""
+    parent = version.manifest
+    fractions = parse_split_spec(split)
+    if stratify and parent.label is None:
+        raise ValidationError("stratify needs labels")
+    table = read_table(parent.chunks, version.blobs)
+    labels = table.column(LABEL).to_numpy(zero_copy_only=False) if stratify else None
+    assigned = assign_splits(table.num_rows, fractions, seed, labels)
+    table = table.set_column(
+        table.column_names.index(SPLIT),
+        SPLIT,
+        pa.array(assigned, type=pa.string()).dictionary_encode(),
+    )
+    params = {"split": fractions, "stratify": stratify, "seed": seed}
+    return _rewrite(version, table, "resplit", params)
+
+
+def normalize(
+    version: DatasetVersion, *, method: str = "standard", fit_split: str = "train"
+) -> DatasetVersion:
+    """A new version whose features are normalized when read, with parameters fitted on
+    ``fit_split`` only (so nothing about the test rows leaks into training). No rows are
+    written: the version shares its parent's chunks and adds a transform step."""
+    if method not in ("standard", "minmax"):
+        raise ValidationError(f"normalize method {method!r}: use 'standard' or 'minmax'")
+    parent = version.manifest
+    if fit_split not in parent.splits:
+        raise ValidationError(
+            f"{version.ref} has no split {fit_split!r} to fit on; it has "
+            f"{', '.join(sorted(parent.splits))} (choose one with fit_split=…)"
+        )
+    table = read_table(parent.chunks, version.blobs, split=fit_split)
+    x = apply_transforms(features_of(table, parent), parent.transforms)
+    flat = x.reshape(len(x), -1).astype(np.float64)
+    with np.errstate(all="ignore"):
+        if method == "standard":
+            shift, spread = np.nanmean(flat, axis=0), np.nanstd(flat, axis=0)
+        else:
+            shift = np.nanmin(flat, axis=0)
+            spread = np.nanmax(flat, axis=0) - shift
+    spread = np.where(np.isfinite(spread) & (spread > 0), spread, 1.0)
+    shift = np.where(np.isfinite(shift), shift, 0.0)
+    step = {
+        "op": "standardize" if method == "standard" else "minmax",
+        "shift": shift.tolist(),
+        "scale": (1.0 / spread).tolist(),
+        "fitted_on": fit_split,
+        "fitted_rows": len(flat),
+    }
+    manifest = replace(
+        parent,
+        parents=(version.id,),
+        transforms=(*parent.transforms, step),
+        lineage={"op": "normalize", "params": {"method": method, "fit_split": fit_split}},
+    )
+    return commit_version(version.db, version.blobs, manifest, _stats_only(version.summary), None)
+
+
+def _rewrite(
+    version: DatasetVersion, table: pa.Table, op: str, params: dict[str, Any]
+) -> DatasetVersion:
+    parent = version.manifest
+    chunks = write_chunks(table, version.blobs)
+    x = features_of(table, parent)
+    labels = table.column(LABEL).to_numpy(zero_copy_only=False) if parent.label else None
+    splits = table.column(SPLIT).cast(pa.string()).to_numpy(zero_copy_only=False).astype(str)
+    nonfinite = check_finite(x, parent.feature_names, allow=True)
+    manifest = replace(
+        parent,
+        chunks=tuple(chunks),
+        splits=_counts({}, splits),
+        parents=(version.id,),
+        lineage={"op": op, "params": params},
+    )
+    summary = summarize(x, parent.feature_names, labels, splits, nonfinite)
+    return commit_version(version.db, version.blobs, manifest, summary, None)
+
+
+def _append_split(
+    version: DatasetVersion, split: str | dict[str, float] | None
+) -> tuple[dict[str, float], bool]:
+    if split is not None:
+        return parse_split_spec(split), False
+    params = version.summary.get("lineage", {}).get("params", {})
+    fractions = params.get("split")
+    if not fractions:
+        raise ValidationError(
+            f"say which split the new rows join ({version.ref} was made by "
+            f"{version.row.operation}): split='train' or split='train=0.8,test=0.2'"
+        )
+    return parse_split_spec(dict(fractions)), bool(params.get("stratify"))
+
+
+def _counts(base: dict[str, int], splits: np.ndarray) -> dict[str, int]:
+    names, counts = np.unique(splits, return_counts=True)
+    merged = dict(base)
+    for name, count in zip(names, counts, strict=True):
+        merged[str(name)] = merged.get(str(name), 0) + int(count)
+    return merged
+
+
+def _stats_only(summary: dict[str, Any]) -> dict[str, Any]:
+    keep = ("rows", "splits", "nonfinite", "duplicates", "features", "features_total", "labels")
+    return {k: summary[k] for k in keep if k in summary}
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value

@@ -1,0 +1,71 @@
+"""Writing a version out: Parquet or CSV (one column per feature), or NumPy .npz."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+
+from hone.data.dataset import DatasetVersion
+from hone.data.manifest import SAMPLE_ID, SPLIT
+from hone.errors import ValidationError
+
+__all__ = ["FORMATS", "export"]
+
+FORMATS = ("parquet", "csv", "npz")
+
+
+def export(
+    version: DatasetVersion,
+    path: str | os.PathLike[str],
+    fmt: str | None = None,
+    *,
+    split: str | None = None,
+    transformed: bool = False,
+) -> Path:
+    """Write the version's rows (raw features unless ``transformed``) to ``path``.
+
+    Parquet and CSV get the sample id, split, one column per feature (the names it was
+    imported with) and the label; .npz gets arrays ``x``, ``y``, ``sample_id``, ``split``.
+    """
+    target = Path(path)
+    fmt = fmt or target.suffix.lstrip(".").lower()
+    if fmt not in FORMATS:
+        raise ValidationError(f"export format {fmt!r}: use one of {', '.join(FORMATS)}")
+    if target.is_dir():
+        raise ValidationError(f"{target} is a folder; give a file path")
+    table = version.to_arrow(split)
+    x, y = version.to_numpy(split, raw=not transformed)
+    ids = table.column(SAMPLE_ID).to_numpy()
+    splits = table.column(SPLIT).cast(pa.string()).to_numpy(zero_copy_only=False).astype(str)
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        if fmt == "npz":
+            with tmp.open("wb") as fh:
+                np.savez(
+                    fh, x=x, y=y if y is not None else np.array([]), sample_id=ids, split=splits
+                )
+        else:
+            flat = x.reshape(len(x), -1)
+            names = list(version.manifest.feature_names)
+            if len(names) != flat.shape[1]:
+                names = [f"x{i}" for i in range(flat.shape[1])]
+            columns = {"sample_id": ids, "split": splits}
+            columns.update({name: flat[:, i] for i, name in enumerate(names)})
+            label = version.manifest.label
+            if y is not None and label is not None:
+                columns[label.name if label.name not in columns else "label"] = y
+            out = pa.table(columns)
+            if fmt == "parquet":
+                pq.write_table(out, tmp)
+            else:
+                pcsv.write_csv(out, tmp)
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ValidationError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    return target
