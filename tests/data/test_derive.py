@@ -131,7 +131,8 @@ def test_export_formats(
     assert len((tmp_path / "w.csv").read_text().splitlines()) == 1 + wine.splits["test"]
     hone.data.export(hone.data.normalize(wine), tmp_path / "w.npz", transformed=True)
     with np.load(tmp_path / "w.npz") as data:
-        assert data["x"].shape == x.shape and np.array_equal(data["y"], y)
+        assert y is not None and data["x"].shape == x.shape
+        assert np.array_equal(data["y"], y)
         assert not np.allclose(data["x"], x)
     with pytest.raises(ValidationError, match="export format"):
         hone.data.export(wine, tmp_path / "w.xlsx")
