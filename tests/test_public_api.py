@@ -86,6 +86,7 @@ def test_data_api_surface() -> None:
         "history",
         "import_dataset",
         "list_datasets",
+        "loader",
         "normalize",
         "relabel",
         "resplit",

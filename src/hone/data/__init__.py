@@ -8,6 +8,8 @@ x, y = ds.to_numpy(split="train")
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from hone.data.api import get, import_dataset, list_datasets_in, versions
 from hone.data.compare import VersionDiff, diff, history
 from hone.data.dataset import DatasetVersion
@@ -15,7 +17,22 @@ from hone.data.derive import append, filter, normalize, relabel, resplit
 from hone.data.export import export
 from hone.data.versions import DatasetInfo, VersionRow
 
+if TYPE_CHECKING:
+    from hone.data.torch_adapter import Loader
+
 list_datasets = list_datasets_in
+
+
+def loader(
+    version: DatasetVersion, split: str | None = "train", batch_size: int = 256, **options: Any
+) -> Loader:
+    """Batches of ``(x, y)`` tensors over ``split``: one disjoint, deterministic part per
+    rank (from torch.distributed, else RANK/WORLD_SIZE), reshuffled by ``set_epoch``, with
+    the version's transforms applied; recorded as an input of the active run."""
+    from hone.data.torch_adapter import loader as make  # torch: imported only when used
+
+    return make(version, split, batch_size, **options)
+
 
 __all__ = [
     "DatasetInfo",
@@ -30,6 +47,7 @@ __all__ = [
     "history",
     "import_dataset",
     "list_datasets",
+    "loader",
     "normalize",
     "relabel",
     "resplit",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -15,6 +15,9 @@ from hone.data.manifest import FEATURES, LABEL, Manifest
 from hone.data.versions import VersionRow
 from hone.errors import ValidationError
 from hone.store.database import Database
+
+if TYPE_CHECKING:
+    from hone.data.torch_adapter import TorchDataset
 
 __all__ = ["DatasetVersion", "apply_transforms", "features_of"]
 
@@ -96,6 +99,14 @@ class DatasetVersion:
             x = apply_transforms(x, manifest.transforms)
         y = table.column(LABEL).to_numpy() if manifest.label is not None else None
         return x, y
+
+    def torch(self, split: str | None = None) -> TorchDataset:
+        """A ``torch.utils.data.Dataset`` over ``split``'s rows (Arrow memory, no copy of
+        the split; transforms applied per sample)."""
+        from hone.data.torch_adapter import TorchDataset  # torch: imported only when used
+
+        self._check_split(split)
+        return TorchDataset(self, split)
 
     def _check_split(self, split: str | None) -> None:
         if split is not None and split not in self.splits:

@@ -175,6 +175,6 @@ run_inputs = Table(
     metadata,
     Column("run_id", ID, primary_key=True),
     Column("version_id", String(64), primary_key=True),
+    Column("split", String(250), primary_key=True),  # "" when the run read every split
     Column("dataset", String(250), nullable=False),
-    Column("split", String(250), nullable=True),
 )

@@ -170,9 +170,9 @@ def _build_runs(conn: Connection, rows: Sequence[Any], details: bool) -> list[Ru
                 run_inputs.c.split,
             )
             .where(run_inputs.c.run_id.in_(chunk))
-            .order_by(run_inputs.c.dataset)
+            .order_by(run_inputs.c.dataset, run_inputs.c.split)
         ).all():
-            inputs[run_id].append(Input(version_id, dataset, split))
+            inputs[run_id].append(Input(version_id, dataset, split or None))
         for run_id, key, value in conn.execute(
             select(params.c.run_id, params.c.key, params.c.value).where(params.c.run_id.in_(chunk))
         ).all():

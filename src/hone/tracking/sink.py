@@ -223,11 +223,11 @@ class StoreSink:
                     "run_id": run_id,
                     "version_id": i["version_id"],
                     "dataset": i["dataset"],
-                    "split": i.get("split"),
+                    "split": i.get("split") or "",
                 }
                 for i in batch.inputs
             ],
-            keys=["run_id", "version_id"],
+            keys=["run_id", "version_id", "split"],
         )
 
     def _write_metrics(

@@ -52,9 +52,9 @@ def upgrade() -> None:
         "run_inputs",
         sa.Column("run_id", ID, nullable=False),
         sa.Column("version_id", sa.String(64), nullable=False),
+        sa.Column("split", sa.String(250), nullable=False),
         sa.Column("dataset", sa.String(250), nullable=False),
-        sa.Column("split", sa.String(250), nullable=True),
-        sa.PrimaryKeyConstraint("run_id", "version_id", name="pk_run_inputs"),
+        sa.PrimaryKeyConstraint("run_id", "version_id", "split", name="pk_run_inputs"),
     )
 
 

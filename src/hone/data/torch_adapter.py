@@ -1,0 +1,136 @@
+"""PyTorch over a dataset version: Arrow memory, no copy of the split, shards by rank.
+
+``TorchDataset`` is a map-style ``torch.utils.data.Dataset`` for any DataLoader.
+``Loader`` is hone's own batched iterator: it indexes whole batches at once (no per-sample
+Python calls), gives every rank of a distributed job a disjoint, deterministic part of the
+split with the same number of batches, reshuffles per epoch, applies the version's fitted
+transforms per batch, and records the version as an input of the active run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+from hone.data.dataset import DatasetVersion, apply_transforms
+from hone.errors import ValidationError
+from hone.tracking.run import active_run
+
+__all__ = ["Loader", "TorchDataset", "loader", "torch_dataset"]
+
+
+class TorchDataset(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    """Samples of one split: ``(features, label)`` tensors, features transformed."""
+
+    def __init__(self, version: DatasetVersion, split: str | None = None) -> None:
+        x, y = version.to_numpy(split, raw=True)  # a view of Arrow memory, not a copy
+        self.version, self.split = version, split
+        self._x, self._y = x, y
+        self._transforms = version.manifest.transforms
+
+    def __len__(self) -> int:
+        return len(self._x)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        # Arrow memory is read-only: one sample is copied, never the split.
+        x = np.array(self._x[index : index + 1])
+        if self._transforms:
+            x = apply_transforms(x, self._transforms)
+        y = self._y[index] if self._y is not None else -1
+        return torch.from_numpy(x[0]), torch.as_tensor(y)
+
+
+class Loader:
+    """Batches of ``(x, y)`` tensors over one split, sharded by rank."""
+
+    def __init__(
+        self,
+        version: DatasetVersion,
+        split: str | None,
+        batch_size: int,
+        *,
+        shuffle: bool = True,
+        seed: int = 0,
+        rank: int | None = None,
+        world_size: int | None = None,
+        drop_last: bool = False,
+    ) -> None:
+        if batch_size < 1:
+            raise ValidationError(f"batch_size must be at least 1, got {batch_size}")
+        rank, world_size = _rank_and_world(rank, world_size)
+        if not 0 <= rank < world_size:
+            raise ValidationError(f"rank {rank} is not in [0, world_size={world_size})")
+        self.version, self.split = version, split
+        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
+        self.rank, self.world_size, self.drop_last = rank, world_size, drop_last
+        self.epoch = 0
+        self._x, self._y = version.to_numpy(split, raw=True)
+        self._transforms = version.manifest.transforms
+
+    def set_epoch(self, epoch: int) -> None:
+        """Shuffle differently (and identically on every rank) for this epoch."""
+        self.epoch = epoch
+
+    def indices(self) -> np.ndarray:
+        """This rank's sample positions for the current epoch."""
+        total = len(self._x)
+        order = (
+            np.random.default_rng([self.seed, self.epoch]).permutation(total)
+            if self.shuffle
+            else np.arange(total)
+        )
+        usable = total - total % self.world_size  # equal steps on every rank (DDP needs it)
+        return order[:usable][self.rank :: self.world_size]
+
+    def __len__(self) -> int:
+        count = len(self._x) // self.world_size
+        return count // self.batch_size if self.drop_last else -(-count // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        mine = self.indices()
+        stop = len(mine) - len(mine) % self.batch_size if self.drop_last else len(mine)
+        labels = self._y
+        for start in range(0, stop, self.batch_size):
+            batch = mine[start : start + self.batch_size]
+            x = self._x[batch]  # one gather per batch (a copy of the batch only)
+            if self._transforms:
+                x = apply_transforms(x, self._transforms)
+            y = labels[batch] if labels is not None else np.full(len(batch), -1)
+            yield torch.from_numpy(x), torch.from_numpy(np.asarray(y))
+
+
+def torch_dataset(version: DatasetVersion, split: str | None = None) -> TorchDataset:
+    return TorchDataset(version, split)
+
+
+def loader(
+    version: DatasetVersion,
+    split: str | None = "train",
+    batch_size: int = 256,
+    **options: Any,
+) -> Loader:
+    """Batches over ``split``, sharded by rank; records the input on the active run."""
+    built = Loader(version, split, batch_size, **options)
+    run = active_run()
+    if run is not None:
+        run.log_input(version, split)
+    return built
+
+
+def _rank_and_world(rank: int | None, world_size: int | None) -> tuple[int, int]:
+    if rank is not None and world_size is not None:
+        return rank, world_size
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return (
+            torch.distributed.get_rank() if rank is None else rank,
+            torch.distributed.get_world_size() if world_size is None else world_size,
+        )
+    env_rank, env_world = os.environ.get("RANK"), os.environ.get("WORLD_SIZE")
+    return (
+        int(env_rank) if rank is None and env_rank else rank or 0,
+        int(env_world) if world_size is None and env_world else world_size or 1,
+    )
