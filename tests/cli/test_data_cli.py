@@ -75,3 +75,25 @@ def test_errors(
 ) -> None:
     got, out, err = run(capsys, *args)
     assert got == code and message in err and "Traceback" not in out + err
+
+
+def test_diff_log_export(
+    home: Workspace, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import hone.data
+
+    base = hone.data.import_dataset("w", "sklearn:wine", split="train=0.8,test=0.2", workspace=home)
+    ids = base.to_arrow().column("__sample_id").to_pylist()
+    trimmed = hone.data.filter(base, drop_sample_ids=ids[:5])
+    code, out, _ = run(capsys, "data", "diff", f"w@{base.id[:10]}", "w@latest", "--json")
+    assert code == 0 and sum(json.loads(out)["removed"].values()) == 5
+    code, out, _ = run(capsys, "data", "diff", f"w@{base.id[:10]}", "w@latest")
+    assert code == 0 and "removed" in out
+    code, out, _ = run(capsys, "data", "log", "w")
+    assert code == 0 and base.id[:12] in out and "└─" in out and trimmed.id[:12] in out
+    target = tmp_path / "w.csv"
+    code, out, _ = run(capsys, "data", "export", "w", str(target), "--split", "test")
+    assert code == 0 and target.is_file()
+    assert len(target.read_text().splitlines()) == 1 + trimmed.splits["test"]
+    code, _, err = run(capsys, "data", "export", "w", str(tmp_path / "w.bin"))
+    assert code == 2 and "export format" in err

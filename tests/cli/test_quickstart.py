@@ -20,7 +20,16 @@ def test_quickstart_trains_and_records(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["--workspace", str(ws), "runs", "list", "--json"]) == 0
     (run,) = json.loads(capsys.readouterr().out)
     assert run["experiment"] == "quickstart-digits" and run["status"] == "finished"
-    assert run["params"]["epochs"] == "3" and run["params"]["data"] == "sklearn:digits"
+    assert run["params"]["epochs"] == "3" and run["params"]["data"].startswith("digits@")
+    # It trained on a normalized version derived from the imported digits.
+    assert {(i["dataset"], i["split"]) for i in run["inputs"]} == {
+        ("digits", "train"),
+        ("digits", "test"),
+    }
+    assert main(["--workspace", str(ws), "data", "log", "digits", "--json"]) == 0
+    tree = json.loads(capsys.readouterr().out)
+    assert [(v["depth"], v["operation"]) for v in tree] == [(0, "import"), (1, "normalize")]
+    assert tree[1]["id"] == run["inputs"][0]["version_id"]
     assert run["metrics"]["test/acc"]["value"] > 0.8  # a real model, really trained
     assert run["metrics"]["test/acc"]["step"] == 2
     assert "model.pt" in [a["path"] for a in run["artifacts"]]

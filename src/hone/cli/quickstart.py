@@ -1,7 +1,8 @@
 """``hone quickstart``: the main job, end to end on the embedded default (SQLite + files).
 
-For now: a small real PyTorch training on scikit-learn's bundled digits, tracked by hone.
-Later issues grow this into the whole loop (data versions, registry, serving, feedback).
+For now: scikit-learn's bundled digits imported as a dataset version, a normalized version
+derived from it (fitted on train), and a small real PyTorch training on that version,
+tracked by hone. Later issues grow this into the whole loop (registry, serving, feedback).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hone.cli.output import console, fmt_number
+from hone.data import import_dataset, loader, normalize
 from hone.store.setup import init_workspace
 from hone.tracking.queries import get_run
 from hone.tracking.run import start_run
@@ -36,23 +38,26 @@ def quickstart(
     ws, result = init_workspace(workspace)
     console.print(f"[bold]workspace[/] {ws.home}  (schema {result.after})")
     import torch
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
 
     torch.manual_seed(seed)
-    x, y = load_digits(return_X_y=True)
-    x_train, x_test, y_train, y_test = train_test_split(
-        x / 16.0, y, test_size=0.2, random_state=seed, stratify=y
-    )
-    tensors = {
-        name: torch.tensor(array, dtype=torch.float32 if name.startswith("x") else torch.long)
-        for name, array in (
-            ("x_train", x_train),
-            ("x_test", x_test),
-            ("y_train", y_train),
-            ("y_test", y_test),
+    with console.status("importing sklearn:digits …"):
+        raw = import_dataset(
+            "digits",
+            "sklearn:digits",
+            split="train=0.8,test=0.2",
+            stratify=True,
+            seed=seed,
+            workspace=ws,
         )
-    }
+        data = normalize(raw)  # fitted on the train split only, applied when read
+    console.print(
+        f"[bold]data[/]      {raw.ref} ({raw.rows:,} rows: "
+        f"{', '.join(f'{k} {v}' for k, v in sorted(raw.splits.items()))})"
+        f" → normalized {data.ref}"
+    )
+    x_test, y_test = data.to_numpy("test")
+    test_x = torch.tensor(x_test, dtype=torch.float32)
+    test_y = torch.tensor(y_test, dtype=torch.long)
     params: dict[str, Any] = {
         "model": "mlp-64-128-10",
         "epochs": epochs,
@@ -60,8 +65,8 @@ def quickstart(
         "batch_size": 64,
         "optimizer": "adam",
         "seed": seed,
-        "data": "sklearn:digits",
-        "train_rows": len(y_train),
+        "data": data.ref,
+        "train_rows": data.splits["train"],
     }
     model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
@@ -80,22 +85,23 @@ def quickstart(
             console=console,
         ) as progress:
             task = progress.add_task("train", total=epochs, status="")
+            batches = loader(data, "train", 64, seed=seed)  # records the input
+            run.log_input(data, "test")
             for epoch in range(epochs):
                 model.train()
-                order = torch.randperm(len(tensors["y_train"]))
-                for start in range(0, len(order), 64):
-                    idx = order[start : start + 64]
+                batches.set_epoch(epoch)
+                for x, y in batches:
                     optimizer.zero_grad()
-                    loss = loss_fn(model(tensors["x_train"][idx]), tensors["y_train"][idx])
+                    loss = loss_fn(model(x.float()), y.long())
                     loss.backward()
                     optimizer.step()
                     run.log_metric("train/loss", loss.item(), step=step)
                     step += 1
                 model.eval()
                 with torch.no_grad():
-                    logits = model(tensors["x_test"])
-                    test_loss = loss_fn(logits, tensors["y_test"]).item()
-                    acc = (logits.argmax(1) == tensors["y_test"]).float().mean().item()
+                    logits = model(test_x)
+                    test_loss = loss_fn(logits, test_y).item()
+                    acc = (logits.argmax(1) == test_y).float().mean().item()
                 run.log_metrics({"test/loss": test_loss, "test/acc": acc}, step=epoch)
                 progress.update(task, advance=1, status=f"test acc {acc:.3f}")
         with tempfile.TemporaryDirectory() as tmp:
@@ -107,7 +113,8 @@ def quickstart(
     console.print(
         f"\n[bold green]run {recorded.id}[/] {recorded.status.value} in {elapsed:.1f}s: "
         f"{len(recorded.params)} params, {step + 2 * epochs} metric points, "
-        f"{len(recorded.artifacts)} artifact(s)"
+        f"{len(recorded.artifacts)} artifact(s); trained on "
+        f"{', '.join(sorted({i.ref for i in recorded.inputs}))}"
     )
     for key in sorted(recorded.metrics):
         console.print(f"  {key:<12} {fmt_number(recorded.metrics[key].value)}")
@@ -119,6 +126,8 @@ def quickstart(
         f"runs show {recorded.id[:12]}",
         f"runs metrics {recorded.id[:12]} test/acc",
         "runs list -f \"metrics.test/acc > 0.9\" -o 'metrics.test/acc desc'",
+        "data log digits",
+        f"data show {raw.ref}",
     ):
         # soft_wrap: commands stay on one line, to be copied whole.
         console.print(f"  {home} {hone} {command}", soft_wrap=True, highlight=False)

@@ -90,7 +90,8 @@ class DatasetVersion:
         """``(X, y)``: X shaped (rows, *feature shape), y None for a version without labels.
 
         The version's fitted transforms (``normalize``) are applied unless ``raw``; raw
-        features are read from Arrow memory without a copy.
+        features and labels are read-only views of Arrow memory (no copy): copy them to
+        change them in place.
         """
         table = self.to_arrow(split)
         manifest = self.manifest
