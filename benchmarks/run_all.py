@@ -45,6 +45,7 @@ def ensure_mlflow() -> Path:
 
 
 BENCHES = ("metric_throughput", "training_overhead", "runs_and_search")
+DATA_BENCHES = ("data_append", "data_adapter", "data_import")
 
 
 def collect(cmd: list[str], label: str) -> dict[str, dict[str, Any]]:
@@ -64,12 +65,17 @@ def collect(cmd: list[str], label: str) -> dict[str, dict[str, Any]]:
 
 
 def collect_each(
-    python: str, script: str, workdir: Path, extra: list[str], label: str
+    python: str,
+    script: str,
+    workdir: Path,
+    extra: list[str],
+    label: str,
+    benches: tuple[str, ...] = BENCHES,
 ) -> dict[str, dict[str, Any]]:
     """One fresh interpreter per benchmark: no threads or caches carried between them
     (PyTorch's OpenMP workers keep spinning after a training loop, for one)."""
     results: dict[str, dict[str, Any]] = {}
-    for bench in BENCHES:
+    for bench in benches:
         results.update(
             collect(
                 [python, str(HERE / script), str(workdir / bench), *extra, f"--only={bench}"],
@@ -77,6 +83,56 @@ def collect_each(
             )
         )
     return results
+
+
+def data_rows(data: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, str]]:
+    """The sample library's benchmarks (issue 3), against their own baselines."""
+    a, t, i = data["data_append"], data["data_adapter"], data["data_import"]
+    return [
+        (
+            f"5 append 1% ({a['appended']:,} rows) to {a['rows']:,}: new bytes / version",
+            f"{100 * a['bytes_ratio']:.2f}%",
+            "",
+            "<= 3%",
+            verdict(a["bytes_ratio"] <= 0.03),
+        ),
+        (
+            "  append time / full import",
+            f"{100 * a['time_ratio']:.2f}%",
+            f"{a['append_s']:.2f} s / {a['import_s']:.2f} s",
+            "<= 10%",
+            verdict(a["time_ratio"] <= 0.10),
+        ),
+        (
+            f"6 loader over {t['rows']:,} x 64 float32, batch 256, vs NumPy",
+            f"{t['loader_samples_per_s']:,.0f}/s",
+            f"{t['numpy_batched_samples_per_s']:,.0f}/s",
+            ">= 50%",
+            verdict(t["loader_ratio"] >= 0.5),
+        ),
+        ("  ratio", f"{100 * t['loader_ratio']:.0f}%", "", "", ""),
+        (
+            f"  DataLoader over ds.torch(), {t['per_sample_rows']:,} samples, vs NumPy",
+            f"{t['torch_dataset_samples_per_s']:,.0f}/s",
+            f"{t['numpy_dataset_samples_per_s']:,.0f}/s",
+            ">= 50%",
+            verdict(t["torch_dataset_ratio"] >= 0.5),
+        ),
+        (
+            f"7 import {i['rows']:,} rows x {i['columns']}: CSV rows/s (pandas read+to_parquet)",
+            f"{i['hone_csv_rows_per_s']:,.0f}",
+            f"{i['pandas_csv_rows_per_s']:,.0f}",
+            "",
+            "",
+        ),
+        (
+            "  Parquet rows/s (pandas read+to_parquet)",
+            f"{i['hone_parquet_rows_per_s']:,.0f}",
+            f"{i['pandas_parquet_rows_per_s']:,.0f}",
+            "",
+            "",
+        ),
+    ]
 
 
 def verdict(ok: bool) -> str:
@@ -89,6 +145,9 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="hone-bench-", dir=ROOT / "benchmarks"))
     try:
         hone = collect_each(sys.executable, "bench_hone.py", workdir / "hone", extra, "hone")
+        data = collect_each(
+            sys.executable, "bench_data.py", workdir / "data", extra, "data", DATA_BENCHES
+        )
         kill9 = collect(
             [sys.executable, str(HERE / "bench_kill9.py"), str(workdir / "kill9"), *extra],
             "kill -9",
@@ -101,13 +160,14 @@ def main() -> None:
             )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    report(hone, mlflow, kill9, quick)
+    report(hone, mlflow, kill9, data, quick)
 
 
 def report(
     hone: dict[str, dict[str, Any]],
     mlflow: dict[str, dict[str, Any]],
     kill9: dict[str, Any],
+    data: dict[str, dict[str, Any]],
     quick: bool,
 ) -> None:
     rows: list[tuple[str, str, str, str, str]] = []
@@ -115,6 +175,7 @@ def report(
         "hone": hone,
         "mlflow": mlflow,
         "kill9": kill9,
+        "data": data,
         "quick": quick,
         "python": platform.python_version(),
         "machine": platform.platform(),
@@ -241,8 +302,9 @@ def report(
             verdict(kill9["lost"] == 0 and kill9["journaled"] > 0),
         )
     )
+    rows.extend(data_rows(data))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    header = ("benchmark", "hone", "MLflow", "target", "")
+    header = ("benchmark", "hone", "MLflow or baseline", "target", "")
     widths = [max(w, len(h)) for w, h in zip(widths, header, strict=True)]
     for row in (header, *rows):
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))

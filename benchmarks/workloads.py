@@ -26,6 +26,9 @@ class Sizes:
     runs: int = 10_000  # runs created, then searched
     search_repeats: int = 5
     kill_points: int = 200_000
+    data_rows: int = 1_000_000  # the sample-library benchmarks' big version
+    adapter_sample_rows: int = 200_000  # per-sample DataLoader runs (about 2 s each)
+    import_rows: int = 200_000  # rows of the CSV / Parquet import benchmark
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -37,6 +40,9 @@ class Sizes:
             runs=300,
             search_repeats=2,
             kill_points=40_000,
+            data_rows=20_000,
+            adapter_sample_rows=5_000,
+            import_rows=5_000,
         )
 
 

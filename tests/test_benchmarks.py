@@ -46,6 +46,15 @@ def test_kill9_benchmark_loses_nothing(tmp_path: Path) -> None:
     assert found["run_status"] == "killed"
 
 
+@pytest.mark.slow
+def test_data_benchmarks_run(tmp_path: Path) -> None:
+    found = _results("bench_data.py", tmp_path)
+    assert set(found) == {"data_append", "data_adapter", "data_import"}
+    append = found["data_append"]
+    assert 0 < float(append["bytes_ratio"]) < 0.05  # type: ignore[arg-type]
+    assert float(found["data_adapter"]["loader_samples_per_s"]) > 0  # type: ignore[arg-type]
+
+
 def test_unknown_benchmark_names_are_refused(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, str(BENCH / "bench_hone.py"), str(tmp_path), "--only=nope"],
