@@ -12,6 +12,7 @@ from hone.cli.state import state
 from hone.data import api, compare
 from hone.data.export import export as export_version
 from hone.data.versions import VersionRow
+from hone.errors import ValidationError
 
 __all__ = ["data_app"]
 
@@ -36,6 +37,15 @@ def _version_json(row: VersionRow) -> dict[str, object]:
     }
 
 
+def _size(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    width, sep, height = text.lower().partition("x")
+    if not sep or not width.isdigit() or not height.isdigit() or not int(width) * int(height):
+        raise ValidationError(f"--image-size {text!r}: expected WIDTHxHEIGHT, e.g. 64x64")
+    return int(width), int(height)
+
+
 @data_app.command("import")
 def import_(
     name: str = typer.Argument(..., help="Dataset name."),
@@ -47,6 +57,10 @@ def import_(
     split: str | None = typer.Option(None, "--split", "-s", help="e.g. train=0.8,test=0.2"),
     stratify: bool = typer.Option(False, "--stratify", help="Keep class proportions per split."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split assignment."),
+    image_mode: str = typer.Option("RGB", "--image-mode", help="Image folders: RGB or L."),
+    image_size: str | None = typer.Option(
+        None, "--image-size", help="Image folders: resize all to WxH."
+    ),
     allow_nonfinite: bool = typer.Option(
         False, "--allow-nonfinite", help="Keep NaN/inf feature values (reported)."
     ),
@@ -64,6 +78,8 @@ def import_(
             stratify=stratify,
             seed=seed,
             allow_nonfinite=allow_nonfinite,
+            image_mode=image_mode,
+            image_size=_size(image_size),
             workspace=state.workspace(),
         )
     if json_out:

@@ -48,21 +48,27 @@ def import_dataset(
     stratify: bool = False,
     seed: int = 0,
     allow_nonfinite: bool = False,
+    image_mode: str = "RGB",
+    image_size: tuple[int, int] | None = None,
     workspace: WorkspaceLike = None,
 ) -> DatasetVersion:
     """Import ``source`` as a new version of dataset ``name`` (or the same version, if this
     exact content was imported before).
 
-    ``source``: a CSV, Parquet or ``.npz`` file (arrays ``x`` and ``y``), or a bundled set
-    ``sklearn:digits|iris|wine|breast_cancer``. ``split`` such as ``"train=0.8,test=0.2"``
-    assigns every row to a split, deterministically for a ``seed``; ``stratify`` keeps the
-    label's class proportions in every split.
+    ``source``: a CSV, Parquet or ``.npz`` file (arrays ``x`` and ``y``), a folder of
+    images ``CLASS/IMAGE.png`` (decoded to uint8 tensors in ``image_mode``, resized to
+    ``image_size`` if given), or a bundled set ``sklearn:digits|iris|wine|breast_cancer``.
+    ``split`` such as ``"train=0.8,test=0.2"`` assigns every row to a split,
+    deterministically for a ``seed``; ``stratify`` keeps the label's class proportions in
+    every split.
     """
     check_dataset_name(name)
     fractions = parse_split_spec(split)
     db, blobs = _open(workspace)
     source_text = str(source)
-    imported = read_source(source_text, label, features)
+    imported = read_source(
+        source_text, label, features, image_mode=image_mode, image_size=image_size
+    )
     if len(imported.features) == 0:
         raise ValidationError(f"{source_text} holds no rows: a dataset needs at least one")
     if stratify and imported.labels is None:
@@ -99,6 +105,14 @@ def import_dataset(
                 "stratify": stratify,
                 "seed": seed,
                 "allow_nonfinite": allow_nonfinite,
+                **(
+                    {
+                        "image_mode": image_mode,
+                        "image_size": list(image_size) if image_size else None,
+                    }
+                    if imported.kind == "images"
+                    else {}
+                ),
             },
         },
     )

@@ -31,14 +31,27 @@ class Imported:
     digest: str  # sha256 of the source's bytes (or of the bundled set's arrays)
 
 
-def read_source(source: str, label: str | None, features: list[str] | None) -> Imported:
+def read_source(
+    source: str,
+    label: str | None,
+    features: list[str] | None,
+    *,
+    image_mode: str = "RGB",
+    image_size: tuple[int, int] | None = None,
+) -> Imported:
     if source.startswith("sklearn:"):
         return _sklearn(source.removeprefix("sklearn:"), label, features)
     path = Path(source)
     if not path.exists():
         raise NotFoundError(f"no file {source}")
     if path.is_dir():
-        raise ValidationError(f"{source} is a folder; image folders are not supported yet")
+        if label is not None or features:
+            raise ValidationError(
+                "an image folder's label is its class folder: --label and --features do not apply"
+            )
+        from hone.data.images import read_image_folder
+
+        return read_image_folder(path, mode=image_mode, image_size=image_size)
     suffix = path.suffix.lower()
     if suffix == ".npz":
         return _npz(path, label, features)
