@@ -112,6 +112,7 @@ def sizes_dict(sizes: Sizes) -> dict[str, int]:
 def run_selected(benches: dict[str, Callable[[Path, Sizes], None]]) -> None:
     """``script.py WORKDIR [--quick] [--only=NAME]``: run the named benchmark, or all."""
     workdir = Path(sys.argv[1])
+    workdir.mkdir(parents=True, exist_ok=True)
     sizes = sizes_from_argv()
     only = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--only=")), None)
     if only is not None and only not in benches:
