@@ -89,6 +89,9 @@ def test_diff_log_export(
     assert code == 0 and sum(json.loads(out)["removed"].values()) == 5
     code, out, _ = run(capsys, "data", "diff", f"w@{base.id[:10]}", "w@latest")
     assert code == 0 and "removed" in out
+    normalized = hone.data.normalize(trimmed)
+    code, out, _ = run(capsys, "data", "show", f"w@{normalized.id[:12]}")
+    assert code == 0 and "standardize (fitted on train)" in out
     code, out, _ = run(capsys, "data", "log", "w")
     assert code == 0 and base.id[:12] in out and "└─" in out and trimmed.id[:12] in out
     target = tmp_path / "w.csv"

@@ -196,6 +196,11 @@ def show(
         f"  [dim]duplicates[/] {summary['duplicates']:,}   [dim]non-finite[/] "
         f"{summary['nonfinite']['nan']} NaN, {summary['nonfinite']['inf']} inf"
     )
+    for step in summary.get("transforms", []):
+        console.print(
+            f"  [dim]transform[/] {step['op']} (fitted on {step['fitted_on']}), "
+            "applied when rows are read"
+        )
     lineage = summary.get("lineage", {})
     console.print(
         f"  [dim]lineage[/]  {lineage.get('op')} {lineage.get('source', {})}"
