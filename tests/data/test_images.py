@@ -57,3 +57,40 @@ def test_different_sizes_and_corrupt_images(sqlite_workspace: Workspace, tmp_pat
     with pytest.raises(ValidationError, match="'RGB' or 'L'"):
         hone.data.import_dataset("x", root, image_mode="CMYK", workspace=sqlite_workspace)
     assert [d.name for d in hone.data.list_datasets(workspace=sqlite_workspace)] == ["mixed"]
+
+
+def test_class_names_reach_torch_as_indices_and_new_classes_append(
+    sqlite_workspace: Workspace, tmp_path: Path
+) -> None:
+    pytest.importorskip("torch")
+    pets = hone.data.import_dataset(
+        "pets",
+        _folder(tmp_path / "a", {"cat": [(4, 4)] * 2, "dog": [(4, 4)] * 2}),
+        split="train",
+        workspace=sqlite_workspace,
+    )
+    labels = sorted(int(y) for _, ys in hone.data.loader(pets, "train", 8) for y in ys)
+    assert labels == [0, 0, 1, 1]  # cat, cat, dog, dog: indices into the sorted classes
+    assert int(pets.torch("train")[0][1]) in (0, 1)
+    more = hone.data.append(pets, _folder(tmp_path / "b", {"fox": [(4, 4)]}), split="train")
+    assert more.summary["schema"]["classes"] == ["cat", "dog", "fox"]
+    assert sorted(int(y) for _, ys in hone.data.loader(more, "train", 8) for y in ys) == [
+        0,
+        0,
+        1,
+        1,
+        2,
+    ]
+
+
+def test_appending_or_relabeling_with_the_wrong_kind_is_refused(
+    sqlite_workspace: Workspace, tmp_path: Path
+) -> None:
+    np.savez(tmp_path / "ints.npz", x=np.arange(8).reshape(4, 2), y=np.array([0, 1, 0, 1]))
+    ints = hone.data.import_dataset("ints", tmp_path / "ints.npz", workspace=sqlite_workspace)
+    np.savez(tmp_path / "floats.npz", x=np.full((2, 2), 0.5), y=np.array([0, 1]))
+    with pytest.raises(ValidationError, match=r"features are float64, but ints@.* holds int64"):
+        hone.data.append(ints, tmp_path / "floats.npz", split="all")
+    sample = ints.to_arrow().column("__sample_id").to_pylist()[0]
+    with pytest.raises(ValidationError, match=r"label 'cat' are <U3, but ints@.* holds int64"):
+        hone.data.relabel(ints, {sample: "cat"})

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ import pyarrow.compute as pc
 from hone.data.chunks import read_table, rows_table, write_chunks
 from hone.data.commit import commit_version
 from hone.data.dataset import DatasetVersion, apply_transforms, features_of
-from hone.data.importers import read_source, sample_ids_for
+from hone.data.importers import TABLE_SUFFIXES, read_source, sample_ids_for
 from hone.data.manifest import LABEL, SAMPLE_ID, SPLIT
 from hone.data.splits import assign_splits, parse_split_spec
 from hone.data.stats import check_finite, merge_summaries, summarize
@@ -47,7 +48,7 @@ def append(
     """
     parent = version.manifest
     text = str(source)
-    tabular = not (text.endswith(".npz") or text.startswith("sklearn:"))
+    tabular = Path(text).suffix.lower() in TABLE_SUFFIXES
     # A table names its columns like the parent's; .npz and bundled sets have their own.
     label = parent.label.name if parent.label and tabular else None
     imported = read_source(text, label, list(parent.feature_names) if tabular else None)
@@ -60,10 +61,15 @@ def append(
             f"{text} has {imported.features.reshape(rows, -1).shape[1]} feature values per "
             f"row; {version.ref} has {width}"
         )
-    features = imported.features.reshape((rows, *parent.features.shape)).astype(
-        parent.features.dtype, casting="same_kind"
+    features = _cast(
+        imported.features.reshape((rows, *parent.features.shape)),
+        parent.features.dtype,
+        f"{text}'s features",
+        version.ref,
     )
     labels = imported.labels
+    if labels is not None and parent.label is not None:
+        labels = _cast(labels, np.dtype(parent.label.dtype), f"{text}'s labels", version.ref)
     if (labels is None) != (parent.label is None):
         raise ValidationError(f"{text} and {version.ref} must both have labels, or neither")
     nonfinite = check_finite(features, parent.feature_names, allow_nonfinite)
@@ -81,7 +87,7 @@ def append(
     added = summarize(features, parent.feature_names, labels, splits, nonfinite)
     classes = parent.classes
     if classes is not None and labels is not None:
-        classes = tuple(sorted(set(classes) | {v.item() for v in np.unique(labels)}))
+        classes = tuple(sorted(set(classes) | {_plain(v) for v in np.unique(labels)}))
     manifest = replace(
         parent,
         chunks=parent.chunks + tuple(chunks),
@@ -116,7 +122,7 @@ def relabel(version: DatasetVersion, labels: Mapping[int, Any]) -> DatasetVersio
     changed = 0
     for sid, value in labels.items():
         i = position[int(sid)]
-        new_value = np.asarray(value).astype(current.dtype, casting="same_kind")
+        new_value = _cast(np.asarray(value), current.dtype, f"label {value!r}", version.ref)
         changed += int(current[i] != new_value)
         current[i] = new_value
     table = table.set_column(table.column_names.index(LABEL), LABEL, pa.array(current))
@@ -268,6 +274,17 @@ def _append_split(
             f"{version.row.operation}): split='train' or split='train=0.8,test=0.2'"
         )
     return parse_split_spec(dict(fractions)), bool(params.get("stratify"))
+
+
+def _cast(values: np.ndarray, dtype: np.dtype[Any] | str, what: str, ref: str) -> np.ndarray:
+    """``values`` as ``dtype`` where no information is lost in kind (int→float is fine,
+    float→int or text→number is not)."""
+    target = np.dtype(dtype)
+    if values.dtype.kind in "USO" and target.kind in "USO":
+        return values.astype(target if target.kind != "U" else values.dtype)
+    if not np.can_cast(values.dtype, target, casting="same_kind"):
+        raise ValidationError(f"{what} are {values.dtype}, but {ref} holds {target}")
+    return values.astype(target, casting="same_kind")
 
 
 def _counts(base: dict[str, int], splits: np.ndarray) -> dict[str, int]:

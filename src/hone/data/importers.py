@@ -16,9 +16,13 @@ import pyarrow as pa
 
 from hone.errors import NotFoundError, ValidationError
 
-__all__ = ["BUNDLED", "Imported", "read_source", "sample_ids_for"]
+__all__ = ["BUNDLED", "TABLE_SUFFIXES", "Imported", "read_source", "sample_ids_for"]
 
 BUNDLED = ("digits", "iris", "wine", "breast_cancer")
+CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+#: Sources with named columns (the others name their own arrays: .npz, images, bundled).
+TABLE_SUFFIXES = CSV_SUFFIXES + PARQUET_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -55,9 +59,9 @@ def read_source(
     suffix = path.suffix.lower()
     if suffix == ".npz":
         return _npz(path, label, features)
-    if suffix in (".csv", ".tsv", ".txt"):
+    if suffix in CSV_SUFFIXES:
         table, kind = _read_csv(path), "csv"
-    elif suffix in (".parquet", ".pq"):
+    elif suffix in PARQUET_SUFFIXES:
         table, kind = _read_parquet(path), "parquet"
     else:
         raise ValidationError(f"{source}: unknown format {suffix!r} (csv, parquet, npz)")

@@ -29,7 +29,7 @@ class TorchDataset(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor]]):
     def __init__(self, version: DatasetVersion, split: str | None = None) -> None:
         x, y = version.to_numpy(split, raw=True)  # a view of Arrow memory, not a copy
         self.version, self.split = version, split
-        self._x, self._y = x, y
+        self._x, self._y = x, class_indices(y, version)
         self._transforms = version.manifest.transforms
 
     def __len__(self) -> int:
@@ -68,7 +68,8 @@ class Loader:
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
         self.rank, self.world_size, self.drop_last = rank, world_size, drop_last
         self.epoch = 0
-        self._x, self._y = version.to_numpy(split, raw=True)
+        self._x, y = version.to_numpy(split, raw=True)
+        self._y = class_indices(y, version)
         self._transforms = version.manifest.transforms
 
     def set_epoch(self, epoch: int) -> None:
@@ -101,6 +102,15 @@ class Loader:
                 x = apply_transforms(x, self._transforms)
             y = labels[batch] if labels is not None else np.full(len(batch), -1)
             yield torch.from_numpy(x), torch.from_numpy(np.asarray(y))
+
+
+def class_indices(labels: np.ndarray | None, version: DatasetVersion) -> np.ndarray | None:
+    """Text labels (an image folder's class names) become their index in the version's
+    sorted classes: tensors hold numbers. Numeric labels pass through unchanged."""
+    if labels is None or labels.dtype.kind not in "USO":
+        return labels
+    classes = np.asarray(version.manifest.classes or (), dtype=str)
+    return np.searchsorted(classes, labels.astype(str)).astype(np.int64)
 
 
 def torch_dataset(version: DatasetVersion, split: str | None = None) -> TorchDataset:
