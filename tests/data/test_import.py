@@ -70,6 +70,8 @@ def test_identical_content_is_the_same_version(workspace: Workspace, tmp_path: P
     )
     assert other_seed.id != first.id
     assert hone.data.get("d", workspace=workspace).id == other_seed.id  # the newest
+    (info,) = hone.data.list_datasets(workspace=workspace)
+    assert info.name == "d" and info.versions == 2 and info.latest.id == other_seed.id
 
 
 def test_stratified_splits_keep_class_proportions(workspace: Workspace) -> None:

@@ -129,7 +129,7 @@ def test_run_ids_resolve_by_unique_prefix(workspace: Workspace, runs: dict[str, 
     with pytest.raises(ValidationError, match="not a run id"):
         hone.get_run("not-an-id", workspace=workspace)
     with pytest.raises(UserError, match="ambiguous"):
-        hone.get_run("", workspace=workspace) if False else _ambiguous(workspace, runs)
+        _ambiguous(workspace, runs)
 
 
 def _ambiguous(workspace: Workspace, runs: dict[str, str]) -> None:

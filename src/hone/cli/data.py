@@ -102,7 +102,7 @@ def import_(
 def list_(json_out: bool = JSON) -> None:
     """Every dataset, with its newest version."""
     state.tracker()  # opens the workspace (and replays pending journals) like every command
-    found = api.list_datasets_in(workspace=state.workspace())
+    found = api.list_datasets(workspace=state.workspace())
     if json_out:
         print_json(
             [

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hone.data.api import get, import_dataset, list_datasets_in, versions
+from hone.data.api import get, import_dataset, list_datasets, versions
 from hone.data.compare import VersionDiff, diff, history
 from hone.data.dataset import DatasetVersion
 from hone.data.derive import append, filter, normalize, relabel, resplit
@@ -19,8 +19,6 @@ from hone.data.versions import DatasetInfo, VersionRow
 
 if TYPE_CHECKING:
     from hone.data.torch_adapter import Loader
-
-list_datasets = list_datasets_in
 
 
 def loader(

@@ -20,14 +20,14 @@ from hone.data.versions import (
     DatasetInfo,
     VersionRow,
     check_dataset_name,
-    list_datasets,
+    dataset_infos,
     list_versions,
     resolve,
 )
 from hone.errors import ValidationError
 from hone.store.database import Database, database_for
 
-__all__ = ["get", "import_dataset", "list_datasets_in", "versions"]
+__all__ = ["get", "import_dataset", "list_datasets", "versions"]
 
 WorkspaceLike = Workspace | str | os.PathLike[str] | None
 
@@ -129,10 +129,10 @@ def get(ref: str, *, workspace: WorkspaceLike = None) -> DatasetVersion:
     return DatasetVersion(resolve(db, ref), blobs, db)
 
 
-def list_datasets_in(*, workspace: WorkspaceLike = None) -> list[DatasetInfo]:
+def list_datasets(*, workspace: WorkspaceLike = None) -> list[DatasetInfo]:
     """Every dataset with its number of versions and its newest version."""
     db, _ = _open(workspace)
-    return list_datasets(db)
+    return dataset_infos(db)
 
 
 def versions(name: str, *, workspace: WorkspaceLike = None) -> list[VersionRow]:

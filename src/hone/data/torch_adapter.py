@@ -20,7 +20,7 @@ from hone.data.dataset import DatasetVersion, apply_transforms
 from hone.errors import ValidationError
 from hone.tracking.run import active_run
 
-__all__ = ["Loader", "TorchDataset", "loader", "torch_dataset"]
+__all__ = ["Loader", "TorchDataset", "class_indices", "loader"]
 
 
 class TorchDataset(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor]]):
@@ -111,10 +111,6 @@ def class_indices(labels: np.ndarray | None, version: DatasetVersion) -> np.ndar
         return labels
     classes = np.asarray(version.manifest.classes or (), dtype=str)
     return np.searchsorted(classes, labels.astype(str)).astype(np.int64)
-
-
-def torch_dataset(version: DatasetVersion, split: str | None = None) -> TorchDataset:
-    return TorchDataset(version, split)
 
 
 def loader(

@@ -20,8 +20,8 @@ __all__ = [
     "DatasetInfo",
     "VersionRow",
     "check_dataset_name",
+    "dataset_infos",
     "insert_version",
-    "list_datasets",
     "list_versions",
     "parse_ref",
     "resolve",
@@ -127,16 +127,33 @@ def resolve(db: Database, ref: str) -> VersionRow:
     return _row(found[0])
 
 
-def list_datasets(db: Database) -> list[DatasetInfo]:
-    with db.read() as conn:
-        counts: dict[str, int] = dict(
-            conn.execute(
-                select(datasets.c.name, func.count(dataset_versions.c.id))
-                .join(dataset_versions, dataset_versions.c.dataset_id == datasets.c.id)
-                .group_by(datasets.c.name)
-            ).all()
+def dataset_infos(db: Database) -> list[DatasetInfo]:
+    """Every dataset with its number of versions and its newest, in one query."""
+    per = (
+        select(
+            dataset_versions.c.dataset_id,
+            func.count().label("versions"),
+            func.max(dataset_versions.c.created_at).label("newest"),
         )
-    return [DatasetInfo(name, int(n), resolve(db, name)) for name, n in sorted(counts.items())]
+        .group_by(dataset_versions.c.dataset_id)
+        .subquery()
+    )
+    query = (
+        _versions_query()
+        .add_columns(per.c.versions)
+        .join(
+            per,
+            (per.c.dataset_id == dataset_versions.c.dataset_id)
+            & (per.c.newest == dataset_versions.c.created_at),
+        )
+        .order_by(datasets.c.name, dataset_versions.c.id)
+    )
+    with db.read() as conn:
+        rows = conn.execute(query).all()
+    infos: dict[str, DatasetInfo] = {}
+    for r in rows:  # versions made in the same instant: the smallest id, as resolve() picks
+        infos.setdefault(r.dataset_name, DatasetInfo(r.dataset_name, int(r.versions), _row(r)))
+    return list(infos.values())
 
 
 def list_versions(db: Database, name: str) -> list[VersionRow]:

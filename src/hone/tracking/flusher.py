@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -40,7 +40,6 @@ class SegmentCursor:
     run_id: str
     path: Path
     offset: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,8 @@ def flush_segment(cursor: SegmentCursor, sink: StoreSink) -> FlushResult:
     """Apply everything past ``cursor.offset`` to the store and advance it.
 
     Raises ``StoreUnavailableError``/``WorkspaceError`` with the cursor unmoved past the last
-    committed transaction. Callers serialise on ``cursor.lock``.
+    committed transaction. One caller per segment at a time: a replayer holds the segment's
+    flock, a live run its own ``lock``.
     """
     records = 0
     last_ts: float | None = None
@@ -76,7 +76,7 @@ def flush_segment(cursor: SegmentCursor, sink: StoreSink) -> FlushResult:
                 if count >= MAX_BATCH_RECORDS:
                     break
             if end == cursor.offset:
-                torn = len(bytes(data).rstrip(b"\0"))
+                torn = len(data.rstrip(b"\0"))
                 return FlushResult(records, cursor.offset, torn, last_ts, saw_end)
             sink.apply(batch)
             records += count

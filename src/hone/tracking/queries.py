@@ -112,7 +112,6 @@ def search_runs(
     filter: str | None = None,
     order_by: Sequence[str] | None = None,
     max_results: int = 1000,
-    include_details: bool = True,
 ) -> list[Run]:
     """Runs matching ``filter`` in ``experiment`` (a name or names; all if None)."""
     if max_results < 1:
@@ -128,7 +127,7 @@ def search_runs(
     query = query.order_by(*order, runs.c.start_time.desc(), runs.c.id).limit(max_results)
     with db.read() as conn:
         rows = conn.execute(query).mappings().all()
-        return _hydrate(conn, rows, details=include_details)
+        return _hydrate(conn, rows)
 
 
 def _chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
@@ -149,19 +148,19 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _hydrate(conn: Connection, rows: Sequence[Any], details: bool = True) -> list[Run]:
+def _hydrate(conn: Connection, rows: Sequence[Any]) -> list[Run]:
     with _collector_paused():
-        return _build_runs(conn, rows, details)
+        return _build_runs(conn, rows)
 
 
-def _build_runs(conn: Connection, rows: Sequence[Any], details: bool) -> list[Run]:
+def _build_runs(conn: Connection, rows: Sequence[Any]) -> list[Run]:
     ids = [r["id"] for r in rows]
     p: dict[str, dict[str, str]] = defaultdict(dict)
     t: dict[str, dict[str, str]] = defaultdict(dict)
     m: dict[str, dict[str, Metric]] = defaultdict(dict)
     a: dict[str, list[Artifact]] = defaultdict(list)
     inputs: dict[str, list[Input]] = defaultdict(list)
-    for chunk in _chunks(ids) if details else ():
+    for chunk in _chunks(ids):
         for run_id, version_id, dataset, split in conn.execute(
             select(
                 run_inputs.c.run_id,
