@@ -80,7 +80,7 @@ def import_(
             allow_nonfinite=allow_nonfinite,
             image_mode=image_mode,
             image_size=_size(image_size),
-            workspace=state.workspace(),
+            workspace=state.opened(),
         )
     if json_out:
         print_json(_version_json(version.row))
@@ -101,8 +101,7 @@ def import_(
 @data_app.command("list")
 def list_(json_out: bool = JSON) -> None:
     """Every dataset, with its newest version."""
-    state.tracker()  # opens the workspace (and replays pending journals) like every command
-    found = api.list_datasets(workspace=state.workspace())
+    found = api.list_datasets(workspace=state.opened())
     if json_out:
         print_json(
             [
@@ -137,7 +136,7 @@ def show(
     json_out: bool = JSON,
 ) -> None:
     """Schema, rows per split, label distribution, feature statistics and lineage."""
-    version = api.get(ref, workspace=state.workspace())
+    version = api.get(ref, workspace=state.opened())
     row, summary = version.row, version.summary
     if json_out:
         print_json(_version_json(row))
@@ -216,7 +215,7 @@ def diff_(
     json_out: bool = JSON,
 ) -> None:
     """Rows added, removed, relabeled and moved between splits, by split."""
-    ws = state.workspace()
+    ws = state.opened()
     result = compare.diff(api.get(old, workspace=ws), api.get(new, workspace=ws))
     if json_out:
         print_json(result.to_dict())
@@ -247,7 +246,7 @@ def diff_(
 @data_app.command("log")
 def log(name: str = typer.Argument(..., help="Dataset name."), json_out: bool = JSON) -> None:
     """The dataset's versions as a tree, each with how it was made."""
-    tree = compare.history(api.versions(name, workspace=state.workspace()))
+    tree = compare.history(api.versions(name, workspace=state.opened()))
     if json_out:
         print_json([{**_version_json(v), "depth": depth} for depth, v in tree])
         return
@@ -281,6 +280,6 @@ def export_(
     ),
 ) -> None:
     """Write a version's rows to Parquet, CSV or .npz."""
-    version = api.get(ref, workspace=state.workspace())
+    version = api.get(ref, workspace=state.opened())
     written = export_version(version, path, fmt, split=split, transformed=transformed)
     console.print(f"wrote {written} ({version.ref}, {version.rows:,} rows)")

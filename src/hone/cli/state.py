@@ -22,6 +22,11 @@ class CliState:
     def workspace(self) -> Workspace:
         return Workspace.discover(self.home)
 
+    def opened(self) -> Workspace:
+        """The workspace, once journals left by dead or ended processes are replayed: what
+        every command that reads or writes the store starts with."""
+        return self.tracker().workspace
+
     def tracker(self) -> Tracker:
         """The tracker, after replaying journals that dead or ended processes left behind."""
         tracker = get_tracker(self.workspace())
