@@ -6,10 +6,12 @@ The hierarchy::
     ├── UserError                  the input was wrong; the message says what to change
     │   ├── ValidationError        a key, value or option is malformed
     │   ├── FilterError            a search filter or order-by does not parse
-    │   └── ConflictError          the request contradicts what is already recorded
+    │   ├── ConflictError          the request contradicts what is already recorded
+    │   └── RejectedError          the store refused a value or query as too large or invalid
     ├── NotFoundError              a run, experiment or blob that does not exist
-    ├── WorkspaceError             the workspace is missing or its schema is not current
-    ├── StoreUnavailableError      the metadata store did not answer
+    ├── WorkspaceError             the workspace is missing, damaged, or its schema not current
+    ├── StoreUnavailableError      the metadata store did not answer (in time)
+    ├── DiskFullError              a disk hone writes to (journal, blobs, SQLite) is full
     └── BlobError                  the blob store failed or holds corrupt bytes
 
 Lower-layer errors (SQLAlchemy, OS, fsspec) are translated into these at the layer that
@@ -24,9 +26,11 @@ __all__ = [
     "HTTP_STATUS",
     "BlobError",
     "ConflictError",
+    "DiskFullError",
     "FilterError",
     "HoneError",
     "NotFoundError",
+    "RejectedError",
     "StoreUnavailableError",
     "UserError",
     "ValidationError",
@@ -56,6 +60,10 @@ class ConflictError(UserError):
     """The request contradicts what is already recorded."""
 
 
+class RejectedError(UserError):
+    """The store refused a value or a query: too large, too complex, or not valid text."""
+
+
 class NotFoundError(HoneError):
     """A run, experiment or blob does not exist."""
 
@@ -68,6 +76,10 @@ class StoreUnavailableError(HoneError):
     """The metadata store did not answer."""
 
 
+class DiskFullError(HoneError):
+    """A disk hone writes to is full: the journal, the blob store or the SQLite file."""
+
+
 class BlobError(HoneError):
     """The blob store failed, or holds bytes that do not match their digest."""
 
@@ -77,10 +89,12 @@ _TABLE: tuple[tuple[type[HoneError], int, int], ...] = (
     (ConflictError, 2, 409),
     (ValidationError, 2, 400),
     (FilterError, 2, 400),
+    (RejectedError, 2, 400),
     (UserError, 2, 400),
     (NotFoundError, 3, 404),
     (WorkspaceError, 4, 409),
     (StoreUnavailableError, 5, 503),
+    (DiskFullError, 7, 507),
     (BlobError, 6, 500),
     (HoneError, 1, 500),
 )

@@ -6,8 +6,9 @@ Contract:
   the busy timeout, so any number of processes may write concurrently.
 - Every transaction first checks (once per object) that the schema is at this hone's head
   revision, and raises ``WorkspaceError`` naming the command that fixes it otherwise.
-- Driver errors that mean "the store did not answer" surface as ``StoreUnavailableError``;
-  other SQLAlchemy errors propagate, since they are bugs, not user input.
+- Driver errors are translated by what they mean (``store/translate.py``): refused values
+  and queries as ``RejectedError``, no answer as ``StoreUnavailableError``, a full disk as
+  ``DiskFullError``, a damaged database as ``WorkspaceError``.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from hone.errors import StoreUnavailableError, WorkspaceError
+from hone.errors import HoneError, WorkspaceError
 from hone.store.engine import WRITE_OPTION, display_url, make_engine, parse_store_url
 from hone.store.migrations import current_revision, head_revision
+from hone.store.translate import translate_store_error
 
 __all__ = ["Database", "database_for", "dispose_databases"]
 
@@ -144,22 +145,13 @@ class Database:
     def _translate(self) -> Iterator[None]:
         try:
             yield
-        except (OperationalError, InterfaceError) as exc:
-            raise StoreUnavailableError(
-                f"the metadata store at {self.display_url()} did not answer: "
-                f"{_first_line(exc.orig)}"
-            ) from exc
-        except DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise StoreUnavailableError(
-                    f"lost the connection to the metadata store at {self.display_url()}"
-                ) from exc
+        except HoneError:
             raise
-
-
-def _first_line(error: BaseException | None) -> str:
-    text = str(error) if error is not None else "unknown error"
-    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+        except Exception as exc:
+            translated = translate_store_error(exc, self.display_url())
+            if translated is None:
+                raise
+            raise translated from exc
 
 
 _databases: dict[str, Database] = {}
