@@ -12,7 +12,7 @@ import pytest
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
-def _results(script: str, workdir: Path, *args: str) -> dict[str, dict[str, object]]:
+def bench_results(script: str, workdir: Path, *args: str) -> dict[str, dict[str, object]]:
     done = subprocess.run(
         [sys.executable, str(BENCH / script), str(workdir), "--quick", *args],
         capture_output=True,
@@ -33,7 +33,7 @@ def _results(script: str, workdir: Path, *args: str) -> dict[str, dict[str, obje
 @pytest.mark.slow
 def test_hone_benchmarks_run(tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    found = _results("bench_hone.py", tmp_path)
+    found = bench_results("bench_hone.py", tmp_path)
     assert set(found) == {"metric_throughput", "training_overhead", "runs_and_search"}
     assert float(found["metric_throughput"]["points_per_s"]) > 0  # type: ignore[arg-type]
     assert found["runs_and_search"]["search_results"] == 38  # the same runs every time
@@ -41,18 +41,9 @@ def test_hone_benchmarks_run(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_kill9_benchmark_loses_nothing(tmp_path: Path) -> None:
-    found = _results("bench_kill9.py", tmp_path)["kill9"]
+    found = bench_results("bench_kill9.py", tmp_path)["kill9"]
     assert found["lost"] == 0 and int(found["journaled"]) > 0  # type: ignore[call-overload]
     assert found["run_status"] == "killed"
-
-
-@pytest.mark.slow
-def test_data_benchmarks_run(tmp_path: Path) -> None:
-    found = _results("bench_data.py", tmp_path)
-    assert set(found) == {"data_append", "data_adapter", "data_import"}
-    append = found["data_append"]
-    assert 0 < float(append["bytes_ratio"]) < 0.05  # type: ignore[arg-type]
-    assert float(found["data_adapter"]["loader_samples_per_s"]) > 0  # type: ignore[arg-type]
 
 
 def test_unknown_benchmark_names_are_refused(tmp_path: Path) -> None:
