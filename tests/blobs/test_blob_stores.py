@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -11,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from hone.blobs import BlobStore, FsspecBlobStore, LocalBlobStore, open_blob_store
+from hone.blobs import (
+    BlobStore,
+    FsspecBlobStore,
+    LocalBlobStore,
+    open_blob_store,
+    supported_schemes,
+)
+from hone.blobs.schemes import REMOTE_SCHEMES
 from hone.errors import BlobError, NotFoundError, ValidationError
 from hone.ids import sha256_bytes
 
@@ -109,8 +117,54 @@ def test_urls_pick_the_backend(tmp_path: Path) -> None:
     assert isinstance(open_blob_store(tmp_path.as_uri()), LocalBlobStore)
     assert isinstance(open_blob_store(str(tmp_path)), LocalBlobStore)
     assert isinstance(open_blob_store("memory://x"), FsspecBlobStore)
-    with pytest.raises(BlobError, match="cannot open blob store"):
-        open_blob_store("nosuchscheme://bucket")
+    local = open_blob_store(f"file://localhost{tmp_path}")
+    assert isinstance(local, LocalBlobStore) and local.root == tmp_path
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("ftp://example.com/blobs", "ftp:// cannot hold blobs"),
+        ("http://example.com/blobs", "http:// cannot hold blobs"),
+        ("nosuchscheme://bucket", "nosuchscheme:// cannot hold blobs"),
+        ("zip://archive.zip", "zip:// cannot hold blobs"),
+        ("file://relative/blobs", "names no local folder"),
+        ("file://", "names no local folder"),
+        ("http://[::1/blobs", "not a valid URL"),
+        ("  ", "is empty"),
+    ],
+)
+def test_urls_hone_cannot_use_are_refused_with_what_works(url: str, message: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(message)) as caught:
+        open_blob_store(url)
+    if "cannot hold" in message:
+        assert "file:///PATH, memory://, s3://" in str(caught.value)
+
+
+def test_a_scheme_whose_package_is_missing_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(REMOTE_SCHEMES, "s3", "hone_test_not_installed")
+    with pytest.raises(ValidationError, match="pip install hone_test_not_installed"):
+        open_blob_store("s3://bucket/blobs")
+    assert "s3:// (needs `pip install hone_test_not_installed`)" in supported_schemes()
+
+
+def test_a_filesystem_that_fails_to_open_is_a_blob_error() -> None:
+    # Some fsspec filesystems connect while being constructed; port 1 refuses at once.
+    with pytest.raises(BlobError, match=re.escape("cannot open blob store 'ftp://127.0.0.1:1")):
+        FsspecBlobStore("ftp://127.0.0.1:1/x")
+
+
+def test_check_writable_probes_and_leaves_nothing(tmp_path: Path) -> None:
+    LocalBlobStore(tmp_path / "later" / "blobs").check_writable()
+    assert list(tmp_path.iterdir()) == []  # the folder is still made on first write only
+    memory = FsspecBlobStore(f"memory://hone-test-{uuid.uuid4().hex}")
+    memory.check_writable()
+    assert list(memory.digests()) == []
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(BlobError, match="which is a file"):
+        LocalBlobStore(tmp_path / "file" / "blobs").check_writable()
 
 
 def test_putting_stored_bytes_again_writes_nothing(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -10,12 +11,22 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from hone.errors import BlobError, NotFoundError, ValidationError
+from hone.errors import BlobError, DiskFullError, NotFoundError, ValidationError
 from hone.ids import is_digest
 
-__all__ = ["CHUNK_SIZE", "BlobStore", "check_digest"]
+__all__ = ["CHUNK_SIZE", "BlobStore", "check_digest", "write_error"]
 
 CHUNK_SIZE = 1 << 20
+_FULL = {errno.ENOSPC, errno.EDQUOT}
+
+
+def write_error(exc: OSError, where: object) -> BlobError | DiskFullError:
+    """What an OS error while writing blobs at ``where`` means: a full disk, or a failure."""
+    if exc.errno in _FULL:
+        return DiskFullError(
+            f"the disk holding {where} is full ({exc.strerror}); free space there and retry"
+        )
+    return BlobError(f"cannot write to the blob store at {where}: {exc}")
 
 
 def check_digest(digest: str) -> str:
@@ -39,10 +50,18 @@ class BlobStore(ABC):
       ``verify``.
     - Safe for concurrent writers in several processes: two writers of the same bytes both
       succeed and one copy remains.
+    - A full disk raises ``DiskFullError`` naming where; any other write failure
+      ``BlobError``. Neither leaves a partial blob or a temporary file behind.
+    - Constructing a store writes nothing; ``check_writable`` is the explicit probe (what
+      ``hone init`` runs), and leaves nothing behind either.
     Implementations provide the primitives; conveniences are written once here.
     """
 
     url: str
+
+    @abstractmethod
+    def check_writable(self) -> None:
+        """Raise ``BlobError`` (or ``DiskFullError``) unless blobs can be written here."""
 
     @abstractmethod
     def put_stream(self, stream: BinaryIO) -> str:

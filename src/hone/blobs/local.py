@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from hone.blobs.base import CHUNK_SIZE, BlobStore, check_digest
+from hone.blobs.base import CHUNK_SIZE, BlobStore, check_digest, write_error
 from hone.errors import BlobError, NotFoundError
 
 __all__ = ["LocalBlobStore"]
@@ -27,13 +27,28 @@ class LocalBlobStore(BlobStore):
         check_digest(digest)
         return self.root / "sha256" / digest[:2] / digest
 
+    def check_writable(self) -> None:
+        # The folder may not exist yet (it is made on first write): probe the nearest
+        # folder that does, with a file that is gone again when the probe ends.
+        folder = self.root.absolute()
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir():
+            raise BlobError(f"the blob store at {self.root} is under {folder}, which is a file")
+        try:
+            fd, name = tempfile.mkstemp(dir=folder, prefix=".hone-probe-")
+            os.close(fd)
+            os.unlink(name)
+        except OSError as exc:
+            raise write_error(exc, self.root) from exc
+
     def put_stream(self, stream: BinaryIO) -> str:
         tmp_dir = self.root / "tmp"
         try:
             tmp_dir.mkdir(parents=True, exist_ok=True)
             fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, prefix="put-")
         except OSError as exc:
-            raise BlobError(f"cannot write to the blob store at {self.root}: {exc}") from exc
+            raise write_error(exc, self.root) from exc
         tmp = Path(tmp_name)
         try:
             hasher = hashlib.sha256()
@@ -53,7 +68,7 @@ class LocalBlobStore(BlobStore):
             _fsync_dir(final.parent)
             return digest
         except OSError as exc:
-            raise BlobError(f"cannot write to the blob store at {self.root}: {exc}") from exc
+            raise write_error(exc, self.root) from exc
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()

@@ -6,14 +6,16 @@ its digest is known: the bytes are first spooled to a local temp file while hash
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from typing import Any, BinaryIO, cast
 
 import fsspec
 
-from hone.blobs.base import CHUNK_SIZE, BlobStore, check_digest
+from hone.blobs.base import CHUNK_SIZE, BlobStore, check_digest, write_error
 from hone.errors import BlobError, NotFoundError
 
 __all__ = ["FsspecBlobStore"]
@@ -26,8 +28,8 @@ class FsspecBlobStore(BlobStore):
         self.url = url.rstrip("/")
         try:
             fs, root = fsspec.core.url_to_fs(self.url, **storage_options)
-        except (ImportError, ValueError) as exc:
-            raise BlobError(f"cannot open blob store {url!r}: {exc}") from exc
+        except Exception as exc:  # each filesystem package raises its own kinds
+            raise BlobError(f"cannot open blob store {url!r}: {_first_line(exc)}") from exc
         self._fs = fs
         self._root = root.rstrip("/")
 
@@ -35,14 +37,28 @@ class FsspecBlobStore(BlobStore):
         check_digest(digest)
         return f"{self._root}/sha256/{digest[:2]}/{digest}"
 
-    def put_stream(self, stream: BinaryIO) -> str:
-        import hashlib
+    def check_writable(self) -> None:
+        probe = f"{self._root}/tmp/probe-{uuid.uuid4().hex}"
+        try:
+            self._fs.pipe_file(probe, b"")
+            self._fs.rm(probe)
+        except OSError as exc:
+            raise write_error(exc, self.url) from exc
+        except Exception as exc:  # credentials, network, …: whatever the package raises
+            raise BlobError(
+                f"cannot write to the blob store at {self.url}: {_first_line(exc)}"
+            ) from exc
 
+    def put_stream(self, stream: BinaryIO) -> str:
         hasher = hashlib.sha256()
         with tempfile.TemporaryFile() as spool:
-            for chunk in iter(lambda: stream.read(CHUNK_SIZE), b""):
-                hasher.update(chunk)
-                spool.write(chunk)
+            try:
+                for chunk in iter(lambda: stream.read(CHUNK_SIZE), b""):
+                    hasher.update(chunk)
+                    spool.write(chunk)
+                spool.flush()
+            except OSError as exc:  # the local spool, not the remote store, ran out
+                raise write_error(exc, f"the local temp folder {tempfile.gettempdir()}") from exc
             digest = hasher.hexdigest()
             key = self._key(digest)
             try:
@@ -84,3 +100,8 @@ class FsspecBlobStore(BlobStore):
             name = str(path).rsplit("/", 1)[-1]
             if len(name) == 64:
                 yield name
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
