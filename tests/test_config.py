@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 
 import pytest
 
 from hone.config import Workspace
-from hone.errors import WorkspaceError
+from hone.errors import ValidationError, WorkspaceError
 
 
 def test_defaults_live_under_the_workspace(tmp_path: Path) -> None:
@@ -47,3 +49,73 @@ def test_a_broken_config_is_reported(tmp_path: Path) -> None:
 def test_require_names_the_fix(tmp_path: Path) -> None:
     with pytest.raises(WorkspaceError, match="run `hone init"):
         Workspace.discover(tmp_path / "none").require()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (bytes(range(256)), "not UTF-8 text"),
+        ("[store]\nuri = 'caf\xe9'\n".encode("latin-1"), "not UTF-8 text"),
+        (b"[store\nuri = 1", "not valid TOML"),
+        (b"store = 5\n", "must be a \\[store\\] table"),
+        (b"[blobs]\nuri = ['a']\n", "\\[blobs\\] uri must be a non-empty string"),
+        (b"[store]\nuri = ''\n", "must be a non-empty string"),
+        (b'[store]\nuri = "a\\u0000b"\n', "NUL byte"),
+    ],
+    ids=["binary", "latin-1", "invalid", "section-not-a-table", "uri-a-list", "empty", "nul"],
+)
+def test_a_damaged_config_is_one_clear_error(tmp_path: Path, content: bytes, message: str) -> None:
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "ws" / "hone.toml").write_bytes(content)
+    with pytest.raises(WorkspaceError, match=message):
+        Workspace.discover(tmp_path / "ws")
+
+
+@pytest.mark.parametrize("variable", ["HONE_HOME", "HONE_STORE_URI", "HONE_BLOB_URI"])
+def test_settings_that_are_not_utf8_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    # Bytes that are not UTF-8 reach Python as surrogate escapes (argv and environ alike).
+    value = os.fsdecode(str(tmp_path).encode() + b"/caf\xe9")
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError, match=r"b'.*caf\\xe9' is not UTF-8 text"):
+        Workspace.discover()
+
+
+def test_a_workspace_path_that_is_a_file_says_so(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(WorkspaceError, match="is a file, not a folder"):
+        Workspace.discover(tmp_path / "file").require()
+
+
+def test_concurrent_config_writes_all_succeed_and_readers_see_whole_files(
+    tmp_path: Path,
+) -> None:
+    ws = Workspace.discover(tmp_path / "ws")
+    ws.write_config(store_uri="sqlite:///start.db", blob_uri=None)
+    errors: list[BaseException] = []
+    seen: set[str] = set()
+
+    def write(writer: int) -> None:
+        try:
+            for i in range(50):
+                ws.write_config(store_uri=f"sqlite:///{writer}-{i}.db", blob_uri=None)
+        except BaseException as exc:
+            errors.append(exc)
+
+    def read() -> None:
+        try:
+            for _ in range(200):
+                seen.add(Workspace.discover(tmp_path / "ws").store_uri)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    threads.append(threading.Thread(target=read))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert all(uri.startswith("sqlite:///") and uri.endswith(".db") for uri in seen)
+    assert sorted(p.name for p in ws.home.iterdir()) == ["hone.toml"]  # no temp file left

@@ -6,19 +6,25 @@ embedded SQLite database and the local blob store. ``HONE_STORE_URI`` / ``HONE_B
 on local disk under the workspace: they are this machine's write-ahead log.
 
 Resolution order for each setting: explicit argument, environment, ``hone.toml``, default.
-Nothing here touches the disk except reading ``hone.toml``; ``hone init`` creates things.
+Nothing here touches the disk except reading ``hone.toml`` (and ``write_config``, which
+``hone init`` calls once the store answered); ``hone init`` creates things.
+
+Settings are checked as they are read: a path or URL that is not UTF-8 text (bytes that
+came from argv or the environment as surrogate escapes), a ``hone.toml`` that is not UTF-8
+TOML, or a setting of the wrong type raise a one-line error naming the setting.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hone.errors import WorkspaceError
+from hone.errors import ValidationError, WorkspaceError
 
 __all__ = ["CONFIG_NAME", "Workspace"]
 
@@ -49,6 +55,11 @@ class Workspace:
 
     def require(self) -> Workspace:
         """Return self, or raise a WorkspaceError that says how to create it."""
+        if self.home.exists() and not self.home.is_dir():
+            raise WorkspaceError(
+                f"the workspace path {self.home} is a file, not a folder; point --workspace "
+                f"(or {HOME_ENV}) at a workspace folder"
+            )
         if not self.exists():
             raise WorkspaceError(
                 f"no hone workspace at {self.home} (no {CONFIG_NAME}); "
@@ -65,17 +76,17 @@ class Workspace:
         blob_uri: str | None = None,
     ) -> Workspace:
         """Resolve a workspace from arguments, environment, ``hone.toml`` and defaults."""
-        root = Path(home or os.environ.get(HOME_ENV) or ".hone").expanduser().resolve()
+        root = _home_path(home or os.environ.get(HOME_ENV) or ".hone")
         settings = _read_config(root / CONFIG_NAME)
         store = (
-            store_uri
-            or os.environ.get(STORE_ENV)
+            _text("--store-uri", store_uri)
+            or _text(STORE_ENV, os.environ.get(STORE_ENV))
             or _setting(settings, "store", root)
             or f"sqlite:///{root / 'hone.db'}"
         )
         blobs = (
-            blob_uri
-            or os.environ.get(BLOB_ENV)
+            _text("--blob-uri", blob_uri)
+            or _text(BLOB_ENV, os.environ.get(BLOB_ENV))
             or _setting(settings, "blobs", root)
             or (root / "blobs").as_uri()
         )
@@ -87,33 +98,82 @@ class Workspace:
         return _setting(settings, "store", self.home), _setting(settings, "blobs", self.home)
 
     def write_config(self, *, store_uri: str | None, blob_uri: str | None) -> None:
-        """Write ``hone.toml``, recording only the settings that differ from the defaults."""
+        """Write ``hone.toml``, recording only the settings that differ from the defaults.
+
+        Atomic: the file is written beside under a unique name, synced and renamed over,
+        so a reader (or a concurrent ``hone init``) sees the old file or the new, whole.
+        """
         lines = ["# hone workspace settings; HONE_STORE_URI / HONE_BLOB_URI override these.", ""]
         lines += ["[store]", f"uri = {json.dumps(store_uri)}" if store_uri else "# uri = ..."]
         lines += ["", "[blobs]", f"uri = {json.dumps(blob_uri)}" if blob_uri else "# uri = ..."]
         self.home.mkdir(parents=True, exist_ok=True)
-        tmp = self.config_path.with_suffix(".toml.tmp")
-        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        os.replace(tmp, self.config_path)
+        fd, tmp = tempfile.mkstemp(dir=self.home, prefix=f".{CONFIG_NAME}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write("\n".join(lines) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, self.config_path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def _home_path(home: str | os.PathLike[str]) -> Path:
+    raw = os.fspath(home)
+    _text("the workspace path", raw)
+    try:
+        return Path(raw).expanduser().resolve()
+    except (OSError, RuntimeError, ValueError) as exc:  # NUL bytes, symlink loops
+        raise ValidationError(f"the workspace path {raw!a} is not usable: {exc}") from exc
+
+
+def _text(what: str, value: str | None) -> str | None:
+    """``value``, unless it holds bytes that are not UTF-8 (surrogate escapes) or NULs."""
+    if not value:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(
+            f"{what} {os.fsencode(value)!r} is not UTF-8 text; hone needs paths and URLs "
+            "in UTF-8 (rename the folder, or choose another)"
+        ) from None
+    if "\0" in value:
+        raise ValidationError(f"{what} {value!r} contains a NUL byte")
+    return value
 
 
 def _read_config(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
+    fix = "fix it by hand, or move it away and run `hone init`"
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise WorkspaceError(f"cannot read {path}: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise WorkspaceError(
+            f"cannot read {path}: it is not UTF-8 text ({exc.reason}); {fix}"
+        ) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise WorkspaceError(f"cannot read {path}: not valid TOML ({exc}); {fix}") from exc
+    except OSError as exc:
+        raise WorkspaceError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
 def _setting(settings: dict[str, Any], section: str, root: Path) -> str | None:
+    where = root / CONFIG_NAME
     table = settings.get(section)
-    if not isinstance(table, dict):
+    if table is None:
         return None
+    if not isinstance(table, dict):
+        raise WorkspaceError(f"{where}: {section} must be a [{section}] table with a uri key")
     uri = table.get("uri")
     if uri is None:
         return None
-    if not isinstance(uri, str) or not uri:
-        raise WorkspaceError(f"{root / CONFIG_NAME}: [{section}] uri must be a non-empty string")
+    if not isinstance(uri, str) or not uri.strip():
+        raise WorkspaceError(f"{where}: [{section}] uri must be a non-empty string")
+    if "\0" in uri:
+        raise WorkspaceError(f"{where}: [{section}] uri contains a NUL byte")
     return uri
