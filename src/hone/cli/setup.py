@@ -9,7 +9,7 @@ import typer
 from hone.cli.output import console, print_json
 from hone.cli.state import state
 from hone.store.database import Database
-from hone.store.migrations import head_revision
+from hone.store.migrations import head_revision, known_revisions
 from hone.store.setup import init_workspace, upgrade_store
 
 __all__ = ["db_app", "init"]
@@ -36,7 +36,7 @@ def init(
 def upgrade() -> None:
     """Migrate the workspace's metadata store to this hone's schema."""
     workspace = state.workspace().require()
-    result = upgrade_store(workspace)
+    result = upgrade_store(workspace, create=False)
     if result.changed:
         console.print(f"upgraded {result.store}: {result.before or 'empty'} → {result.after}")
     else:
@@ -61,4 +61,8 @@ def current(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) 
     if json_out:
         print_json(data)
         return
-    console.print(f"{data['store']}: at {revision or 'no schema'}, hone needs {data['head']}")
+    newer = revision is not None and revision not in known_revisions()
+    console.print(
+        f"{data['store']}: at {revision or 'no schema'}, hone needs {data['head']}"
+        + (" (a newer hone wrote this store: upgrade hone)" if newer else "")
+    )

@@ -1,18 +1,34 @@
-"""Creating and migrating a workspace: the only places hone writes schema."""
+"""Creating and migrating a workspace: the only places hone writes schema.
+
+``init_workspace`` checks what it can before it writes anything (the folder, the store URL,
+the blob store, by writing a probe file that is gone again), then migrates the store, and
+writes ``hone.toml`` last, atomically: a workspace exists once its ``hone.toml`` does. A
+failed init leaves an existing workspace exactly as it was, and removes what it made of a
+new one (folders it created, a SQLite file it created), so no half-made folder remains that
+a later command would take for a workspace.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
-from dataclasses import dataclass
+import re
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from sqlalchemy.exc import OperationalError
-
+from hone.blobs import open_blob_store
 from hone.config import Workspace
-from hone.errors import StoreUnavailableError
-from hone.store.engine import display_url, make_engine
+from hone.errors import DiskFullError, HoneError, ValidationError, WorkspaceError
+from hone.store.engine import display_url, make_engine, parse_store_url
 from hone.store.migrations import upgrade
+from hone.store.translate import translate_store_error
 
 __all__ = ["UpgradeResult", "init_workspace", "upgrade_store"]
+
+_SQLITE_SIDE_FILES = ("", "-wal", "-shm", "-journal")
 
 
 @dataclass(frozen=True)
@@ -26,19 +42,19 @@ class UpgradeResult:
         return self.before != self.after
 
 
-def upgrade_store(workspace: Workspace) -> UpgradeResult:
-    """Migrate the workspace's metadata store to this hone's head revision."""
-    engine = make_engine(workspace.store_uri)
-    try:
-        before, after = upgrade(engine)
-    except OperationalError as exc:
-        raise StoreUnavailableError(
-            f"cannot migrate the store at {display_url(workspace.store_uri)}: "
-            f"{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}"
-        ) from exc
-    finally:
-        engine.dispose()
-    return UpgradeResult(display_url(workspace.store_uri), before, after)
+def upgrade_store(workspace: Workspace, *, create: bool = True) -> UpgradeResult:
+    """Migrate the workspace's metadata store to this hone's head revision.
+
+    ``create=False`` (``hone db upgrade``) refuses a SQLite file that does not exist rather
+    than make an empty store where the user's data was expected.
+    """
+    path = _sqlite_file(workspace.store_uri)
+    if path is not None and not create and not path.is_file():
+        raise WorkspaceError(
+            f"no hone database at {path}; run `hone init {workspace.home}` to create one"
+            + (" (that path is a folder)" if path.is_dir() else "")
+        )
+    return _migrate(workspace.store_uri)
 
 
 def init_workspace(
@@ -47,12 +63,130 @@ def init_workspace(
     store_uri: str | None = None,
     blob_uri: str | None = None,
 ) -> tuple[Workspace, UpgradeResult]:
-    """Create (or reuse) a workspace folder, write ``hone.toml`` and migrate its store."""
+    """Create (or reuse) a workspace folder, migrate its store, then write ``hone.toml``."""
     workspace = Workspace.discover(home, store_uri=store_uri, blob_uri=blob_uri)
-    workspace.home.mkdir(parents=True, exist_ok=True)
-    if not workspace.exists():
-        workspace.write_config(store_uri=store_uri, blob_uri=blob_uri)
-    elif store_uri or blob_uri:  # re-initialising with new locations records them
-        old_store, old_blobs = workspace.configured_uris()
-        workspace.write_config(store_uri=store_uri or old_store, blob_uri=blob_uri or old_blobs)
-    return workspace, upgrade_store(workspace)
+    recorded = workspace.configured_uris() if workspace.exists() else (None, None)
+    sqlite = _sqlite_file(workspace.store_uri)
+    _check_folder(workspace.home, "the workspace folder")
+    open_blob_store(workspace.blob_uri).check_writable()
+    made = _Made()
+    try:
+        made.folders(workspace.home)
+        if sqlite is not None:
+            _check_folder(sqlite.parent, "the folder of the SQLite store", must_exist=True)
+            if sqlite.is_dir():
+                raise ValidationError(f"the SQLite store {sqlite} is a folder, not a file")
+            made.files_if_new(Path(f"{sqlite}{suffix}") for suffix in _SQLITE_SIDE_FILES)
+        result = _migrate(workspace.store_uri)
+        if not workspace.exists() or store_uri or blob_uri:
+            workspace.write_config(
+                store_uri=store_uri or recorded[0], blob_uri=blob_uri or recorded[1]
+            )
+    except BaseException:
+        made.undo()
+        raise
+    return workspace, result
+
+
+def _migrate(url: str) -> UpgradeResult:
+    where = display_url(url)
+    try:
+        engine = make_engine(url)
+    except ImportError as exc:
+        raise ValidationError(
+            f"the store at {where} needs a driver that is not installed ({exc}); "
+            "run `pip install 'hone[postgres]'`"
+        ) from exc
+    try:
+        before, after = upgrade(engine)
+    except HoneError:
+        raise
+    except Exception as exc:
+        translated = translate_store_error(exc, where)
+        if translated is None:
+            raise
+        raise translated from exc
+    finally:
+        engine.dispose()
+    return UpgradeResult(where, before, after)
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite store URL; None for other backends."""
+    try:
+        parsed = parse_store_url(url)
+    except ValueError as exc:  # SQLAlchemy's own, e.g. a port that is not a number
+        shown = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+        raise ValidationError(
+            f"store URL {shown!r} is not a database URL ({exc}); expected sqlite:///PATH or "
+            "postgresql://USER@HOST:PORT/DB"
+        ) from exc
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    if parsed.database in (None, "", ":memory:"):
+        raise ValidationError(
+            f"store URL {url!r} is an in-memory database, which forgets everything when the "
+            "process ends; use sqlite:///PATH"
+        )
+    return Path(str(parsed.database)).absolute()
+
+
+def _check_folder(folder: Path, what: str, *, must_exist: bool = False) -> None:
+    """Raise unless ``folder`` (or, if it is yet to be made, its nearest existing parent) is
+    a folder this process can write in. Probes by writing a file that is removed at once."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        if must_exist:
+            raise ValidationError(f"{what} {folder} does not exist; create it first")
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValidationError(f"{what} {folder} cannot be made: {existing} is a file")
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".hone-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise _os_error(exc, f"{what} {folder}", existing) from exc
+
+
+def _os_error(exc: OSError, what: str, where: Path) -> HoneError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFullError(f"cannot create {what}: the disk holding {where} is full")
+    reason = exc.strerror or str(exc)
+    return ValidationError(
+        f"cannot create {what}: {where} is not writable ({reason}); choose a folder you can "
+        "write in"
+    )
+
+
+@dataclass
+class _Made:
+    """What init created, so that a failed init can take it back."""
+
+    dirs: list[Path] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+    def folders(self, folder: Path) -> None:
+        missing: list[Path] = []
+        while not folder.exists() and folder != folder.parent:
+            missing.append(folder)
+            folder = folder.parent
+        for path in reversed(missing):
+            try:
+                path.mkdir()
+            except FileExistsError:  # a concurrent init made it: not ours to remove
+                continue
+            except OSError as exc:
+                raise _os_error(exc, f"the workspace folder {path}", path.parent) from exc
+            self.dirs.append(path)
+
+    def files_if_new(self, paths: Iterable[Path]) -> None:
+        self.files += [path for path in paths if not path.exists()]
+
+    def undo(self) -> None:
+        for path in self.files:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        for path in reversed(self.dirs):
+            with contextlib.suppress(OSError):  # not empty: someone else wrote there too
+                path.rmdir()
