@@ -13,8 +13,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from hone.errors import StoreUnavailableError
+from hone.store import migrations
 from hone.store.engine import parse_store_url
-from hone.store.migrations import head_revision
+from hone.store.migrations import MIGRATION_LOCK_ID, head_revision
+from hone.store.setup import init_workspace
 from tests.conftest import create_postgres_database, drop_postgres_database
 
 pytestmark = pytest.mark.slow
@@ -97,3 +100,20 @@ def test_concurrent_inits_of_one_new_folder_all_succeed(
         assert sorted(p.name for p in home.iterdir()) == (
             ["hone.db", "hone.toml"] if store == "sqlite" else ["hone.toml"]
         )
+
+
+def test_an_init_waits_for_a_migration_in_progress_then_gives_up_cleanly(
+    tmp_path: Path, fresh_postgres: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(migrations, "MIGRATION_LOCK_TIMEOUT_S", 0.5)
+    holder = create_engine(parse_store_url(fresh_postgres))
+    with holder.connect() as conn, conn.begin():  # another hone, mid-migration
+        conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailableError, match="another process has been migrating"):
+            init_workspace(tmp_path / "ws", store_uri=fresh_postgres)
+        assert time.monotonic() - started >= 0.5
+    holder.dispose()
+    assert not (tmp_path / "ws").exists()
+    _, result = init_workspace(tmp_path / "ws", store_uri=fresh_postgres)  # lock released
+    assert result.after == head_revision()

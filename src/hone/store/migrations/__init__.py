@@ -17,15 +17,26 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import OperationalError
 
-from hone.errors import WorkspaceError
+from hone.errors import StoreUnavailableError, WorkspaceError
 from hone.store.engine import WRITE_OPTION
 
-__all__ = ["current_revision", "head_revision", "known_revisions", "upgrade"]
+__all__ = [
+    "MIGRATION_LOCK_ID",
+    "MIGRATION_LOCK_TIMEOUT_S",
+    "current_revision",
+    "head_revision",
+    "known_revisions",
+    "upgrade",
+]
 
 _HERE = Path(__file__).parent
 # One advisory-lock id for hone's migrations (the bytes of "honemigr"), in any database.
-_MIGRATION_LOCK_ID = int.from_bytes(b"honemigr", "big") & 0x7FFF_FFFF_FFFF_FFFF
+MIGRATION_LOCK_ID = int.from_bytes(b"honemigr", "big") & 0x7FFF_FFFF_FFFF_FFFF
+# How long a migration waits for another one (or for a table another process holds) before
+# it gives up with a clear error, rather than hang behind a stuck process.
+MIGRATION_LOCK_TIMEOUT_S = 120.0
 
 
 def _config(connection: Connection | None = None) -> Config:
@@ -56,6 +67,20 @@ def current_revision(conn: Connection) -> str | None:
     return MigrationContext.configure(conn).get_current_revision()
 
 
+def _lock_migrations(conn: Connection, where: str) -> None:
+    timeout_ms = max(1, int(MIGRATION_LOCK_TIMEOUT_S * 1000))
+    conn.exec_driver_sql(f"SET LOCAL lock_timeout = {timeout_ms}")
+    try:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) != "55P03":  # lock_not_available
+            raise
+        raise StoreUnavailableError(
+            f"another process has been migrating the store at {where} for over "
+            f"{MIGRATION_LOCK_TIMEOUT_S:g} s; try again once it is done"
+        ) from exc
+
+
 def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
     """Migrate ``engine``'s database to ``revision``; returns (before, after).
 
@@ -68,7 +93,7 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
         conn.begin(),
     ):
         if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
+            _lock_migrations(conn, where)
         try:
             before = current_revision(conn)
             if before is not None and before not in known_revisions():
