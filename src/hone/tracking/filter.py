@@ -1,42 +1,92 @@
-"""A small filter language for runs, parsed into SQLAlchemy expressions (never SQL text).
+r"""The filter language for runs, parsed into SQLAlchemy expressions (never SQL text).
 
     metrics.acc > 0.9 and params.lr = '0.01'
     (tags.team = "vision" or tags.team = "nlp") and status != 'failed'
     metrics.`val acc` >= 0.5 and params.optimizer in ('adam', 'sgd')
     name like 'resnet%' and metrics.loss is not null
 
-Fields: ``metrics.KEY`` (the value at the latest step), ``params.KEY``, ``tags.KEY``, or a run
+Fields: ``metrics.KEY`` (the value at the latest step), ``params.KEY``, ``tags.KEY``,
+``datasets.name|digest|context`` (a run's inputs: dataset, version id, split), or a run
 attribute: id, name, status, experiment, start_time, end_time, parent_run_id, git_commit,
-host, user. Keys with other characters go in backticks. Params and tags are text and compare
-with =, !=, like, ilike, in; metrics and times compare as numbers.
+host, user. A key with other characters goes in backticks or quotes (``metrics."val acc"``).
+Prefixes and attribute names ignore case; MLflow's spellings work too: ``metric.``,
+``param.``, ``tag.``, ``dataset.``, ``attributes.``/``attribute.``/``attr.``/``run.`` before
+an attribute, ``run_id``, ``run_name`` (or ``Run name``), ``created`` (start_time),
+``user_id``, and statuses in capitals (``status = 'FINISHED'``). Times are seconds since the
+epoch; a time past the year 5000 is refused as milliseconds (MLflow's unit).
+
+Metrics and times compare as numbers (=, !=, <, <=, >, >=, in); everything else is text
+(=, !=, like, ilike, in), and a number compared with text matches it as typed
+(``params.lr = 0.01`` matches '0.01', not '1e-2'). ``and`` binds tighter than ``or``. A
+clause on a value a run lacks (a missing key, a NaN metric, the end_time of a running run)
+is false, and ``not`` makes it true: ``not`` is the complement, while ``!=`` and ``not in``
+need the value. ``is null`` means missing; a NaN metric is not null.
+
+Strings are quoted with ' or ". Inside, a backslash escapes a quote or a backslash (\', \",
+\\); before any other character it stays as written ('C:\temp' is C:\temp).
+
+``like`` is case-sensitive on every backend; ``ilike`` ignores the case of ASCII letters
+only (A-Z: every backend agrees, whatever its locale). In a pattern ``%`` matches any run
+of characters, ``_`` exactly one, and a backslash makes the next character literal:
+'run\_%' matches names starting with "run_", '100\%' is "100%", and a literal backslash is
+\\ in the pattern, so '\\\\' in a quoted string.
+
+Bounds, checked before any SQL is built: ``MAX_FILTER_CHARS`` characters, ``MAX_DEPTH``
+nested parentheses, ``MAX_CLAUSES`` comparisons, ``MAX_VALUES`` values (each ``in`` item
+counts), ``MAX_PATTERN_CHARS`` characters in a like pattern, ``MAX_ORDER_BY`` order-by
+clauses; and no NUL or lone surrogate, which no store can hold. Breaking any is a
+``FilterError`` that names the bound or the position.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     Table,
     and_,
+    bindparam,
     exists,
+    func,
     not_,
     or_,
     select,
 )
+from sqlalchemy import String as SqlString
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
 
 from hone.errors import FilterError
-from hone.store.schema import experiments, latest_metrics, params, runs, tags
+from hone.store.schema import experiments, latest_metrics, params, run_inputs, runs, tags
 from hone.tracking.entities import RunStatus
 
-__all__ = ["ATTRIBUTES", "parse_filter", "parse_order_by"]
+__all__ = [
+    "ATTRIBUTES",
+    "MAX_CLAUSES",
+    "MAX_DEPTH",
+    "MAX_FILTER_CHARS",
+    "MAX_ORDER_BY",
+    "MAX_PATTERN_CHARS",
+    "MAX_VALUES",
+    "parse_filter",
+    "parse_order_by",
+]
+
+MAX_FILTER_CHARS = 100_000
+MAX_DEPTH = 50  # Python and SQL both recurse per level; real filters nest a few
+MAX_CLAUSES = 500  # SQLite's expression tree is at most 1,000 deep; an or-chain is that deep
+MAX_VALUES = 5_000
+MAX_PATTERN_CHARS = 10_000  # ≤ 40 kB as a GLOB: under SQLite's 50 kB pattern limit
+MAX_ORDER_BY = 20
 
 ATTRIBUTES: dict[str, Any] = {
     "id": runs.c.id,
-    "run_id": runs.c.id,
     "name": runs.c.name,
     "status": runs.c.status,
     "experiment": experiments.c.name,
@@ -47,23 +97,32 @@ ATTRIBUTES: dict[str, Any] = {
     "host": runs.c.host,
     "user": runs.c.user,
 }
-_NUMERIC_ATTRIBUTES = {"start_time", "end_time"}
-_PREFIXES = {
-    "metrics": "metrics",
-    "metric": "metrics",
-    "params": "params",
-    "param": "params",
-    "tags": "tags",
-    "tag": "tags",
-    "attributes": "attr",
-    "attribute": "attr",
-    "attr": "attr",
-    "run": "attr",
+_ALIASES = {
+    "run_id": "id",
+    "run_name": "name",
+    "run name": "name",
+    "created": "start_time",
+    "user_id": "user",
 }
+_NOT_IN_HONE = {
+    "artifact_uri": "a run's artifacts are listed by `hone runs show`, not filtered",
+    "lifecycle_stage": "hone does not soft-delete runs: every run is active",
+    "experiment_id": "filter on the name: experiment = 'NAME'",
+}
+_NUMERIC_ATTRIBUTES = {"start_time", "end_time"}
+_DATASET_FIELDS = {"name": "dataset", "digest": "version_id", "context": "split"}
+_PREFIXES = {
+    **dict.fromkeys(("metrics", "metric"), "metrics"),
+    **dict.fromkeys(("params", "param"), "params"),
+    **dict.fromkeys(("tags", "tag"), "tags"),
+    **dict.fromkeys(("datasets", "dataset"), "datasets"),
+    **dict.fromkeys(("attributes", "attribute", "attr", "run"), "attr"),
+}
+_LATEST_PLAUSIBLE_TIME = 1e11  # seconds: the year 5138; larger values are milliseconds
 _TOKEN = re.compile(
     r"""\s*(?:
-      (?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\w.]))
-    | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
+      (?P<number>[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?(?![\w.]))
+    | (?P<string>'(?:[^'\\]|\\[\s\S])*'|"(?:[^"\\]|\\[\s\S])*")
     | (?P<op><=|>=|!=|<>|==|=|<|>)
     | (?P<punct>[(),])
     | (?P<quoted>`[^`]+`)
@@ -72,6 +131,10 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 _KEYWORDS = {"and", "or", "not", "in", "like", "ilike", "is", "null"}
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_STRING_ESCAPE = re.compile(r"""\\([\\'"])""")
+_ESCAPE = "\\"
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 @dataclass(frozen=True)
@@ -81,20 +144,48 @@ class _Token:
     pos: int
 
 
+def _excerpt(text: str, pos: int | None = None) -> str:
+    """The filter as shown in an error: whole if short, else around ``pos``."""
+    if len(text) <= 120:
+        return repr(text)
+    start = max(0, (pos or 0) - 40)
+    return f"{'…' if start else ''}{text[start : start + 80]!r}… ({len(text):,} characters)"
+
+
+def _checked_text(text: object, what: str, example: str) -> str:
+    if not isinstance(text, str):
+        raise FilterError(
+            f"{what} must be a string such as {example!r}, got {type(text).__name__} "
+            f"{str(text)[:40]!r}"
+        )
+    if len(text) > MAX_FILTER_CHARS:
+        raise FilterError(
+            f"{what} is {len(text):,} characters; the limit is {MAX_FILTER_CHARS:,} "
+            "(narrow the search with fewer or shorter clauses)"
+        )
+    bad = _UNSTORABLE.search(text)
+    if bad is not None:
+        raise FilterError(
+            f"{what} has {bad.group()!r} at position {bad.start()}: a NUL byte or a lone "
+            f"surrogate can never be stored, so no run can match it ({_excerpt(text, bad.start())})"
+        )
+    return text
+
+
 def _tokenize(text: str) -> list[_Token]:
     tokens: list[_Token] = []
-    pos = 0
-    while pos < len(text):
-        if text[pos:].strip() == "":
-            break
+    pos, end = 0, len(text.rstrip())
+    while pos < end:
         match = _TOKEN.match(text, pos)
-        if match is None or match.end() == pos:
-            start = len(text) - len(text[pos:].lstrip())
+        if match is None:
+            start = end - len(text[pos:end].lstrip())
+            what = "a string that is never closed" if text[start] in "'\"" else "unexpected"
             raise FilterError(
-                f"unexpected {text[start : start + 12]!r} at position {start} in filter {text!r}"
+                f"{what} {text[start : start + 12]!r} at position {start} in filter "
+                f"{_excerpt(text, start)}"
             )
-        group = match.lastgroup or ""
-        kind, value = group, match.group(group)
+        kind = group = match.lastgroup or ""
+        value = match.group(group)
         if kind == "word" and value.lower() in _KEYWORDS:
             kind, value = "kw", value.lower()
         tokens.append(_Token(kind, value, match.start(group)))
@@ -103,15 +194,20 @@ def _tokenize(text: str) -> list[_Token]:
 
 
 class _Parser:
+    """Recursive descent; only parentheses recurse, and no deeper than ``MAX_DEPTH``."""
+
     def __init__(self, text: str) -> None:
         self.text = text
         self.tokens = _tokenize(text)
         self.i = 0
+        self.depth = self.clauses = self.values = 0
 
     def error(self, message: str) -> FilterError:
         tok = self.peek()
         where = f"at position {tok.pos}" if tok else "at the end"
-        return FilterError(f"{message} {where} of filter {self.text!r}")
+        return FilterError(
+            f"{message} {where} of filter {_excerpt(self.text, tok.pos if tok else None)}"
+        )
 
     def peek(self) -> _Token | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
@@ -123,19 +219,16 @@ class _Parser:
         self.i += 1
         return tok
 
-    def accept_kw(self, word: str) -> bool:
+    def accept(self, kind: str, text: str) -> bool:
         tok = self.peek()
-        if tok is not None and tok.kind == "kw" and tok.text == word:
+        if tok is not None and tok.kind == kind and tok.text == text:
             self.i += 1
             return True
         return False
 
-    def expect(self, kind: str, text: str | None = None) -> _Token:
-        tok = self.peek()
-        if tok is None or tok.kind != kind or (text is not None and tok.text != text):
-            raise self.error(f"expected {text or kind}")
-        self.i += 1
-        return tok
+    def expect(self, kind: str, text: str) -> None:
+        if not self.accept(kind, text):
+            raise self.error(f"expected {text}")
 
     def parse(self) -> ColumnElement[bool]:
         expr = self.or_expr()
@@ -145,26 +238,30 @@ class _Parser:
 
     def or_expr(self) -> ColumnElement[bool]:
         parts = [self.and_expr()]
-        while self.accept_kw("or"):
+        while self.accept("kw", "or"):
             parts.append(self.and_expr())
         return parts[0] if len(parts) == 1 else or_(*parts)
 
     def and_expr(self) -> ColumnElement[bool]:
         parts = [self.not_expr()]
-        while self.accept_kw("and"):
+        while self.accept("kw", "and"):
             parts.append(self.not_expr())
         return parts[0] if len(parts) == 1 else and_(*parts)
 
     def not_expr(self) -> ColumnElement[bool]:
-        if self.accept_kw("not"):
-            return not_(self.not_expr())
-        tok = self.peek()
-        if tok is not None and tok.kind == "punct" and tok.text == "(":
-            self.i += 1
+        negations = 0
+        while self.accept("kw", "not"):  # a loop: a chain of nots costs no stack
+            negations += 1
+        if self.accept("punct", "("):
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise self.error(f"parentheses nest deeper than {MAX_DEPTH} levels")
             expr = self.or_expr()
             self.expect("punct", ")")
-            return expr
-        return self.comparison()
+            self.depth -= 1
+        else:
+            expr = self.comparison()
+        return not_(expr) if negations % 2 else expr
 
     def field(self) -> tuple[str, str]:
         tok = self.take()
@@ -174,50 +271,63 @@ class _Parser:
         head, dot, rest = tok.text.partition(".")
         scope = _PREFIXES.get(head.lower()) if dot else None
         if scope is None:
-            if tok.text.lower() not in ATTRIBUTES:
-                self.i -= 1
-                raise self.error(
-                    f"unknown field {tok.text!r} (use metrics.KEY, params.KEY, tags.KEY or one "
-                    f"of {', '.join(sorted(set(ATTRIBUTES)))})"
-                )
-            return "attr", tok.text.lower()
+            return "attr", self.attribute(tok.text)
         if not rest:
             nxt = self.peek()
-            if nxt is None or nxt.kind != "quoted":
+            if nxt is None or nxt.kind not in ("quoted", "string"):
                 raise self.error(f"expected a key after {head}.")
             self.i += 1
-            rest = nxt.text[1:-1]
+            rest = _unquote(nxt.text)
         if scope == "attr":
-            if rest.lower() not in ATTRIBUTES:
-                raise self.error(f"unknown run attribute {rest!r}")
-            rest = rest.lower()
+            return scope, self.attribute(rest)
+        if scope == "datasets":
+            if rest.lower() not in _DATASET_FIELDS:
+                raise self.error(f"unknown dataset field {rest!r} (use name, digest or context)")
+            return scope, rest.lower()
         return scope, rest
 
-    def literal(self) -> Any:
+    def attribute(self, name: str) -> str:
+        lowered = name.lower()
+        lowered = _ALIASES.get(lowered, lowered)
+        if lowered in ATTRIBUTES:
+            return lowered
+        hint = _NOT_IN_HONE.get(lowered)
+        raise self.error(
+            f"hone runs have no {name!r}: {hint}"
+            if hint
+            else f"unknown field {name!r} (use metrics.KEY, params.KEY, tags.KEY, "
+            f"datasets.name or one of {', '.join(sorted(ATTRIBUTES))})"
+        )
+
+    def literal(self) -> str:
         tok = self.take()
+        self.values += 1
+        if self.values > MAX_VALUES:
+            raise self.error(f"the filter has more than {MAX_VALUES:,} values")
         if tok.kind == "number":
             return _Number(tok.text)
         if tok.kind == "string":
-            return re.sub(r"\\(.)", r"\1", tok.text[1:-1])
+            return _unquote(tok.text)
         self.i -= 1
         raise self.error("expected a number or a quoted string")
 
     def comparison(self) -> ColumnElement[bool]:
+        self.clauses += 1
+        if self.clauses > MAX_CLAUSES:
+            raise self.error(f"the filter has more than {MAX_CLAUSES} comparisons")
         scope, key = self.field()
-        if self.accept_kw("is"):
-            negate = self.accept_kw("not")
+        if self.accept("kw", "is"):
+            negate = self.accept("kw", "not")
             self.expect("kw", "null")
             return _null_check(scope, key, negate)
-        negate = self.accept_kw("not")
-        if self.accept_kw("in"):
+        negate = self.accept("kw", "not")
+        if self.accept("kw", "in"):
             self.expect("punct", "(")
             values = [self.literal()]
-            while self.peek() is not None and self.peek().text == ",":  # type: ignore[union-attr]
-                self.i += 1
+            while self.accept("punct", ","):
                 values.append(self.literal())
             self.expect("punct", ")")
-            op = "not in" if negate else "in"
-            return _compare(scope, key, op, values, self)
+            return _compare(scope, key, "not in" if negate else "in", values, self)
         tok = self.take()
         if tok.kind == "kw" and tok.text in ("like", "ilike"):
             op = ("not " if negate else "") + tok.text
@@ -226,60 +336,65 @@ class _Parser:
         else:
             self.i -= 1
             raise self.error("expected a comparison (=, !=, <, <=, >, >=, like, ilike, in, is)")
-        return _compare(scope, key, op, self.literal(), self)
+        return _compare(scope, key, op, [self.literal()], self)
 
 
 class _Number(str):
     """A numeric literal, kept as typed so ``params.lr = 0.01`` matches the text '0.01'."""
 
 
+def _unquote(token: str) -> str:
+    body = token[1:-1]
+    return body if token[0] == "`" else _STRING_ESCAPE.sub(r"\1", body)
+
+
 _OPS: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
-    "=": lambda c, v: c == v,
-    "!=": lambda c, v: c != v,
-    "<": lambda c, v: c < v,
-    "<=": lambda c, v: c <= v,
-    ">": lambda c, v: c > v,
-    ">=": lambda c, v: c >= v,
-    "like": lambda c, v: c.like(v),
-    "not like": lambda c, v: c.not_like(v),
-    "ilike": lambda c, v: c.ilike(v),
-    "not ilike": lambda c, v: c.not_ilike(v),
+    "=": lambda c, v: c == v[0],
+    "!=": lambda c, v: c != v[0],
+    "<": lambda c, v: c < v[0],
+    "<=": lambda c, v: c <= v[0],
+    ">": lambda c, v: c > v[0],
+    ">=": lambda c, v: c >= v[0],
     "in": lambda c, v: c.in_(v),
     "not in": lambda c, v: c.not_in(v),
+    "like": lambda c, v: _Match(c, v[0], fold=False),
+    "not like": lambda c, v: not_(_Match(c, v[0], fold=False)),
+    "ilike": lambda c, v: _Match(c, v[0], fold=True),
+    "not ilike": lambda c, v: not_(_Match(c, v[0], fold=True)),
 }
 _TEXT_OPS = {"=", "!=", "like", "not like", "ilike", "not ilike", "in", "not in"}
 _NUMBER_OPS = {"=", "!=", "<", "<=", ">", ">=", "in", "not in"}
+_NULLABLE = {"end_time", "parent_run_id", "git_commit", "host", "user"}
 
 
-def _compare(scope: str, key: str, op: str, value: Any, parser: _Parser) -> ColumnElement[bool]:
-    values = value if isinstance(value, list) else [value]
-    numeric = scope == "metrics" or (scope == "attr" and key in _NUMERIC_ATTRIBUTES)
-    if numeric:
-        if op not in _NUMBER_OPS:
-            raise parser.error(f"{scope}.{key} is a number: use =, !=, <, <=, >, >= or in")
-        if not all(isinstance(v, _Number) for v in values):
-            raise parser.error(
-                f"{scope}.{key} is a number: compare it with a number, not a quoted string"
-            )
-        converted: Any = [float(v) for v in values]
+def _compare(
+    scope: str, key: str, op: str, values: list[str], parser: _Parser
+) -> ColumnElement[bool]:
+    operands: list[Any]
+    if scope == "metrics" or (scope == "attr" and key in _NUMERIC_ATTRIBUTES):
+        operands = _numbers(scope, key, op, values, parser)
     else:
         if op not in _TEXT_OPS:
             raise parser.error(
-                f"{'params and tags' if scope != 'attr' else key} are text: use =, !=, like, "
+                f"{key if scope == 'attr' else scope + ' values'} are text: use =, !=, like, "
                 "ilike or in (log a metric to compare numbers)"
             )
-        converted = [str(v) for v in values]
-        if scope == "attr" and key == "status":
-            known = {s.value for s in RunStatus}
-            for v in converted:
-                if op in ("=", "!=", "in", "not in") and v not in known:
-                    raise parser.error(f"status {v!r} is not one of {', '.join(sorted(known))}")
-    operand = converted if isinstance(value, list) else converted[0]
+        operands = list(values)
+        if "like" in op:
+            operands = [_Pattern.parse(values[0], fold="ilike" in op, parser=parser)]
+        elif scope == "attr" and key == "status":
+            operands = [_status(v, parser) for v in values]
     make = _OPS[op]
     if scope == "attr":
-        return make(ATTRIBUTES[key], operand)
-    table, column = _keyed(scope)
-    matches = make(table.c[column], operand)
+        column = ATTRIBUTES[key]
+        matches = make(column, operands)
+        # A missing value fails every clause, and `not` must then hold: SQL's NULL would not.
+        return and_(column.is_not(None), matches) if key in _NULLABLE else matches
+    if scope == "datasets":
+        matches = make(run_inputs.c[_DATASET_FIELDS[key]], operands)
+        return runs.c.id.in_(select(run_inputs.c.run_id).where(matches))
+    table, column_name = _keyed(scope)
+    matches = make(table.c[column_name], operands)
     if scope == "params":
         # Params have a (key, value) index: a non-correlated IN finds the matching runs
         # once. Metric and tag values have none (random floats would scatter every run's
@@ -288,12 +403,36 @@ def _compare(scope: str, key: str, op: str, value: Any, parser: _Parser) -> Colu
     return exists(select(1).where(table.c.run_id == runs.c.id, table.c.key == key, matches))
 
 
+def _numbers(scope: str, key: str, op: str, values: list[str], parser: _Parser) -> list[float]:
+    name = f"{scope}.{key}" if scope != "attr" else key
+    if op not in _NUMBER_OPS:
+        raise parser.error(f"{name} is a number: use =, !=, <, <=, >, >= or in")
+    if not all(isinstance(v, _Number) for v in values):
+        raise parser.error(f"{name} is a number: compare it with a number, not a quoted string")
+    numbers = [float(v) for v in values]
+    if scope == "attr" and any(abs(n) > _LATEST_PLAUSIBLE_TIME for n in numbers):
+        raise parser.error(
+            f"{name} is in seconds since the epoch, and {values[0]} looks like milliseconds "
+            "(MLflow's unit): divide it by 1000"
+        )
+    return numbers
+
+
+def _status(value: str, parser: _Parser) -> str:
+    known = {s.value for s in RunStatus}
+    if value.lower() not in known:  # MLflow spells statuses in capitals
+        raise parser.error(f"status {value!r} is not one of {', '.join(sorted(known))}")
+    return value.lower()
+
+
 def _null_check(scope: str, key: str, negate: bool) -> ColumnElement[bool]:
     if scope == "attr":
         column: ColumnElement[Any] = ATTRIBUTES[key]
         return column.is_not(None) if negate else column.is_(None)
     table, _ = _keyed(scope)
-    holders = select(table.c.run_id).where(table.c.key == key)
+    holders = select(table.c.run_id)
+    if scope != "datasets":
+        holders = holders.where(table.c.key == key)
     return runs.c.id.in_(holders) if negate else runs.c.id.not_in(holders)
 
 
@@ -302,39 +441,168 @@ def _keyed(scope: str) -> tuple[Table, str]:
         "metrics": (latest_metrics, "value"),
         "params": (params, "value"),
         "tags": (tags, "value"),
+        "datasets": (run_inputs, "dataset"),
     }[scope]
 
 
-def parse_filter(text: str | None) -> ColumnElement[bool] | None:
+@dataclass(frozen=True)
+class _Pattern:
+    """A like pattern, spelled for each backend: SQL's LIKE (with ``\\`` as its escape) and
+    SQLite's GLOB, which is case-sensitive where SQLite's LIKE is not."""
+
+    like: str
+    glob: str
+
+    @classmethod
+    def parse(cls, text: str, *, fold: bool, parser: _Parser) -> _Pattern:
+        if len(text) > MAX_PATTERN_CHARS:
+            raise parser.error(
+                f"a like pattern of {len(text):,} characters is over the limit of "
+                f"{MAX_PATTERN_CHARS:,}"
+            )
+        if fold:
+            text = text.translate(_ASCII_LOWER)
+        like, glob = [], []
+        chars = iter(text)
+        for char in chars:
+            if char in "%_":
+                like.append(char)
+                glob.append("*" if char == "%" else "?")
+                continue
+            if char == "\\":
+                char = next(chars, "")
+                if not char:
+                    raise parser.error(
+                        "a like pattern ends in a lone backslash (write \\\\ for a literal one)"
+                    )
+            like.append("\\" + char if char in "%_\\" else char)
+            glob.append(f"[{char}]" if char in "*?[" else char)
+        return cls("".join(like), "".join(glob))
+
+
+class _Match(ColumnElement[bool]):
+    """``column LIKE pattern``, compiled per backend so that every backend answers alike:
+    case-sensitive, or with ``fold`` ignoring the case of ASCII letters only."""
+
+    __visit_name__ = "hone_match"
+    inherit_cache = True
+    type = Boolean()
+    _is_implicitly_boolean = True
+    _traverse_internals: _TraverseInternalsType = [  # noqa: RUF012 (SQLAlchemy's type)
+        ("column", InternalTraversal.dp_clauseelement),
+        ("like_pattern", InternalTraversal.dp_clauseelement),
+        ("glob_pattern", InternalTraversal.dp_clauseelement),
+        ("fold", InternalTraversal.dp_boolean),
+    ]
+
+    def __init__(self, column: ColumnElement[Any], pattern: _Pattern, *, fold: bool) -> None:
+        self.column = column
+        self.like_pattern = bindparam(None, pattern.like, SqlString())
+        self.glob_pattern = bindparam(None, pattern.glob, SqlString())
+        self.fold = fold
+
+
+@compiles(_Match)
+def _match_sql(element: _Match, compiler: SQLCompiler, **kw: Any) -> str:
+    # Under "C", lower() folds A-Z only, whatever the database's locale: as SQLite does.
+    column = func.lower(element.column.collate("C")) if element.fold else element.column
+    return f"({compiler.process(column.like(element.like_pattern, escape=_ESCAPE), **kw)})"
+
+
+@compiles(_Match, "sqlite")
+def _match_sqlite(element: _Match, compiler: SQLCompiler, **kw: Any) -> str:
+    column = func.lower(element.column) if element.fold else element.column
+    return f"({compiler.process(column.op('GLOB')(element.glob_pattern), **kw)})"
+
+
+class _CodePointOrder(ColumnElement[Any]):
+    """Text sorted by code point on every backend (PostgreSQL would use its locale)."""
+
+    __visit_name__ = "hone_code_point_order"
+    inherit_cache = True
+    _traverse_internals: _TraverseInternalsType = [  # noqa: RUF012 (SQLAlchemy's type)
+        ("expr", InternalTraversal.dp_clauseelement)
+    ]
+
+    def __init__(self, expr: ColumnElement[Any]) -> None:
+        self.expr = expr
+        self.type = expr.type
+
+
+@compiles(_CodePointOrder)
+def _code_point_order(element: _CodePointOrder, compiler: SQLCompiler, **kw: Any) -> str:
+    return str(compiler.process(element.expr.collate("C"), **kw))
+
+
+@compiles(_CodePointOrder, "sqlite")
+def _code_point_order_sqlite(element: _CodePointOrder, compiler: SQLCompiler, **kw: Any) -> str:
+    return str(compiler.process(element.expr, **kw))  # SQLite's default collation is binary
+
+
+def parse_filter(text: object) -> ColumnElement[bool] | None:
     """The filter as a boolean SQLAlchemy expression over ``runs``/``experiments``."""
-    if text is None or not text.strip():
+    if text is None:
         return None
-    return _Parser(text).parse()
+    if not _checked_text(text, "filter", "metrics.acc > 0.9").strip():
+        return None
+    return _Parser(str(text)).parse()
 
 
-def parse_order_by(clauses: list[str] | None) -> list[ColumnElement[Any]]:
-    """``["metrics.acc desc", "start_time"]`` → ORDER BY expressions (missing values last)."""
-    order: list[ColumnElement[Any]] = []
-    for clause in clauses or []:
-        parts = clause.strip().rsplit(None, 1)
-        direction = "asc"
-        if len(parts) == 2 and parts[1].lower() in ("asc", "desc"):
-            clause, direction = parts[0], parts[1].lower()
-        parser = _Parser(clause)
-        scope, key = parser.field()
-        if parser.peek() is not None:
-            raise FilterError(
-                f"order_by {clause!r}: expected FIELD [asc|desc], e.g. 'metrics.acc desc'"
-            )
-        if scope == "attr":
-            column: Any = ATTRIBUTES[key]
-        else:
-            table, name = _keyed(scope)
-            column = (
-                select(table.c[name])
-                .where(table.c.run_id == runs.c.id, table.c.key == key)
-                .scalar_subquery()
-            )
-        expr = column.desc() if direction == "desc" else column.asc()
-        order.append(expr.nulls_last())
-    return order
+def parse_order_by(clauses: object) -> list[ColumnElement[Any]]:
+    """``["metrics.acc desc", "start_time"]`` (or one clause as a string) → ORDER BY
+    expressions, missing values last and text in code-point order on every backend."""
+    if clauses is None:
+        return []
+    if isinstance(clauses, str):
+        clauses = [clauses]
+    if not isinstance(clauses, Sequence) or isinstance(clauses, (bytes, bytearray)):
+        raise FilterError(
+            f"order_by must be a list of clauses such as ['metrics.acc desc'], got "
+            f"{type(clauses).__name__}"
+        )
+    if len(clauses) > MAX_ORDER_BY:
+        raise FilterError(f"order_by has {len(clauses)} clauses; the limit is {MAX_ORDER_BY}")
+    return [
+        _order_clause(_checked_text(clause, "an order_by clause", "metrics.acc desc"))
+        for clause in clauses
+    ]
+
+
+def _order_clause(clause: str) -> ColumnElement[Any]:
+    parser = _Parser(clause)
+    if not parser.tokens:
+        raise FilterError("an order_by clause is empty: write FIELD [asc|desc]")
+    scope, key = parser.field()
+    direction = parser.peek()
+    if (
+        direction is not None
+        and direction.kind == "word"
+        and direction.text.lower()
+        in (
+            "asc",
+            "desc",
+        )
+    ):
+        parser.i += 1
+    if parser.peek() is not None:
+        raise FilterError(
+            f"order_by {_excerpt(clause)}: expected FIELD [asc|desc], e.g. 'metrics.acc desc'"
+            + (" (give each clause as its own list item)" if "," in clause else "")
+        )
+    if scope == "datasets":
+        raise FilterError(f"order_by {_excerpt(clause)}: runs cannot be ordered by their inputs")
+    numeric = scope == "metrics" or (scope == "attr" and key in _NUMERIC_ATTRIBUTES)
+    if scope == "attr":
+        column: Any = ATTRIBUTES[key]
+    else:
+        table, name = _keyed(scope)
+        column = (
+            select(table.c[name])
+            .where(table.c.run_id == runs.c.id, table.c.key == key)
+            .scalar_subquery()
+        )
+    if not numeric:
+        column = _CodePointOrder(column)
+    descending = direction is not None and direction.text.lower() == "desc"
+    ordered: ColumnElement[Any] = column.desc() if descending else column.asc()
+    return ordered.nulls_last()

@@ -6,11 +6,12 @@ import gc
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from numbers import Integral
 from typing import Any
 
 from sqlalchemy import Connection, Select, select
 
-from hone.errors import NotFoundError, UserError, ValidationError
+from hone.errors import FilterError, NotFoundError, RejectedError, UserError, ValidationError
 from hone.store.database import Database
 from hone.store.schema import (
     artifacts,
@@ -25,8 +26,11 @@ from hone.store.schema import (
 )
 from hone.tracking.entities import Artifact, Experiment, Input, Metric, Run, RunStatus
 from hone.tracking.filter import parse_filter, parse_order_by
+from hone.tracking.validation import check_key
 
 __all__ = [
+    "MAX_EXPERIMENTS",
+    "MAX_RESULTS",
     "get_run",
     "list_experiments",
     "metric_history",
@@ -34,6 +38,10 @@ __all__ = [
     "search_runs",
 ]
 
+# MLflow's cap, so a search written for MLflow runs unchanged; 50,000 runs with 10 params
+# and 10 metrics each take seconds to hydrate and some hundreds of MB: page beyond that.
+MAX_RESULTS = 50_000
+MAX_EXPERIMENTS = 1_000
 _CHUNK = 1000
 NAN = float("nan")
 
@@ -44,11 +52,24 @@ def _run_select() -> Select[Any]:
     )
 
 
+def _shown(value: object) -> str:
+    """A value as an error message shows it: its repr, cut short."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}…"
+
+
 def resolve_run_id(db: Database, run_id: str) -> str:
     """A full run id from an id or a unique prefix of one (as git does for commits)."""
+    if not isinstance(run_id, str):
+        raise ValidationError(
+            f"run_id must be a string (a run id or a unique prefix of one), got "
+            f"{type(run_id).__name__} {_shown(run_id)}"
+        )
     text = run_id.strip().lower()
     if not text or any(c not in "0123456789abcdef" for c in text) or len(text) > 32:
-        raise ValidationError(f"{run_id!r} is not a run id (32 hex digits, or a prefix)")
+        raise ValidationError(
+            f"run_id {_shown(run_id)} is not a run id (32 hex digits, or a prefix of one)"
+        )
     with db.read() as conn:
         if len(text) == 32:
             found = conn.execute(select(runs.c.id).where(runs.c.id == text)).scalars().all()
@@ -61,10 +82,10 @@ def resolve_run_id(db: Database, run_id: str) -> str:
                 .all()
             )
     if not found:
-        raise NotFoundError(f"no run {run_id!r} in {db.display_url()}")
+        raise NotFoundError(f"no run {_shown(run_id)} in {db.display_url()}")
     if len(found) > 1:
         raise UserError(
-            f"run id prefix {run_id!r} is ambiguous: it matches {', '.join(found[:5])}"
+            f"run id prefix {_shown(run_id)} is ambiguous: it matches {', '.join(found[:5])}"
             f"{' …' if len(found) > 5 else ''}; give more digits"
         )
     return str(found[0])
@@ -78,6 +99,7 @@ def get_run(db: Database, run_id: str) -> Run:
 
 
 def metric_history(db: Database, run_id: str, key: str) -> list[Metric]:
+    check_key(key, "metric")  # a key that could never be logged is a mistake, not a miss
     full = resolve_run_id(db, run_id)
     with db.read() as conn:
         rows = conn.execute(
@@ -113,21 +135,59 @@ def search_runs(
     order_by: Sequence[str] | None = None,
     max_results: int = 1000,
 ) -> list[Run]:
-    """Runs matching ``filter`` in ``experiment`` (a name or names; all if None)."""
-    if max_results < 1:
-        raise ValidationError(f"max_results must be at least 1, got {max_results}")
+    """Runs matching ``filter`` in ``experiment`` (a name or names; all if None), at most
+    ``max_results`` (1 to ``MAX_RESULTS``). Bad arguments raise ``ValidationError``, a bad
+    filter or order-by ``FilterError``, both before the store is asked."""
+    limit = _checked_max_results(max_results)
+    names = _checked_experiments(experiment)
     condition = parse_filter(filter)
-    order = parse_order_by(list(order_by or []))
+    order = parse_order_by(order_by)
     query = _run_select()
-    if experiment is not None:
-        names = [experiment] if isinstance(experiment, str) else list(experiment)
+    if names is not None:
         query = query.where(experiments.c.name.in_(names))
     if condition is not None:
         query = query.where(condition)
-    query = query.order_by(*order, runs.c.start_time.desc(), runs.c.id).limit(max_results)
-    with db.read() as conn:
-        rows = conn.execute(query).mappings().all()
-        return _hydrate(conn, rows)
+    query = query.order_by(*order, runs.c.start_time.desc(), runs.c.id).limit(limit)
+    try:
+        with db.read() as conn:
+            rows = conn.execute(query).mappings().all()
+            return _hydrate(conn, rows)
+    except RejectedError as exc:
+        raise FilterError(f"the store refused this search; simplify the filter ({exc})") from exc
+
+
+def _checked_max_results(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise ValidationError(
+            f"max_results must be a whole number, got {type(value).__name__} {_shown(value)}"
+        )
+    if not 1 <= int(value) <= MAX_RESULTS:
+        raise ValidationError(
+            f"max_results must be between 1 and {MAX_RESULTS:,}, got {_shown(value)}"
+        )
+    return int(value)
+
+
+def _checked_experiments(value: object) -> list[str] | None:
+    if value is None:
+        return None
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, Sequence) or isinstance(names, (bytes, bytearray)):
+        raise ValidationError(
+            f"experiment must be a name or a list of names, got {type(value).__name__}"
+        )
+    if len(names) > MAX_EXPERIMENTS:
+        raise ValidationError(
+            f"experiment lists {len(names):,} names; the limit is {MAX_EXPERIMENTS:,}"
+        )
+    for name in names:
+        if not isinstance(name, str):
+            raise ValidationError(
+                f"experiment names must be strings, got {type(name).__name__} {_shown(name)}"
+            )
+        if "\x00" in name or any("\ud800" <= c <= "\udfff" for c in name):
+            raise ValidationError(f"experiment name {_shown(name)} is not valid text")
+    return list(names)
 
 
 def _chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
