@@ -119,3 +119,34 @@ def test_concurrent_config_writes_all_succeed_and_readers_see_whole_files(
     assert errors == []
     assert all(uri.startswith("sqlite:///") and uri.endswith(".db") for uri in seen)
     assert sorted(p.name for p in ws.home.iterdir()) == ["hone.toml"]  # no temp file left
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "sqlite:////data/\U0001f600/hone.db",  # beyond U+FFFF: JSON would write surrogates
+        'postgresql://u:p"q\\r@h/db',
+        "file:///data/tab\there/del\x7f/new\nline",
+        "s3://bücket/é",
+    ],
+)
+def test_any_uri_written_to_hone_toml_reads_back(tmp_path: Path, uri: str) -> None:
+    ws = Workspace.discover(tmp_path / "ws")
+    ws.write_config(store_uri=uri, blob_uri=uri)
+    again = Workspace.discover(tmp_path / "ws")
+    assert (again.store_uri, again.blob_uri) == (uri, uri)
+
+
+def test_settings_of_the_wrong_type_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="workspace path must be a str or a path, not int"):
+        Workspace.discover(5)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="store URI must be a string, not int"):
+        Workspace.discover(tmp_path, store_uri=5)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="workspace path must be text, not bytes"):
+        Workspace.discover(b"/tmp")  # type: ignore[arg-type]
+
+
+def test_a_config_that_is_a_folder_says_so(tmp_path: Path) -> None:
+    (tmp_path / "ws" / "hone.toml").mkdir(parents=True)
+    with pytest.raises(WorkspaceError, match=r"hone\.toml is not a file"):
+        Workspace.discover(tmp_path / "ws").require()

@@ -16,7 +16,7 @@ TOML, or a setting of the wrong type raise a one-line error naming the setting.
 
 from __future__ import annotations
 
-import json
+import errno
 import os
 import tempfile
 import tomllib
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hone.errors import ValidationError, WorkspaceError
+from hone.errors import DiskFullError, ValidationError, WorkspaceError
 
 __all__ = ["CONFIG_NAME", "Workspace"]
 
@@ -60,6 +60,10 @@ class Workspace:
                 f"the workspace path {self.home} is a file, not a folder; point --workspace "
                 f"(or {HOME_ENV}) at a workspace folder"
             )
+        if self.config_path.exists() and not self.config_path.is_file():
+            raise WorkspaceError(
+                f"{self.config_path} is not a file; move it away and run `hone init {self.home}`"
+            )
         if not self.exists():
             raise WorkspaceError(
                 f"no hone workspace at {self.home} (no {CONFIG_NAME}); "
@@ -79,13 +83,13 @@ class Workspace:
         root = _home_path(home or os.environ.get(HOME_ENV) or ".hone")
         settings = _read_config(root / CONFIG_NAME)
         store = (
-            _text("--store-uri", store_uri)
+            _text("the store URI", store_uri)
             or _text(STORE_ENV, os.environ.get(STORE_ENV))
             or _setting(settings, "store", root)
             or f"sqlite:///{root / 'hone.db'}"
         )
         blobs = (
-            _text("--blob-uri", blob_uri)
+            _text("the blob URI", blob_uri)
             or _text(BLOB_ENV, os.environ.get(BLOB_ENV))
             or _setting(settings, "blobs", root)
             or (root / "blobs").as_uri()
@@ -104,24 +108,50 @@ class Workspace:
         so a reader (or a concurrent ``hone init``) sees the old file or the new, whole.
         """
         lines = ["# hone workspace settings; HONE_STORE_URI / HONE_BLOB_URI override these.", ""]
-        lines += ["[store]", f"uri = {json.dumps(store_uri)}" if store_uri else "# uri = ..."]
-        lines += ["", "[blobs]", f"uri = {json.dumps(blob_uri)}" if blob_uri else "# uri = ..."]
-        self.home.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.home, prefix=f".{CONFIG_NAME}.", suffix=".tmp")
+        lines += ["[store]", f"uri = {_toml_string(store_uri)}" if store_uri else "# uri = ..."]
+        lines += ["", "[blobs]", f"uri = {_toml_string(blob_uri)}" if blob_uri else "# uri = ..."]
+        tmp: str | None = None
         try:
+            self.home.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.home, prefix=f".{CONFIG_NAME}.", suffix=".tmp")
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write("\n".join(lines) + "\n")
                 fh.flush()
                 os.fsync(fh.fileno())
             os.chmod(tmp, 0o644)
             os.replace(tmp, self.config_path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise DiskFullError(f"cannot write {self.config_path}: the disk is full") from exc
+            raise WorkspaceError(f"cannot write {self.config_path}: {exc.strerror or exc}") from exc
+        finally:
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)  # gone already when the rename happened
+
+
+def _toml_string(value: str) -> str:
+    """``value`` as a TOML basic string. (JSON's escapes are not all TOML: JSON writes a
+    character beyond U+FFFF as two surrogate escapes, which TOML refuses.)"""
+    escaped = []
+    for char in value:
+        if char in '"\\':
+            escaped.append("\\" + char)
+        elif char < " " or char == "\x7f":
+            escaped.append(f"\\u{ord(char):04x}")
+        else:
+            escaped.append(char)
+    return '"' + "".join(escaped) + '"'
 
 
 def _home_path(home: str | os.PathLike[str]) -> Path:
-    raw = os.fspath(home)
+    try:
+        raw = os.fspath(home)
+    except TypeError:
+        raise ValidationError(
+            f"the workspace path must be a str or a path, not {type(home).__name__}"
+        ) from None
+    if not isinstance(raw, str):
+        raise ValidationError("the workspace path must be text, not bytes")
     _text("the workspace path", raw)
     try:
         return Path(raw).expanduser().resolve()
@@ -131,6 +161,8 @@ def _home_path(home: str | os.PathLike[str]) -> Path:
 
 def _text(what: str, value: str | None) -> str | None:
     """``value``, unless it holds bytes that are not UTF-8 (surrogate escapes) or NULs."""
+    if value is not None and not isinstance(value, str):
+        raise ValidationError(f"{what} must be a string, not {type(value).__name__}")
     if not value:
         return None
     try:

@@ -85,6 +85,12 @@ def _db_missing(ws: Path, stack: contextlib.ExitStack) -> None:
     (ws / "hone.db").unlink()
 
 
+def _toml_is_a_folder(ws: Path, stack: contextlib.ExitStack) -> None:
+    _healthy(ws, stack)
+    (ws / "hone.toml").unlink()
+    (ws / "hone.toml").mkdir()
+
+
 def _a_file(ws: Path, _: contextlib.ExitStack) -> None:
     ws.write_text("a file, not a folder")
 
@@ -107,6 +113,7 @@ STATES: dict[str, Callable[[Path, contextlib.ExitStack], None]] = {
     "revision-9999": _at_revision_9999,
     "db-is-a-folder": _db_is_a_folder,
     "db-missing": _db_missing,
+    "toml-is-a-folder": _toml_is_a_folder,
     "a-file": _a_file,
     "read-only-parent": _read_only_parent,
 }
@@ -137,6 +144,7 @@ CASES = [
     *on_every_command("section-not-a-table-toml", 4, "must be a [store] table"),
     Case("ftp-toml-data-list", "ftp-blobs-toml", "-w {ws} data list", 2, "ftp:// cannot hold"),
     Case("ftp-toml-init", "ftp-blobs-toml", "init {ws}", 2, "ftp:// cannot hold blobs"),
+    *on_every_command("toml-is-a-folder", 4, "hone.toml is not a file"),
     # A store written by a newer hone.
     Case("9999-db-upgrade", "revision-9999", "-w {ws} db upgrade", 4, "'9999', which this hone"),
     Case("9999-init", "revision-9999", "init {ws}", 4, "a newer hone wrote it"),

@@ -65,6 +65,8 @@ def init_workspace(
 ) -> tuple[Workspace, UpgradeResult]:
     """Create (or reuse) a workspace folder, migrate its store, then write ``hone.toml``."""
     workspace = Workspace.discover(home, store_uri=store_uri, blob_uri=blob_uri)
+    if workspace.config_path.exists() and not workspace.exists():
+        raise WorkspaceError(f"{workspace.config_path} is not a file; move it away first")
     recorded = workspace.configured_uris() if workspace.exists() else (None, None)
     sqlite = _sqlite_file(workspace.store_uri)
     _check_folder(workspace.home, "the workspace folder")
