@@ -154,9 +154,12 @@ def _home_path(home: str | os.PathLike[str]) -> Path:
         raise ValidationError("the workspace path must be text, not bytes")
     _text("the workspace path", raw)
     try:
-        return Path(raw).expanduser().resolve()
-    except (OSError, RuntimeError, ValueError) as exc:  # NUL bytes, symlink loops
-        raise ValidationError(f"the workspace path {raw!a} is not usable: {exc}") from exc
+        path = Path(raw).expanduser().resolve()
+        path.exists()  # raises for a name too long, or a loop of links
+    except (OSError, RuntimeError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ValidationError(f"the workspace path {raw!r} is not usable: {reason}") from exc
+    return path
 
 
 def _text(what: str, value: str | None) -> str | None:

@@ -176,3 +176,12 @@ def test_putting_stored_bytes_again_writes_nothing(tmp_path: Path) -> None:
     assert store.put_bytes(b"diff") == digest
     assert path.stat().st_mtime_ns == before
     assert not (tmp_path / "blobs" / "tmp").exists()  # no temp file was even started
+
+
+def test_a_bare_memory_url_keeps_its_scheme() -> None:
+    # "memory://".rstrip("/") is "memory:", which fsspec takes for a local folder.
+    store = open_blob_store("memory://")
+    assert store.url == "memory://"
+    digest = store.put_bytes(b"in memory")
+    assert store.get_bytes(digest) == b"in memory"
+    store.delete(digest)

@@ -29,6 +29,7 @@ from tests.blobs.mounts import tmpfs
 
 UNREACHABLE = "postgresql://postgres@127.0.0.1:1/x"  # port 1 refuses at once
 NOT_UTF8 = os.fsdecode(b"caf\xe9")  # what Python makes of those bytes in argv or environ
+TOO_LONG = "a" * 300  # over NAME_MAX
 DAMAGED = "damaged or not a hone database"
 
 
@@ -91,6 +92,10 @@ def _toml_is_a_folder(ws: Path, stack: contextlib.ExitStack) -> None:
     (ws / "hone.toml").mkdir()
 
 
+def _a_link_loop(ws: Path, _: contextlib.ExitStack) -> None:
+    (ws.parent / "loop").symlink_to("loop")
+
+
 def _a_file(ws: Path, _: contextlib.ExitStack) -> None:
     ws.write_text("a file, not a folder")
 
@@ -115,6 +120,7 @@ STATES: dict[str, Callable[[Path, contextlib.ExitStack], None]] = {
     "db-missing": _db_missing,
     "toml-is-a-folder": _toml_is_a_folder,
     "a-file": _a_file,
+    "link-loop": _a_link_loop,
     "read-only-parent": _read_only_parent,
 }
 
@@ -162,6 +168,10 @@ CASES = [
     Case("init-read-only", "read-only-parent", "init {tmp}/ro/ws", 2, "Read-only file system"),
     Case("init-not-utf8", "none", f"init {{tmp}}/{NOT_UTF8}", 2, "caf\\xe9' is not UTF-8 text"),
     Case("list-not-utf8", "none", f"-w {{tmp}}/{NOT_UTF8} runs list", 2, "is not UTF-8 text"),
+    Case("init-too-long", "none", f"init {{tmp}}/{TOO_LONG}", 2, "File name too long"),
+    Case("init-too-long-below", "none", f"init {{ws}}/{TOO_LONG}", 2, "File name too long"),
+    Case("list-too-long", "none", f"-w {{tmp}}/{TOO_LONG} runs list", 2, "File name too long"),
+    Case("init-link-loop", "link-loop", "init {tmp}/loop/ws", 2, "is not usable"),
     # Store URLs that cannot be used.
     Case("store-garbage", "none", "init {ws} --store-uri garbage", 2, "not a database URL"),
     Case("store-mysql", "none", "init {ws} --store-uri mysql://u@h/db", 2, "not supported"),
@@ -177,6 +187,7 @@ CASES = [
     Case("blobs-file-host", "none", "init {ws} --blob-uri file://blobs", 2, "no local folder"),
     Case("blobs-ftp-kept", "healthy", "init {ws} --blob-uri ftp://x.org/b", 2, "cannot hold blobs"),
     Case("blobs-under-a-file", "a-file", "init {tmp}/ws2 --blob-uri {ws}/blobs", 6, "is a file"),
+    Case("blobs-proc", "none", "init {ws} --blob-uri file:///proc/hb", 6, "cannot write to the"),
     # Settings from the environment.
     *[
         env_case(f"env-store-{c}", "healthy", f"-w {{ws}} {c}", 2, "not a database URL",

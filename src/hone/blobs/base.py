@@ -26,7 +26,7 @@ def write_error(exc: OSError, where: object) -> BlobError | DiskFullError:
         return DiskFullError(
             f"the disk holding {where} is full ({exc.strerror}); free space there and retry"
         )
-    return BlobError(f"cannot write to the blob store at {where}: {exc}")
+    return BlobError(f"cannot write to the blob store at {where}: {exc.strerror or exc}")
 
 
 def check_digest(digest: str) -> str:

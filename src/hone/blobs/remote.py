@@ -25,7 +25,8 @@ class FsspecBlobStore(BlobStore):
     """Blobs under a prefix of an fsspec filesystem."""
 
     def __init__(self, url: str, **storage_options: Any) -> None:
-        self.url = url.rstrip("/")
+        scheme, sep, rest = url.partition("://")
+        self.url = f"{scheme}{sep}{rest.rstrip('/')}"  # memory:// keeps its slashes
         try:
             fs, root = fsspec.core.url_to_fs(self.url, **storage_options)
         except Exception as exc:  # each filesystem package raises its own kinds

@@ -151,10 +151,12 @@ def _check_folder(folder: Path, what: str, *, must_exist: bool = False) -> None:
         raise _os_error(exc, f"{what} {folder}", existing) from exc
 
 
-def _os_error(exc: OSError, what: str, where: Path) -> HoneError:
+def _os_error(exc: OSError, what: str, where: Path, *, probing: bool = True) -> HoneError:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return DiskFullError(f"cannot create {what}: the disk holding {where} is full")
     reason = exc.strerror or str(exc)
+    if not probing:  # making the folder itself failed, e.g. a name too long
+        return ValidationError(f"cannot create {what}: {reason}")
     return ValidationError(
         f"cannot create {what}: {where} is not writable ({reason}); choose a folder you can "
         "write in"
@@ -179,7 +181,8 @@ class _Made:
             except FileExistsError:  # a concurrent init made it: not ours to remove
                 continue
             except OSError as exc:
-                raise _os_error(exc, f"the workspace folder {path}", path.parent) from exc
+                where = path.parent
+                raise _os_error(exc, f"the workspace folder {path}", where, probing=False) from exc
             self.dirs.append(path)
 
     def files_if_new(self, paths: Iterable[Path]) -> None:
