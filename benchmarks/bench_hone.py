@@ -1,6 +1,8 @@
-"""hone's side of the benchmarks; prints RESULT lines for run_all.py.
+"""hone's side of the benchmarks: one trial of one benchmark per process.
 
-python benchmarks/bench_hone.py WORKDIR [--quick]
+    python benchmarks/bench_hone.py WORKDIR --only=NAME [--quick] [--points=N]
+
+Prints RESULT lines for run_all.py, which runs these trials interleaved with MLflow's.
 """
 
 from __future__ import annotations
@@ -9,14 +11,16 @@ import time
 from pathlib import Path
 
 import hone
-from hone.tracking.tracker import close_trackers
+from rss import Growth, status_mib
+from steady import LogFn, control, steady_overheads
 from workloads import (
+    SEARCH_EXPERIMENT,
     SEARCH_FILTER,
     SEARCH_MAX_RESULTS,
     Sizes,
     emit,
     median,
-    paired_overheads,
+    option,
     run_metrics,
     run_params,
     run_selected,
@@ -26,95 +30,161 @@ from workloads import (
 
 def metric_throughput(workdir: Path, sizes: Sizes) -> None:
     """Single log_metric calls, timed until every point is in the store (run.end drains)."""
-    rates, accepted = [], []
-    for trial in range(3):
-        ws = hone.init(workdir / f"throughput-{trial}")
-        n = sizes.metric_points
-        start = time.perf_counter()
-        with hone.start_run("throughput", workspace=ws) as run:
-            for i in range(n):
-                run.log_metric("loss", 1.0 / (i + 1), step=i)
-            logged = time.perf_counter()
-        done = time.perf_counter()
-        stored = len(hone.get_metric_history(run.id, "loss", workspace=ws))
-        assert stored == n, f"only {stored} of {n} points reached the store"
-        rates.append(n / (done - start))
-        accepted.append(n / (logged - start))
+    ws = hone.init(workdir / "ws")
+    n = sizes.metric_points
+    start = time.perf_counter()
+    with hone.start_run("throughput", workspace=ws) as run:
+        for i in range(n):
+            run.log_metric("loss", 1.0 / (i + 1), step=i)
+        logged = time.perf_counter()
+    done = time.perf_counter()
+    stored = len(hone.get_metric_history(run.id, "loss", workspace=ws))
+    if stored != n:
+        raise SystemExit(f"only {stored} of {n} points reached the store")
     emit(
         {
             "bench": "metric_throughput",
-            "points": sizes.metric_points,
-            "points_per_s": median(rates),
-            "accepted_per_s": median(accepted),
+            "points": n,
+            "points_per_s": n / (done - start),
+            "accepted_per_s": n / (logged - start),
         }
     )
 
 
 def training_overhead(workdir: Path, sizes: Sizes) -> None:
+    """Steady-state per-step cost of logging 4 metrics a step on one long run."""
     from training import Loop
 
-    ws = hone.init(workdir / "training")
+    ws = hone.init(workdir / "ws")
     loop = Loop()
-    loop.run(20, None)  # warm up kernels and allocator
+    loop.run(2 * sizes.block_steps, None)  # warm up kernels and allocator
+    with hone.start_run("training", workspace=ws) as run:
 
-    def logged() -> None:  # the run's start and its final drain are part of the cost
-        with hone.start_run("training", workspace=ws) as run:
-            loop.run(sizes.train_steps, run.log_metrics)
+        def log_metrics(values: dict[str, float], step: int) -> None:
+            run.log_metrics(values, step=step)
 
-    def control(values: dict[str, float], step: int) -> None:
-        """A callback that does nothing: its "overhead" is the measurement's noise floor."""
+        def log_metric(values: dict[str, float], step: int) -> None:
+            for key, value in values.items():
+                run.log_metric(key, value, step=step)
 
-    base, overheads = paired_overheads(
-        {
-            "baseline": lambda: loop.run(sizes.train_steps, None),
-            "control": lambda: loop.run(sizes.train_steps, control),
-            "hone": logged,
-        },
-        sizes.train_rounds,
-    )
+        variants: dict[str, LogFn] = {
+            "control": control,
+            "log_metrics": log_metrics,
+            "log_metric": log_metric,
+        }
+        result = steady_overheads(
+            loop.run, variants, run.fetch, sizes.block_steps, sizes.overhead_rounds
+        )
+    emit({"bench": "training_overhead", **result})
+
+
+def run_lifecycle(workdir: Path, sizes: Sizes) -> None:
+    """What starting and ending a run costs, apart from the steps between."""
+    ws = hone.init(workdir / "ws")
+    with hone.start_run("lifecycle", workspace=ws) as run:  # the process's first run
+        run.log_metrics(_step_values(0), step=0)
+    starts, ends = [], []
+    for _ in range(sizes.lifecycle_runs):
+        t0 = time.perf_counter()
+        run = hone.start_run("lifecycle", workspace=ws)
+        t1 = time.perf_counter()
+        for step in range(sizes.lifecycle_steps):
+            run.log_metrics(_step_values(step), step=step)
+        t2 = time.perf_counter()
+        run.end()
+        t3 = time.perf_counter()
+        starts.append(t1 - t0)
+        ends.append(t3 - t2)
     emit(
         {
-            "bench": "training_overhead",
-            "steps": sizes.train_steps,
-            "rounds": sizes.train_rounds,
-            "baseline_steps_per_s": sizes.train_steps / base,
-            "hone_overhead_pct": overheads["hone"],
-            "control_overhead_pct": overheads["control"],
+            "bench": "run_lifecycle",
+            "runs": sizes.lifecycle_runs,
+            "points_per_run": 4 * sizes.lifecycle_steps,
+            "start_ms": 1000 * median(starts),
+            "end_ms": 1000 * median(ends),
         }
     )
 
 
-def runs_and_search(workdir: Path, sizes: Sizes) -> None:
-    ws = hone.init(workdir / "runs")
+def _step_values(step: int) -> dict[str, float]:
+    return {"loss": 1.0 / (step + 1), "acc": step / 100, "lr": 1e-3, "logit_scale": 2.0}
 
+
+def _create_runs(ws: hone.Workspace, runs: int) -> float:
     def create() -> None:
-        for i in range(sizes.runs):
-            with hone.start_run("bench-runs", params=run_params(i), workspace=ws) as run:
+        for i in range(runs):
+            with hone.start_run(SEARCH_EXPERIMENT, params=run_params(i), workspace=ws) as run:
                 run.log_metrics(run_metrics(i))
 
-    elapsed = timed(create)
-    found: list[hone.Run] = []
-    searches = []
-    close_trackers()  # the first search of a fresh process (as a CLI call makes it)
-    cold = timed(
-        lambda: hone.search_runs(
-            "bench-runs", filter=SEARCH_FILTER, max_results=SEARCH_MAX_RESULTS, workspace=ws
-        )
-    )
-    for _ in range(sizes.search_repeats):  # then warm, as MLflow's client is measured
-        start = time.perf_counter()
-        found = hone.search_runs(
-            "bench-runs", filter=SEARCH_FILTER, max_results=SEARCH_MAX_RESULTS, workspace=ws
-        )
-        searches.append(time.perf_counter() - start)
+    return timed(create)
+
+
+def create_runs(workdir: Path, sizes: Sizes) -> None:
+    """Runs created the way a user would: start with params, log 10 metrics, end."""
+    elapsed = _create_runs(hone.init(workdir / "ws"), sizes.create_runs)
     emit(
         {
-            "bench": "runs_and_search",
-            "runs": sizes.runs,
-            "runs_per_s": sizes.runs / elapsed,
-            "search_ms": 1000 * median(searches),
-            "cold_search_ms": 1000 * cold,
-            "search_results": len(found),
+            "bench": "create_runs",
+            "runs": sizes.create_runs,
+            "runs_per_s": sizes.create_runs / elapsed,
+        }
+    )
+
+
+def search_store(workdir: Path, sizes: Sizes) -> None:
+    """Build the store that the search trials read (not itself a figure)."""
+    elapsed = _create_runs(hone.init(workdir / "ws"), sizes.search_runs)
+    emit({"bench": "search_store", "runs": sizes.search_runs, "build_s": elapsed})
+
+
+def search(workdir: Path, sizes: Sizes) -> None:
+    """The search in this fresh process: the first call (engine, schema check), then warm."""
+    ws = workdir / "ws"
+
+    def find() -> list[hone.Run]:
+        return hone.search_runs(
+            SEARCH_EXPERIMENT, filter=SEARCH_FILTER, max_results=SEARCH_MAX_RESULTS, workspace=ws
+        )
+
+    first = timed(find)
+    warm, found = [], []
+    for _ in range(sizes.search_repeats):
+        start = time.perf_counter()
+        found = find()
+        warm.append(time.perf_counter() - start)
+    emit(
+        {
+            "bench": "search",
+            "first_ms": 1000 * first,
+            "warm_ms": 1000 * median(warm),
+            "results": len(found),
+        }
+    )
+
+
+def memory(workdir: Path, sizes: Sizes) -> None:
+    """Peak RSS growth while one run logs N points in a tight loop, and the throughput."""
+    n = int(option("points") or sizes.memory_points[0])
+    ws = hone.init(workdir / "ws")
+    run = hone.start_run("memory", workspace=ws)
+    growth = Growth()
+    start = time.perf_counter()
+    log = run.log_metric
+    for i in range(n):
+        log("loss", 1.0 / (i + 1), step=i)
+    logged = time.perf_counter()
+    at_end_of_loop = status_mib()
+    run.end()
+    done = time.perf_counter()
+    emit(
+        {
+            "bench": "memory",
+            "points": n,
+            "points_per_s": n / (done - start),
+            "accepted_per_s": n / (logged - start),
+            "anon_mib_after_loop": at_end_of_loop.get("RssAnon"),
+            "file_mib_after_loop": at_end_of_loop.get("RssFile"),
+            **growth.result(),
         }
     )
 
@@ -124,7 +194,11 @@ def main() -> None:
         {
             "metric_throughput": metric_throughput,
             "training_overhead": training_overhead,
-            "runs_and_search": runs_and_search,
+            "run_lifecycle": run_lifecycle,
+            "create_runs": create_runs,
+            "search_store": search_store,
+            "search": search,
+            "memory": memory,
         }
     )
 

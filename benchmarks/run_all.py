@@ -1,34 +1,49 @@
-"""Run every benchmark, hone beside MLflow in the same run, and print the ratios.
+"""Run every benchmark, hone and MLflow interleaved, and write a traceable results file.
 
-    python benchmarks/run_all.py [--quick] [--skip-mlflow]
+    python benchmarks/run_all.py [--quick] [--skip-mlflow] [--only=NAME,...] [--out=FILE]
 
-MLflow lives in its own environment (.venv-mlflow, created here from
-requirements-mlflow.txt) so that its dependencies never touch hone's. Results are printed
-as a table and written to benchmarks/out/results.json; docs/benchmarks.md records them.
+Each trial is a fresh process; hone's and MLflow's trials of a benchmark alternate
+(suite.py). MLflow lives in its own environment (.venv-mlflow, created here from
+requirements-mlflow.txt) so that its dependencies never touch hone's. A full run writes
+benchmarks/results/DATE-COMMIT.json (the commit, whether the tree was dirty, the machine,
+package versions, every trial's figures); docs/benchmarks.md quotes such a file. A quick
+run is a smoke test: benchmarks/out/results-quick.json.
 """
 
 from __future__ import annotations
 
 import json
-import platform
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+
+from provenance import provenance, results_path
+from report import (
+    Row,
+    kill9_rows,
+    lifecycle_rows,
+    memory_rows,
+    overhead_rows,
+    print_table,
+    runs_rows,
+    search_rows,
+    throughput_rows,
+)
+from suite import Suite
+from trials import spawn
+from workloads import Sizes, option
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 MLFLOW_VENV = ROOT / ".venv-mlflow"
-TARGETS = {
-    "log_metric_ratio": 1000.0,
-    "log_batch_ratio": 20.0,
-    "overhead_pct": 2.0,
-    "runs_ratio": 20.0,
-    "search_ratio": 10.0,
-}
+DATA_BENCHES = ("data_append", "data_adapter", "data_import")
 
 
 def ensure_mlflow() -> Path:
@@ -44,274 +59,176 @@ def ensure_mlflow() -> Path:
     return python
 
 
-BENCHES = ("metric_throughput", "training_overhead", "runs_and_search")
-DATA_BENCHES = ("data_append", "data_adapter", "data_import")
+def data_benchmarks(workdir: Path, quick: bool) -> dict[str, dict[str, Any]]:
+    """The sample library's benchmarks (bench_data.py), against their own baselines: one
+    process per benchmark, as that script arranges its own repetitions."""
+    results: dict[str, dict[str, Any]] = {}
+    for bench in DATA_BENCHES:
+        print(f"running data: {bench} ...", flush=True)
+        cmd = [sys.executable, str(HERE / "bench_data.py"), str(workdir / bench), f"--only={bench}"]
+        trial = spawn([*cmd, *(["--quick"] if quick else [])], "hone", HERE)
+        print(f"  took {trial.wall_s:.0f} s, peak {trial.peak_rss_mib:.0f} MiB", flush=True)
+        for name, result in trial.results.items():
+            results[name] = {
+                **result,
+                "trial_wall_s": trial.wall_s,
+                "trial_peak_rss_mib": trial.peak_rss_mib,
+            }
+    return results
 
 
-def collect(cmd: list[str], label: str) -> dict[str, dict[str, Any]]:
-    print(f"running {label} ...", flush=True)
-    started = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE)
-    if done.returncode != 0:
-        sys.stderr.write(done.stdout + done.stderr)
-        raise SystemExit(f"{label} failed with exit code {done.returncode}")
-    results = {}
+def kill9(workdir: Path, quick: bool) -> dict[str, Any]:
+    print("running kill -9 ...", flush=True)
+    cmd = [sys.executable, str(HERE / "bench_kill9.py"), str(workdir / "kill9")]
+    done = subprocess.run(
+        [*cmd, *(["--quick"] if quick else [])], capture_output=True, text=True, cwd=HERE
+    )
+    sys.stderr.write(done.stderr)
     for line in done.stdout.splitlines():
         if line.startswith("RESULT "):
-            result = json.loads(line[len("RESULT ") :])
-            results[result.pop("bench")] = result
-    print(f"  {label} took {time.perf_counter() - started:.0f} s", flush=True)
-    return results
+            result: dict[str, Any] = json.loads(line[len("RESULT ") :])
+            return result
+    raise SystemExit(f"bench_kill9.py printed no result (exit {done.returncode})")
 
 
-def collect_each(
-    python: str,
-    script: str,
-    workdir: Path,
-    extra: list[str],
-    label: str,
-    benches: tuple[str, ...] = BENCHES,
-) -> dict[str, dict[str, Any]]:
-    """One fresh interpreter per benchmark: no threads or caches carried between them
-    (PyTorch's OpenMP workers keep spinning after a training loop, for one)."""
-    results: dict[str, dict[str, Any]] = {}
-    for bench in benches:
-        results.update(
-            collect(
-                [python, str(HERE / script), str(workdir / bench), *extra, f"--only={bench}"],
-                f"{label}: {bench}",
-            )
-        )
-    return results
+def data_rows(data: dict[str, Any]) -> list[Row]:
+    """bench_data.py's figures; printed raw if its result fields have changed shape."""
+    try:
+        a, t, i = data["data_append"], data["data_adapter"], data["data_import"]
+        return [
+            (
+                f"5 append 1% ({a['appended']:,} rows) to {a['rows']:,}: new bytes / version",
+                f"{100 * a['bytes_ratio']:.2f}%",
+                "",
+                "",
+                "<= 3%",
+                "PASS" if a["bytes_ratio"] <= 0.03 else "MISS",
+            ),
+            (
+                "  append time / full import",
+                f"{100 * a['time_ratio']:.2f}%",
+                f"{a['append_s']:.2f} s / {a['import_s']:.2f} s",
+                "",
+                "<= 10%",
+                "PASS" if a["time_ratio"] <= 0.10 else "MISS",
+            ),
+            (
+                f"6 loader over {t['rows']:,} x 64 float32, batch 256, samples/s",
+                f"{t['loader_samples_per_s']:,.0f}",
+                f"{t['numpy_batched_samples_per_s']:,.0f} (NumPy)",
+                f"{100 * t['loader_ratio']:.0f}%",
+                ">= 50%",
+                "PASS" if t["loader_ratio"] >= 0.5 else "MISS",
+            ),
+            (
+                f"  DataLoader over ds.torch(), {t['per_sample_rows']:,} samples",
+                f"{t['torch_dataset_samples_per_s']:,.0f}",
+                f"{t['numpy_dataset_samples_per_s']:,.0f} (NumPy)",
+                f"{100 * t['torch_dataset_ratio']:.0f}%",
+                ">= 50%",
+                "PASS" if t["torch_dataset_ratio"] >= 0.5 else "MISS",
+            ),
+            (
+                f"7 import {i['rows']:,} rows x {i['columns']} from CSV, rows/s",
+                f"{i['hone_csv_rows_per_s']:,.0f}",
+                f"{i['pandas_csv_rows_per_s']:,.0f} (pandas)",
+                "",
+                "",
+                "",
+            ),
+        ]
+    except (KeyError, TypeError):
+        return [
+            (f"{name} (raw)", json.dumps(result)[:200], "", "", "", "")
+            for name, result in data.items()
+        ]
 
 
-def data_rows(data: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, str]]:
-    """The sample library's benchmarks (issue 3), against their own baselines."""
-    a, t, i = data["data_append"], data["data_adapter"], data["data_import"]
-    return [
-        (
-            f"5 append 1% ({a['appended']:,} rows) to {a['rows']:,}: new bytes / version",
-            f"{100 * a['bytes_ratio']:.2f}%",
-            "",
-            "<= 3%",
-            verdict(a["bytes_ratio"] <= 0.03),
-        ),
-        (
-            "  append time / full import",
-            f"{100 * a['time_ratio']:.2f}%",
-            f"{a['append_s']:.2f} s / {a['import_s']:.2f} s",
-            "<= 10%",
-            verdict(a["time_ratio"] <= 0.10),
-        ),
-        (
-            f"6 loader over {t['rows']:,} x 64 float32, batch 256, vs NumPy",
-            f"{t['loader_samples_per_s']:,.0f}/s",
-            f"{t['numpy_batched_samples_per_s']:,.0f}/s",
-            ">= 50%",
-            verdict(t["loader_ratio"] >= 0.5),
-        ),
-        ("  ratio", f"{100 * t['loader_ratio']:.0f}%", "", "", ""),
-        (
-            f"  DataLoader over ds.torch(), {t['per_sample_rows']:,} samples, vs NumPy",
-            f"{t['torch_dataset_samples_per_s']:,.0f}/s",
-            f"{t['numpy_dataset_samples_per_s']:,.0f}/s",
-            ">= 50%",
-            verdict(t["torch_dataset_ratio"] >= 0.5),
-        ),
-        (
-            f"7 import {i['rows']:,} rows x {i['columns']}: CSV rows/s (pandas read+to_parquet)",
-            f"{i['hone_csv_rows_per_s']:,.0f}",
-            f"{i['pandas_csv_rows_per_s']:,.0f}",
-            "",
-            "",
-        ),
-        (
-            "  Parquet rows/s (pandas read+to_parquet)",
-            f"{i['hone_parquet_rows_per_s']:,.0f}",
-            f"{i['pandas_parquet_rows_per_s']:,.0f}",
-            "",
-            "",
-        ),
-    ]
+STEPS = (
+    "metric_throughput",
+    "training_overhead",
+    "run_lifecycle",
+    "create_runs",
+    "search",
+    "kill9",
+    "memory",
+    "data",
+)
 
 
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
+def selected_steps() -> list[str]:
+    only = option("only")
+    if only is None:
+        return list(STEPS)
+    chosen = only.split(",")
+    unknown = [name for name in chosen if name not in STEPS]
+    if unknown:
+        raise SystemExit(f"--only: no benchmark {', '.join(unknown)} (from {', '.join(STEPS)})")
+    return [name for name in STEPS if name in chosen]
+
+
+def run_step(name: str, suite: Suite, workdir: Path, quick: bool) -> dict[str, Any]:
+    if name == "kill9":
+        return kill9(workdir, quick)
+    if name == "data":
+        return data_benchmarks(workdir / "data", quick)
+    result: dict[str, Any] = getattr(suite, name)()
+    return result
+
+
+def table(b: dict[str, Any], sizes: Sizes) -> list[Row]:
+    builders: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
+        "metric_throughput": throughput_rows,
+        "training_overhead": overhead_rows,
+        "run_lifecycle": lifecycle_rows,
+        "create_runs": lambda s: runs_rows(s, sizes.create_runs),
+        "search": lambda s: search_rows(s, sizes.search_runs),
+        "kill9": kill9_rows,
+        "data": data_rows,
+        "memory": lambda s: memory_rows(s, sizes.memory_points),
+    }
+    return [row for name, build in builders.items() if name in b for row in build(b[name])]
 
 
 def main() -> None:
     quick = "--quick" in sys.argv
-    extra = ["--quick"] if quick else []
-    workdir = Path(tempfile.mkdtemp(prefix="hone-bench-", dir=ROOT / "benchmarks"))
+    sizes = Sizes.quick() if quick else Sizes()
+    steps = selected_steps()
+    mlflow_python = None if "--skip-mlflow" in sys.argv else ensure_mlflow()
+    started = time.perf_counter()
+    record: dict[str, Any] = {
+        "provenance": provenance(ROOT, mlflow_python),
+        "quick": quick,
+        "steps": steps,
+        "sizes": asdict(sizes),
+    }
+    workdir = Path(tempfile.mkdtemp(prefix="hone-bench-", dir=HERE))
+    mlflow = str(mlflow_python) if mlflow_python else None
+    suite = Suite(workdir, sizes, quick, sys.executable, mlflow)
+    b: dict[str, Any] = {}
+    record["benchmarks"] = b
     try:
-        hone = collect_each(sys.executable, "bench_hone.py", workdir / "hone", extra, "hone")
-        data = collect_each(
-            sys.executable, "bench_data.py", workdir / "data", extra, "data", DATA_BENCHES
-        )
-        kill9 = collect(
-            [sys.executable, str(HERE / "bench_kill9.py"), str(workdir / "kill9"), *extra],
-            "kill -9",
-        )["kill9"]
-        mlflow: dict[str, dict[str, Any]] = {}
-        if "--skip-mlflow" not in sys.argv:
-            python = ensure_mlflow()
-            mlflow = collect_each(
-                str(python), "bench_mlflow.py", workdir / "mlflow", extra, "MLflow"
-            )
+        for name in steps:
+            b[name] = run_step(name, suite, workdir, quick)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    report(hone, mlflow, kill9, data, quick)
-
-
-def report(
-    hone: dict[str, dict[str, Any]],
-    mlflow: dict[str, dict[str, Any]],
-    kill9: dict[str, Any],
-    data: dict[str, dict[str, Any]],
-    quick: bool,
-) -> None:
-    rows: list[tuple[str, str, str, str, str]] = []
-    summary: dict[str, Any] = {
-        "hone": hone,
-        "mlflow": mlflow,
-        "kill9": kill9,
-        "data": data,
-        "quick": quick,
-        "python": platform.python_version(),
-        "machine": platform.platform(),
-        "date": time.strftime("%F"),
-    }
-    t, m = hone["metric_throughput"], mlflow.get("metric_throughput")
-    rows.append(
-        (
-            "1 log_metric loop, points/s into the store",
-            f"{t['points_per_s']:,.0f}",
-            f"{m['log_metric_per_s']:,.0f}" if m else "-",
-            "",
-            "",
-        )
+    record["elapsed_s"] = time.perf_counter() - started
+    record["provenance"]["load_average_at_end"] = list(os.getloadavg())
+    print()
+    print_table(table(b, sizes))
+    out = option("out")
+    path = Path(out) if out else results_path(ROOT, record["provenance"], quick)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    info = record["provenance"]
+    print(
+        f"\n{'quick' if quick else 'full'} run took {record['elapsed_s'] / 60:.1f} min; "
+        f"commit {str(info['commit'])[:12]}{' (dirty tree)' if info['dirty'] else ''}; "
+        f"written to {path}"
     )
-    if m:
-        r1 = t["points_per_s"] / m["log_metric_per_s"]
-        r2 = t["points_per_s"] / m["log_batch_per_s"]
-        summary["log_metric_ratio"], summary["log_batch_ratio"] = r1, r2
-        rows.append(
-            (
-                "  ratio to MLflow log_metric",
-                f"{r1:,.0f}x",
-                "",
-                f">= {TARGETS['log_metric_ratio']:.0f}x",
-                verdict(r1 >= TARGETS["log_metric_ratio"]),
-            )
-        )
-        rows.append(
-            (
-                "  ratio to MLflow log_batch(1000)",
-                f"{r2:,.1f}x",
-                f"{m['log_batch_per_s']:,.0f}/s",
-                f">= {TARGETS['log_batch_ratio']:.0f}x",
-                verdict(r2 >= TARGETS["log_batch_ratio"]),
-            )
-        )
-    o, mo = hone["training_overhead"], mlflow.get("training_overhead")
-    rows.append(
-        (
-            "2 per-step logging overhead (4 metrics)",
-            f"{o['hone_overhead_pct']:+.2f}%",
-            f"{mo['mlflow_overhead_pct']:+.1f}% (async {mo['mlflow_async_overhead_pct']:+.1f}%)"
-            if mo
-            else "-",
-            f"<= {TARGETS['overhead_pct']:.0f}%",
-            verdict(o["hone_overhead_pct"] <= TARGETS["overhead_pct"]),
-        )
-    )
-    rows.append(
-        (
-            "  control: a no-op callback (noise floor)",
-            f"{o['control_overhead_pct']:+.2f}%",
-            "",
-            "",
-            "",
-        )
-    )
-    rows.append(
-        (
-            "  baseline loop, steps/s",
-            f"{o['baseline_steps_per_s']:.1f}",
-            f"{mo['baseline_steps_per_s']:.1f}" if mo else "-",
-            "",
-            "",
-        )
-    )
-    s, ms = hone["runs_and_search"], mlflow.get("runs_and_search")
-    rows.append(
-        (
-            f"3 create {s['runs']:,} runs (10 params, 10 metrics), runs/s",
-            f"{s['runs_per_s']:,.0f}",
-            f"{ms['runs_per_s']:,.1f}" if ms else "-",
-            "",
-            "",
-        )
-    )
-    if ms:
-        r3 = s["runs_per_s"] / ms["runs_per_s"]
-        r4 = ms["search_ms"] / s["search_ms"]
-        summary["runs_ratio"], summary["search_ratio"] = r3, r4
-        rows.append(
-            (
-                "  ratio",
-                f"{r3:.1f}x",
-                "",
-                f">= {TARGETS['runs_ratio']:.0f}x",
-                verdict(r3 >= TARGETS["runs_ratio"]),
-            )
-        )
-        rows.append(
-            (
-                f"  search_runs two-clause filter, ms ({s['search_results']} results)",
-                f"{s['search_ms']:.1f}",
-                f"{ms['search_ms']:.1f}",
-                "",
-                "",
-            )
-        )
-        rows.append(
-            (
-                "  speed-up",
-                f"{r4:.1f}x",
-                "",
-                f">= {TARGETS['search_ratio']:.0f}x",
-                verdict(r4 >= TARGETS["search_ratio"]),
-            )
-        )
-        rows.append(
-            (
-                "  hone's first search in a fresh process, ms",
-                f"{s['cold_search_ms']:.1f}",
-                "",
-                "",
-                "",
-            )
-        )
-    rows.append(
-        (
-            f"4 kill -9 mid-logging ({kill9['target_points']:,} points)",
-            f"journal {kill9['journaled']:,}",
-            f"store {kill9['stored_after_sync']:,}",
-            "0 lost",
-            verdict(kill9["lost"] == 0 and kill9["journaled"] > 0),
-        )
-    )
-    rows.extend(data_rows(data))
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    header = ("benchmark", "hone", "MLflow or baseline", "target", "")
-    widths = [max(w, len(h)) for w, h in zip(widths, header, strict=True)]
-    for row in (header, *rows):
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
-    out = HERE / "out"
-    out.mkdir(exist_ok=True)
-    (out / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"\nwritten to {out / 'results.json'}")
+    print("Figures: median [min-max] over trials; ratios: median [min-max] of per-round ratios.")
+    if b.get("kill9", {}).get("failed"):
+        raise SystemExit("kill -9 check FAILED: acknowledged points were lost")
 
 
 if __name__ == "__main__":

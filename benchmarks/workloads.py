@@ -1,6 +1,8 @@
 """The benchmark workloads, defined once for both sides (hone and MLflow).
 
 Standard library only: this module is imported from hone's environment and from MLflow's.
+A trial script is run as ``script.py WORKDIR --only=NAME [--quick] [--KEY=VALUE ...]``:
+one benchmark, one side, one fresh process; ``run_all.py`` schedules the trials.
 """
 
 from __future__ import annotations
@@ -18,34 +20,52 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Sizes:
+    pairs: int = 3  # interleaved hone/MLflow trial pairs per benchmark (>= 3)
+    cheap_pairs: int = 5  # for benchmarks whose trials take seconds
     metric_points: int = 200_000  # hone's log_metric loop and MLflow's log_batch feed
     mlflow_log_metric_points: int = 1_000  # MLflow log_metric loop (2 to 7 s)
     batch_size: int = 1_000  # MLflow log_batch size
-    train_steps: int = 40  # per timed training trial (about 0.85 s)
-    train_rounds: int = 31  # paired rounds, each variant once per round
-    runs: int = 10_000  # runs created, then searched
+    block_steps: int = 30  # training steps per timed block (~0.65 s)
+    overhead_rounds: int = 5  # rounds of (logging, tail, baseline) blocks per variant
+    lifecycle_runs: int = 40  # runs started and ended per lifecycle trial
+    lifecycle_steps: int = 40  # steps of 4 metrics logged in each of those runs
+    create_runs: int = 2_000  # runs created per run-creation trial
+    search_runs: int = 10_000  # runs in the store that search trials read
     search_repeats: int = 5
-    kill_points: int = 200_000
+    kill_points: int = 200_000  # steps the kill -9 child would log (2 points a step)
+    kill_trials: int = 5
+    memory_points: tuple[int, ...] = (1_000_000, 5_000_000)
+    mlflow_memory_points: int = 200_000  # MLflow log_batch(1000) points in a memory trial
     data_rows: int = 1_000_000  # the sample-library benchmarks' big version
     adapter_sample_rows: int = 200_000  # per-sample DataLoader runs (about 2 s each)
     import_rows: int = 200_000  # rows of the CSV / Parquet import benchmark
 
     @classmethod
     def quick(cls) -> Sizes:
+        """A smoke run: every code path once, in seconds per benchmark; not figures."""
         return cls(
-            metric_points=20_000,
-            mlflow_log_metric_points=100,
-            train_steps=10,
-            train_rounds=3,
-            runs=300,
+            pairs=1,
+            cheap_pairs=1,
+            metric_points=10_000,
+            mlflow_log_metric_points=50,
+            block_steps=3,
+            overhead_rounds=1,
+            lifecycle_runs=3,
+            lifecycle_steps=5,
+            create_runs=50,
+            search_runs=100,
             search_repeats=2,
             kill_points=40_000,
+            kill_trials=3,
+            memory_points=(50_000,),
+            mlflow_memory_points=5_000,
             data_rows=20_000,
             adapter_sample_rows=5_000,
             import_rows=5_000,
         )
 
 
+SEARCH_EXPERIMENT = "bench-runs"
 SEARCH_FILTER = "metrics.m0 > 0.5 and params.p1 = 'a'"
 SEARCH_MAX_RESULTS = 1000
 
@@ -65,28 +85,19 @@ def run_metrics(i: int) -> dict[str, float]:
     return {f"m{j}": rng.random() for j in range(10)}
 
 
+def expected_search_hits(runs: int) -> int:
+    """How many of the first ``runs`` runs SEARCH_FILTER keeps, computed without a store."""
+    return sum(run_metrics(i)["m0"] > 0.5 and run_params(i)["p1"] == "a" for i in range(runs))
+
+
+def kill9_value(step: int) -> float:
+    """The value the kill -9 child logs at ``step``: exact IEEE arithmetic, so the parent
+    recomputes it bit for bit."""
+    return step * 0.5 + 1.0 / (step + 1)
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)
-
-
-def paired_overheads(
-    variants: dict[str, Callable[[], Any]], rounds: int
-) -> tuple[float, dict[str, float]]:
-    """Time a baseline and each variant once per round, in an order that alternates, and
-    return the baseline's median time and each variant's median overhead in percent, taken
-    over per-round ratios so that slow drift of the machine cancels out."""
-    names = list(variants)
-    assert names[0] == "baseline"
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for i in range(rounds):
-        for name in names if i % 2 == 0 else reversed(names):
-            times[name].append(timed(variants[name]))
-    overheads = {
-        name: 100
-        * (median([v / b for v, b in zip(times[name], times["baseline"], strict=True)]) - 1)
-        for name in names[1:]
-    }
-    return median(times["baseline"]), overheads
 
 
 def timed(fn: Callable[[], Any]) -> float:
@@ -105,8 +116,14 @@ def sizes_from_argv() -> Sizes:
     return Sizes.quick() if "--quick" in sys.argv else Sizes()
 
 
-def sizes_dict(sizes: Sizes) -> dict[str, int]:
+def sizes_dict(sizes: Sizes) -> dict[str, Any]:
     return asdict(sizes)
+
+
+def option(name: str, default: str | None = None) -> str | None:
+    """The value of ``--name=VALUE`` on the command line, else ``default``."""
+    prefix = f"--{name}="
+    return next((a[len(prefix) :] for a in sys.argv if a.startswith(prefix)), default)
 
 
 def run_selected(benches: dict[str, Callable[[Path, Sizes], None]]) -> None:
@@ -114,7 +131,7 @@ def run_selected(benches: dict[str, Callable[[Path, Sizes], None]]) -> None:
     workdir = Path(sys.argv[1])
     workdir.mkdir(parents=True, exist_ok=True)
     sizes = sizes_from_argv()
-    only = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--only=")), None)
+    only = option("only")
     if only is not None and only not in benches:
         raise SystemExit(f"--only={only}: no such benchmark (one of {', '.join(benches)})")
     for name, bench in benches.items():

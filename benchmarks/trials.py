@@ -1,0 +1,114 @@
+"""Trials in fresh processes, interleaved between sides, and the statistics of their pairs.
+
+A *trial* is one benchmark on one side in a new interpreter. The parent times it from
+spawn to exit and reads its peak RSS from the kernel (``wait4``'s ``ru_maxrss``), so wall
+time and memory are measured the same way for hone and MLflow whatever the child does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Trial:
+    side: str
+    results: dict[str, dict[str, Any]]
+    wall_s: float
+    peak_rss_mib: float
+    stdout: str = field(repr=False, default="")
+
+
+class TrialFailed(RuntimeError):
+    pass
+
+
+def spawn(cmd: Sequence[str], side: str, cwd: Path, env: dict[str, str] | None = None) -> Trial:
+    """Run ``cmd`` to completion; its RESULT lines, wall time and peak RSS."""
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            list(cmd), cwd=cwd, stdout=subprocess.PIPE, stderr=err, env=env, text=True
+        )
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        # wait4 rather than Popen.wait: it returns the child's own resource usage.
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        proc.stdout.close()
+        if proc.returncode != 0:
+            err.seek(0)
+            tail = err.read().decode(errors="replace")[-4000:]
+            raise TrialFailed(f"{' '.join(cmd)} exited with {proc.returncode}\n{out[-2000:]}{tail}")
+    results: dict[str, dict[str, Any]] = {}
+    for line in out.splitlines():
+        if line.startswith("RESULT "):
+            result = json.loads(line[len("RESULT ") :])
+            results[result.pop("bench")] = result
+    # ru_maxrss is in KiB on Linux.
+    return Trial(side, results, wall, usage.ru_maxrss / 1024, out)
+
+
+def interleaved(
+    sides: dict[str, Callable[[int], Trial]], rounds: int, label: str
+) -> list[dict[str, Trial]]:
+    """``rounds`` rounds, each running every side once; the order rotates each round (for
+    two sides A B, B A, A B, …) so neither side always runs first on a warmer machine."""
+    names = list(sides)
+    done: list[dict[str, Trial]] = []
+    for r in range(rounds):
+        shift = r % len(names)
+        row: dict[str, Trial] = {}
+        for name in names[shift:] + names[:shift]:
+            trial = sides[name](r)
+            row[name] = trial
+            print(
+                f"  {label} round {r + 1}/{rounds} {name}: {trial.wall_s:.1f} s, "
+                f"peak {trial.peak_rss_mib:.0f} MiB",
+                flush=True,
+            )
+        done.append(row)
+    return done
+
+
+def spread(values: Sequence[float]) -> dict[str, Any]:
+    """Median, range and every value: what a figure is quoted with."""
+    return {
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+        "values": list(values),
+    }
+
+
+def pair_ratios(
+    rounds: list[dict[str, Trial]], fn: Callable[[dict[str, Trial]], float]
+) -> dict[str, Any]:
+    """``fn`` applied to each round's trials (a ratio of the two sides), then its spread."""
+    return spread([fn(row) for row in rounds])
+
+
+def side_spread(
+    rounds: list[dict[str, Trial]], side: str, fn: Callable[[Trial], float]
+) -> dict[str, Any]:
+    return spread([fn(row[side]) for row in rounds])
+
+
+def python_command(python: Path | str, script: str, workdir: Path, *args: str) -> list[str]:
+    here = Path(__file__).resolve().parent
+    return [str(python), str(here / script), str(workdir), *args]
+
+
+def this_python() -> str:
+    return sys.executable
