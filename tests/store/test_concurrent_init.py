@@ -74,15 +74,18 @@ def revisions(url: str) -> list[str]:
     return list(rows)
 
 
-def test_concurrent_inits_on_one_postgresql_database_all_succeed(
-    tmp_path: Path, fresh_postgres: str
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_concurrent_inits_of_folders_sharing_one_store_all_succeed(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
 ) -> None:
-    argvs = [
-        ["init", str(tmp_path / f"ws{i}"), "--store-uri", fresh_postgres] for i in range(PROCESSES)
-    ]
+    if backend == "postgresql":
+        url = request.getfixturevalue("fresh_postgres")
+    else:
+        url = f"sqlite:///{tmp_path / 'shared.db'}"
+    argvs = [["init", str(tmp_path / f"ws{i}"), "--store-uri", url] for i in range(PROCESSES)]
     results = init_together(tmp_path / "flags", argvs)
     assert [code for code, _ in results] == [0] * PROCESSES, results
-    assert revisions(fresh_postgres) == [head_revision()]
+    assert revisions(url) == [head_revision()]
     assert all((tmp_path / f"ws{i}" / "hone.toml").is_file() for i in range(PROCESSES))
 
 

@@ -64,5 +64,6 @@ def current(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) 
     newer = revision is not None and revision not in known_revisions()
     console.print(
         f"{data['store']}: at {revision or 'no schema'}, hone needs {data['head']}"
-        + (" (a newer hone wrote this store: upgrade hone)" if newer else "")
+        + (" (a newer hone wrote this store: upgrade hone)" if newer else ""),
+        soft_wrap=True,  # one line, however long the URL: scripts grep it
     )

@@ -5,17 +5,20 @@ the blob store, by writing a probe file that is gone again), then migrates the s
 writes ``hone.toml`` last, atomically: a workspace exists once its ``hone.toml`` does. A
 failed init leaves an existing workspace exactly as it was, and removes what it made of a
 new one (folders it created, a SQLite file it created), so no half-made folder remains that
-a later command would take for a workspace.
+a later command would take for a workspace. Inits of one folder take turns (an flock on the
+folder), so one init never takes back what another made.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,23 +70,23 @@ def init_workspace(
     workspace = Workspace.discover(home, store_uri=store_uri, blob_uri=blob_uri)
     if workspace.config_path.exists() and not workspace.exists():
         raise WorkspaceError(f"{workspace.config_path} is not a file; move it away first")
-    recorded = workspace.configured_uris() if workspace.exists() else (None, None)
     sqlite = _sqlite_file(workspace.store_uri)
     _check_folder(workspace.home, "the workspace folder")
     open_blob_store(workspace.blob_uri).check_writable()
     made = _Made()
     try:
         made.folders(workspace.home)
-        if sqlite is not None:
-            _check_folder(sqlite.parent, "the folder of the SQLite store", must_exist=True)
-            if sqlite.is_dir():
-                raise ValidationError(f"the SQLite store {sqlite} is a folder, not a file")
-            made.files_if_new(Path(f"{sqlite}{suffix}") for suffix in _SQLITE_SIDE_FILES)
-        result = _migrate(workspace.store_uri)
-        if not workspace.exists() or store_uri or blob_uri:
-            workspace.write_config(
-                store_uri=store_uri or recorded[0], blob_uri=blob_uri or recorded[1]
-            )
+        with _taking_turns(workspace.home):
+            if sqlite is not None:
+                _check_folder(sqlite.parent, "the folder of the SQLite store", must_exist=True)
+                made.sqlite_file(sqlite)
+            result = _migrate(workspace.store_uri)
+            if not workspace.exists() or store_uri or blob_uri:
+                # Read again: an init that finished while this one waited may have written it.
+                old_store, old_blobs = workspace.configured_uris()
+                workspace.write_config(
+                    store_uri=store_uri or old_store, blob_uri=blob_uri or old_blobs
+                )
     except BaseException:
         made.undo()
         raise
@@ -151,6 +154,17 @@ def _check_folder(folder: Path, what: str, *, must_exist: bool = False) -> None:
         raise _os_error(exc, f"{what} {folder}", existing) from exc
 
 
+@contextmanager
+def _taking_turns(folder: Path) -> Iterator[None]:
+    """Hold an exclusive flock on ``folder`` itself: no lock file to leave behind."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def _os_error(exc: OSError, what: str, where: Path, *, probing: bool = True) -> HoneError:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return DiskFullError(f"cannot create {what}: the disk holding {where} is full")
@@ -185,8 +199,17 @@ class _Made:
                 raise _os_error(exc, f"the workspace folder {path}", where, probing=False) from exc
             self.dirs.append(path)
 
-    def files_if_new(self, paths: Iterable[Path]) -> None:
-        self.files += [path for path in paths if not path.exists()]
+    def sqlite_file(self, path: Path) -> None:
+        """Create the SQLite file, or find it there; only one this init made is taken back."""
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        except FileExistsError:
+            if path.is_dir():
+                raise ValidationError(f"the SQLite store {path} is a folder, not a file") from None
+            return
+        except OSError as exc:
+            raise _os_error(exc, f"the SQLite store {path}", path.parent) from exc
+        self.files += [Path(f"{path}{suffix}") for suffix in _SQLITE_SIDE_FILES]
 
     def undo(self) -> None:
         for path in self.files:
