@@ -31,11 +31,15 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# Full run (~20 min on 2 idle cores, plus .venv-mlflow's first install): hone and MLflow
+# interleaved, writes benchmarks/results/DATE-COMMIT.json. BENCH_ARGS=--only=search,kill9
+# (say) runs some of it; see benchmarks/run_all.py.
 bench: $(STAMP)
-	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
 
+# Smoke run (~2 min): every benchmark once at small sizes; not figures to quote.
 bench-quick: $(STAMP)
-	$(PY) benchmarks/run_all.py --quick
+	$(PY) benchmarks/run_all.py --quick $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-mlflow .mypy_cache .ruff_cache .pytest_cache demo-workspace benchmarks/out

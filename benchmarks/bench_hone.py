@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import hone
 from rss import Growth, status_mib
@@ -26,6 +27,23 @@ from workloads import (
     run_selected,
     timed,
 )
+
+
+def sqlite_settings(ws: hone.Workspace) -> dict[str, Any]:
+    """The journal mode and synchronous level hone's own engine runs with (the durability
+    the figures are bought with); empty if hone's internals have moved."""
+    try:
+        from sqlalchemy import text
+
+        from hone.tracking.tracker import get_tracker
+
+        with get_tracker(ws).db.engine.connect() as connection:
+            mode = connection.execute(text("PRAGMA journal_mode")).scalar()
+            sync = connection.execute(text("PRAGMA synchronous")).scalar()
+    except (ImportError, AttributeError):
+        return {}
+    levels = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
+    return {"journal_mode": mode, "synchronous": levels.get(int(sync or 0), sync)}
 
 
 def metric_throughput(workdir: Path, sizes: Sizes) -> None:
@@ -47,6 +65,7 @@ def metric_throughput(workdir: Path, sizes: Sizes) -> None:
             "points": n,
             "points_per_s": n / (done - start),
             "accepted_per_s": n / (logged - start),
+            **sqlite_settings(ws),
         }
     )
 
@@ -121,12 +140,14 @@ def _create_runs(ws: hone.Workspace, runs: int) -> float:
 
 def create_runs(workdir: Path, sizes: Sizes) -> None:
     """Runs created the way a user would: start with params, log 10 metrics, end."""
-    elapsed = _create_runs(hone.init(workdir / "ws"), sizes.create_runs)
+    ws = hone.init(workdir / "ws")
+    elapsed = _create_runs(ws, sizes.create_runs)
     emit(
         {
             "bench": "create_runs",
             "runs": sizes.create_runs,
             "runs_per_s": sizes.create_runs / elapsed,
+            **sqlite_settings(ws),
         }
     )
 

@@ -69,7 +69,8 @@ def sqlite_settings() -> dict[str, Any]:
     with engine.connect() as connection:
         mode = connection.execute(text("PRAGMA journal_mode")).scalar()
         sync = connection.execute(text("PRAGMA synchronous")).scalar()
-    return {"journal_mode": mode, "synchronous": {0: "OFF", 1: "NORMAL", 2: "FULL"}.get(sync, sync)}
+    levels = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
+    return {"journal_mode": mode, "synchronous": levels.get(int(sync or 0), sync)}
 
 
 def metric_throughput(workdir: Path, sizes: Sizes) -> None:

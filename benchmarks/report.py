@@ -42,6 +42,15 @@ def ratio(summary: dict[str, Any], name: str) -> dict[str, Any] | None:
     return found
 
 
+def durability(s: dict[str, Any], side: str) -> str:
+    """The SQLite settings a side's store ran with, as its trials reported them."""
+    figures = s.get("sides", {}).get(side, {})
+    mode, sync = figures.get("journal_mode"), figures.get("synchronous")
+    if not isinstance(mode, list) or not isinstance(sync, list):
+        return "-"
+    return f"{'/'.join(mode)} + synchronous={'/'.join(sync)}"
+
+
 def throughput_rows(s: dict[str, Any]) -> list[Row]:
     t = TARGETS
     return [
@@ -78,6 +87,14 @@ def throughput_rows(s: dict[str, Any]) -> list[Row]:
             "",
         ),
         _rss_row(s, "mlflow"),
+        (
+            "  SQLite store: journal + synchronous",
+            durability(s, "hone"),
+            f"{durability(s, 'mlflow')} (ablation: {durability(s, 'mlflow_wal')})",
+            "",
+            "",
+            "",
+        ),
     ]
 
 
@@ -150,7 +167,7 @@ def lifecycle_rows(life: dict[str, Any]) -> list[Row]:
             "",
         ),
         (
-            "  run end after 160 points, ms (MLflow async)",
+            f"  run end after {_count(life, 'points_per_run')} points, ms (MLflow async)",
             spread_text(fig(life, "hone", "end_ms"), ".2f"),
             spread_text(fig(life, "mlflow", "end_ms"), ".1f")
             + (
@@ -256,7 +273,7 @@ def memory_rows(s: dict[str, Any], points: tuple[int, ...]) -> list[Row]:
         growth = fig(s, side, "rss_growth_mib")
         rows += [
             (
-                f"7 {n:,} log_metric calls: peak RSS growth, MiB",
+                f"8 {n:,} log_metric calls: peak RSS growth, MiB",
                 spread_text(growth, ",.1f"),
                 spread_text(fig(s, "mlflow", "rss_growth_mib"), ",.1f")
                 + (f" ({mlflow_points['median']:,.0f} pts, log_batch)" if mlflow_points else ""),
@@ -265,10 +282,9 @@ def memory_rows(s: dict[str, Any], points: tuple[int, ...]) -> list[Row]:
                 verdict(growth, lambda v: v <= TARGETS["memory_growth_mib"]),
             ),
             (
-                "  RSS after the loop: anon / file-backed, MiB",
-                spread_text(fig(s, side, "anon_mib_after_loop"))
-                + " / "
-                + spread_text(fig(s, side, "file_mib_after_loop")),
+                "  RSS anon / file-backed after the loop (at baseline), MiB",
+                f"{_mib(s, side, 'anon_mib_after_loop')} ({_mib(s, side, 'baseline_anon_mib')})"
+                f" / {_mib(s, side, 'file_mib_after_loop')} ({_mib(s, side, 'baseline_file_mib')})",
                 "",
                 "",
                 "",
@@ -284,6 +300,16 @@ def memory_rows(s: dict[str, Any], points: tuple[int, ...]) -> list[Row]:
             ),
         ]
     return rows
+
+
+def _count(s: dict[str, Any], key: str) -> str:
+    found = fig(s, "hone", key)
+    return f"{found['median']:,.0f}" if found else "?"
+
+
+def _mib(s: dict[str, Any], side: str, key: str) -> str:
+    found = fig(s, side, key)
+    return f"{found['median']:,.0f}" if found else "-"
 
 
 def _rss_row(s: dict[str, Any], other: str) -> Row:

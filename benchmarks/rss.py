@@ -56,12 +56,15 @@ class Growth:
 
     def __init__(self) -> None:
         self.peak_was_reset = reset_peak()
-        self.baseline = rss_mib()
+        self.status = status_mib()
+        self.baseline = self.status.get("VmRSS", self.status["VmHWM"])
 
-    def result(self) -> dict[str, float | bool]:
+    def result(self) -> dict[str, float | bool | None]:
         status = status_mib()
         return {
             "baseline_rss_mib": self.baseline,
+            "baseline_anon_mib": self.status.get("RssAnon"),
+            "baseline_file_mib": self.status.get("RssFile"),
             "peak_rss_mib": status["VmHWM"],
             "rss_growth_mib": status["VmHWM"] - self.baseline,
             "peak_was_reset": self.peak_was_reset,

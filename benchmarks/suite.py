@@ -189,7 +189,7 @@ class Suite:
         if self.has_mlflow():
             top = max(self.sizes.memory_points)
             sides["mlflow"] = self.trial("mlflow", "memory", f"--points={top}")
-        rounds = interleaved(sides, self.sizes.pairs, "7 bounded memory")
+        rounds = interleaved(sides, self.sizes.pairs, "8 bounded memory")
         ratios: dict[str, Callable[[dict[str, Trial]], float]] = {}
         if self.has_mlflow():
             for points in self.sizes.memory_points:
