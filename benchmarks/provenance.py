@@ -30,12 +30,13 @@ print(json.dumps({"python": platform.python_version(), "sqlite": sqlite3.sqlite_
 
 def git(root: Path, *args: str) -> str:
     done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
-    return done.stdout.strip() if done.returncode == 0 else ""
+    return done.stdout.rstrip() if done.returncode == 0 else ""
 
 
 def commit_info(root: Path) -> dict[str, Any]:
-    """HEAD and whether the tree differs from it (figures from a dirty tree say so)."""
-    status = git(root, "status", "--porcelain", "--untracked-files=no")
+    """HEAD and whether the tree differs from it, new files included (figures from a dirty
+    tree say so, and which files)."""
+    status = git(root, "status", "--porcelain")
     return {
         "commit": git(root, "rev-parse", "HEAD") or None,
         "dirty": bool(status),

@@ -321,10 +321,3 @@ def _rss_row(s: dict[str, Any], other: str) -> Row:
         "",
         "",
     )
-
-
-def print_table(rows: list[Row]) -> None:
-    header: Row = ("benchmark", "hone", "MLflow or baseline", "ratio", "target", "")
-    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-    for row in (header, *rows):
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

@@ -19,23 +19,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from provenance import provenance, results_path
-from report import (
-    Row,
-    kill9_rows,
-    lifecycle_rows,
-    memory_rows,
-    overhead_rows,
-    print_table,
-    runs_rows,
-    search_rows,
-    throughput_rows,
-)
+from render import print_table, table
 from suite import Suite
 from trials import spawn
 from workloads import Sizes, option
@@ -91,59 +80,6 @@ def kill9(workdir: Path, quick: bool) -> dict[str, Any]:
     raise SystemExit(f"bench_kill9.py printed no result (exit {done.returncode})")
 
 
-def data_rows(data: dict[str, Any]) -> list[Row]:
-    """bench_data.py's figures; printed raw if its result fields have changed shape."""
-    try:
-        a, t, i = data["data_append"], data["data_adapter"], data["data_import"]
-        return [
-            (
-                f"5 append 1% ({a['appended']:,} rows) to {a['rows']:,}: new bytes / version",
-                f"{100 * a['bytes_ratio']:.2f}%",
-                "",
-                "",
-                "<= 3%",
-                "PASS" if a["bytes_ratio"] <= 0.03 else "MISS",
-            ),
-            (
-                "  append time / full import",
-                f"{100 * a['time_ratio']:.2f}%",
-                f"{a['append_s']:.2f} s / {a['import_s']:.2f} s",
-                "",
-                "<= 10%",
-                "PASS" if a["time_ratio"] <= 0.10 else "MISS",
-            ),
-            (
-                f"6 loader over {t['rows']:,} x 64 float32, batch 256, samples/s",
-                f"{t['loader_samples_per_s']:,.0f}",
-                f"{t['numpy_batched_samples_per_s']:,.0f} (NumPy)",
-                f"{100 * t['loader_ratio']:.0f}%",
-                ">= 50%",
-                "PASS" if t["loader_ratio"] >= 0.5 else "MISS",
-            ),
-            (
-                f"  DataLoader over ds.torch(), {t['per_sample_rows']:,} samples",
-                f"{t['torch_dataset_samples_per_s']:,.0f}",
-                f"{t['numpy_dataset_samples_per_s']:,.0f} (NumPy)",
-                f"{100 * t['torch_dataset_ratio']:.0f}%",
-                ">= 50%",
-                "PASS" if t["torch_dataset_ratio"] >= 0.5 else "MISS",
-            ),
-            (
-                f"7 import {i['rows']:,} rows x {i['columns']} from CSV, rows/s",
-                f"{i['hone_csv_rows_per_s']:,.0f}",
-                f"{i['pandas_csv_rows_per_s']:,.0f} (pandas)",
-                "",
-                "",
-                "",
-            ),
-        ]
-    except (KeyError, TypeError):
-        return [
-            (f"{name} (raw)", json.dumps(result)[:200], "", "", "", "")
-            for name, result in data.items()
-        ]
-
-
 STEPS = (
     "metric_throughput",
     "training_overhead",
@@ -176,20 +112,6 @@ def run_step(name: str, suite: Suite, workdir: Path, quick: bool) -> dict[str, A
     return result
 
 
-def table(b: dict[str, Any], sizes: Sizes) -> list[Row]:
-    builders: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
-        "metric_throughput": throughput_rows,
-        "training_overhead": overhead_rows,
-        "run_lifecycle": lifecycle_rows,
-        "create_runs": lambda s: runs_rows(s, sizes.create_runs),
-        "search": lambda s: search_rows(s, sizes.search_runs),
-        "kill9": kill9_rows,
-        "data": data_rows,
-        "memory": lambda s: memory_rows(s, sizes.memory_points),
-    }
-    return [row for name, build in builders.items() if name in b for row in build(b[name])]
-
-
 def main() -> None:
     quick = "--quick" in sys.argv
     sizes = Sizes.quick() if quick else Sizes()
@@ -215,7 +137,7 @@ def main() -> None:
     record["elapsed_s"] = time.perf_counter() - started
     record["provenance"]["load_average_at_end"] = list(os.getloadavg())
     print()
-    print_table(table(b, sizes))
+    print_table(table(b, asdict(sizes)))
     out = option("out")
     path = Path(out) if out else results_path(ROOT, record["provenance"], quick)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,145 @@
+"""Turn a results file into the table: as text (what make bench prints) or Markdown.
+
+    python benchmarks/render.py benchmarks/results/DATE-COMMIT.json [--markdown]
+
+docs/benchmarks.md quotes figures from a results file; this prints them the same way
+every time, so no figure is copied by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from report import (
+    Row,
+    kill9_rows,
+    lifecycle_rows,
+    memory_rows,
+    overhead_rows,
+    runs_rows,
+    search_rows,
+    throughput_rows,
+)
+
+
+def data_rows(data: dict[str, Any]) -> list[Row]:
+    """bench_data.py's figures; printed raw if its result fields have changed shape."""
+    try:
+        a, t, i = data["data_append"], data["data_adapter"], data["data_import"]
+        return [
+            (
+                f"5 append 1% ({a['appended']:,} rows) to {a['rows']:,}: new bytes / version",
+                f"{100 * a['bytes_ratio']:.2f}%",
+                "",
+                "",
+                "<= 3%",
+                "PASS" if a["bytes_ratio"] <= 0.03 else "MISS",
+            ),
+            (
+                "  append time / full import",
+                f"{100 * a['time_ratio']:.2f}%",
+                f"{a['append_s']:.2f} s / {a['import_s']:.2f} s",
+                "",
+                "<= 10%",
+                "PASS" if a["time_ratio"] <= 0.10 else "MISS",
+            ),
+            (
+                f"6 loader over {t['rows']:,} x 64 float32, batch 256, samples/s",
+                f"{t['loader_samples_per_s']:,.0f}",
+                f"{t['numpy_batched_samples_per_s']:,.0f} (NumPy)",
+                f"{100 * t['loader_ratio']:.0f}%",
+                ">= 50%",
+                "PASS" if t["loader_ratio"] >= 0.5 else "MISS",
+            ),
+            (
+                f"  DataLoader over ds.torch(), {t['per_sample_rows']:,} samples",
+                f"{t['torch_dataset_samples_per_s']:,.0f}",
+                f"{t['numpy_dataset_samples_per_s']:,.0f} (NumPy)",
+                f"{100 * t['torch_dataset_ratio']:.0f}%",
+                ">= 50%",
+                "PASS" if t["torch_dataset_ratio"] >= 0.5 else "MISS",
+            ),
+            (
+                f"7 import {i['rows']:,} rows x {i['columns']} from CSV, rows/s",
+                f"{i['hone_csv_rows_per_s']:,.0f}",
+                f"{i['pandas_csv_rows_per_s']:,.0f} (pandas)",
+                "",
+                "",
+                "",
+            ),
+        ]
+    except (KeyError, TypeError):
+        return [
+            (f"{name} (raw)", json.dumps(result)[:200], "", "", "", "")
+            for name, result in data.items()
+        ]
+
+
+def table(b: dict[str, Any], sizes: dict[str, Any]) -> list[Row]:
+    """Rows for every benchmark the results hold, in the order of the docs."""
+    builders: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
+        "metric_throughput": throughput_rows,
+        "training_overhead": overhead_rows,
+        "run_lifecycle": lifecycle_rows,
+        "create_runs": lambda s: runs_rows(s, sizes["create_runs"]),
+        "search": lambda s: search_rows(s, sizes["search_runs"]),
+        "kill9": kill9_rows,
+        "data": data_rows,
+        "memory": lambda s: memory_rows(s, tuple(sizes["memory_points"])),
+    }
+    return [row for name, build in builders.items() if name in b for row in build(b[name])]
+
+
+HEADER: Row = ("benchmark", "hone", "MLflow or baseline", "ratio", "target", "")
+
+
+def print_table(rows: list[Row]) -> None:
+    widths = [max(len(row[i]) for row in (HEADER, *rows)) for i in range(len(HEADER))]
+    for row in (HEADER, *rows):
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def print_markdown(rows: list[Row]) -> None:
+    print("| " + " | ".join(HEADER[:5]) + " |")
+    print("|" + " --- |" * 5)
+    for row in rows:
+        name, *cells, target, verdict = row
+        target = f"{target} {verdict}".strip()
+        name = f"· {name.strip()}" if name.startswith(" ") else name
+        print(
+            "| " + " | ".join(c.replace("|", "\\|") for c in (name.strip(), *cells, target)) + " |"
+        )
+
+
+def describe(record: dict[str, Any]) -> str:
+    info = record["provenance"]
+    machine = info["machine"]
+    versions = info["versions"]
+    mlflow = info.get("mlflow_environment") or {}
+    return (
+        f"{info['date']}, commit {str(info['commit'])[:12]}"
+        f"{' (dirty tree)' if info['dirty'] else ''}, {machine['cores']} cores, "
+        f"{machine['ram_gib']} GiB, load {machine['load_average'][0]:.1f} at the start; "
+        f"Python {versions['python']}, SQLite {versions['sqlite']}, hone {versions['hone']}, "
+        f"PyTorch {versions['torch']}, pyarrow {versions['pyarrow']}, pandas {versions['pandas']}, "
+        f"MLflow {mlflow.get('mlflow', '-')}; {'quick' if record['quick'] else 'full'} run, "
+        f"{record['elapsed_s'] / 60:.1f} min"
+    )
+
+
+def main() -> None:
+    if len(sys.argv) < 2:
+        raise SystemExit("usage: render.py RESULTS.json [--markdown]")
+    record = json.loads(Path(sys.argv[1]).read_text())
+    rows = table(record["benchmarks"], record["sizes"])
+    print(describe(record))
+    print()
+    (print_markdown if "--markdown" in sys.argv else print_table)(rows)
+
+
+if __name__ == "__main__":
+    main()
