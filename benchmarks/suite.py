@@ -48,13 +48,11 @@ class Suite:
     hone_python: str
     mlflow_python: str | None
 
-    def trial(
-        self, side: str, bench: str, *args: str, python: str | None = None
-    ) -> Callable[[int], Trial]:
+    def trial(self, side: str, bench: str, *args: str) -> Callable[[int], Trial]:
         """A trial of ``bench`` on ``side`` ('hone', 'mlflow' or 'mlflow_wal') in a new folder."""
         mlflow = side.startswith("mlflow")
         script = "bench_mlflow.py" if mlflow else "bench_hone.py"
-        exe = python or (self.mlflow_python if mlflow else self.hone_python)
+        exe = self.mlflow_python if mlflow else self.hone_python
         assert exe is not None
         extra = [*args, *(["--quick"] if self.quick else [])]
         if side == "mlflow_wal":
@@ -86,18 +84,12 @@ class Suite:
         ratios: dict[str, Callable[[dict[str, Trial]], float]] = {}
         if self.has_mlflow():
             ratios = {
-                "log_metric": lambda row: _r(
-                    row, "hone", "points_per_s", "mlflow", "log_metric_per_s"
+                "log_metric": _ratio_fn("hone", "points_per_s", "mlflow", "log_metric_per_s"),
+                "log_batch": _ratio_fn("hone", "points_per_s", "mlflow", "log_batch_per_s"),
+                "log_metric_wal": _ratio_fn(
+                    "hone", "points_per_s", "mlflow_wal", "log_metric_per_s"
                 ),
-                "log_batch": lambda row: _r(
-                    row, "hone", "points_per_s", "mlflow", "log_batch_per_s"
-                ),
-                "log_metric_wal": lambda row: _r(
-                    row, "hone", "points_per_s", "mlflow_wal", "log_metric_per_s"
-                ),
-                "log_batch_wal": lambda row: _r(
-                    row, "hone", "points_per_s", "mlflow_wal", "log_batch_per_s"
-                ),
+                "log_batch_wal": _ratio_fn("hone", "points_per_s", "mlflow_wal", "log_batch_per_s"),
             }
         return summarize(rounds, "metric_throughput", ratios)
 
@@ -116,8 +108,8 @@ class Suite:
         ratios: dict[str, Callable[[dict[str, Trial]], float]] = {}
         if self.has_mlflow():
             ratios = {
-                "start": lambda row: _r(row, "mlflow", "start_ms", "hone", "start_ms"),
-                "end": lambda row: _r(row, "mlflow", "end_ms", "hone", "end_ms"),
+                "start": _ratio_fn("mlflow", "start_ms", "hone", "start_ms"),
+                "end": _ratio_fn("mlflow", "end_ms", "hone", "end_ms"),
             }
         return summarize(rounds, "run_lifecycle", ratios)
 
@@ -127,11 +119,9 @@ class Suite:
         ratios: dict[str, Callable[[dict[str, Trial]], float]] = {}
         if self.has_mlflow():
             ratios = {
-                "runs": lambda row: _r(row, "hone", "runs_per_s", "mlflow", "runs_per_s"),
-                "runs_wal": lambda row: _r(row, "hone", "runs_per_s", "mlflow_wal", "runs_per_s"),
-                "mlflow_wal_gain": lambda row: _r(
-                    row, "mlflow_wal", "runs_per_s", "mlflow", "runs_per_s"
-                ),
+                "runs": _ratio_fn("hone", "runs_per_s", "mlflow", "runs_per_s"),
+                "runs_wal": _ratio_fn("hone", "runs_per_s", "mlflow_wal", "runs_per_s"),
+                "mlflow_wal_gain": _ratio_fn("mlflow_wal", "runs_per_s", "mlflow", "runs_per_s"),
             }
         return summarize(rounds, "create_runs", ratios)
 
@@ -155,8 +145,8 @@ class Suite:
         ratios: dict[str, Callable[[dict[str, Trial]], float]] = {}
         if self.has_mlflow():
             ratios = {
-                "warm": lambda row: _r(row, "mlflow", "warm_ms", "hone", "warm_ms"),
-                "first_in_process": lambda row: _r(row, "mlflow", "first_ms", "hone", "first_ms"),
+                "warm": _ratio_fn("mlflow", "warm_ms", "hone", "warm_ms"),
+                "first_in_process": _ratio_fn("mlflow", "first_ms", "hone", "first_ms"),
                 "fresh_process": lambda row: row["mlflow_fresh"].wall_s / row["hone_fresh"].wall_s,
             }
         summary = summarize(rounds, "search", ratios)
