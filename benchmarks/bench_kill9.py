@@ -40,7 +40,7 @@ with open(ack_path, "r+b") as f:
 run = hone.start_run("kill9")
 print(run.id, flush=True)
 log = run.log_metric
-for step in range(n):
+for step in range(10 * n):  # past n: the kill always lands while it is logging
     value = kill9_value(step)
     log("a", value, step=step)
     log("b", -value, step=step)
@@ -58,7 +58,8 @@ def python_path() -> str:
 
 
 def kill_moments(trials: int) -> list[float]:
-    """Fractions of the run's steps acknowledged before the kill, spread over the run."""
+    """When to kill: once this fraction of ``steps`` is acknowledged (the child logs on past
+    ``steps``, so a late kill still finds it logging, with points not yet in the store)."""
     if trials == 1:
         return [0.5]
     return [0.01 + 0.94 * i / (trials - 1) for i in range(trials)]
