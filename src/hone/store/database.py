@@ -4,6 +4,9 @@ Contract:
 - Constructing a ``Database`` touches nothing; the first transaction connects.
 - ``write()`` is one transaction; on SQLite it takes the write lock up front and waits up to
   the busy timeout, so any number of processes may write concurrently.
+- Every transaction ends within ``HONE_STORE_TIMEOUT`` seconds (60 by default): on
+  PostgreSQL a watchdog cuts off a connection that hangs (``store/watchdog.py``), then
+  ``StoreUnavailableError`` says so. SQLite waits on its busy timeout, which is as long.
 - Every transaction first checks (once per object) that the schema is at this hone's head
   revision, and raises ``WorkspaceError`` naming the command that fixes it otherwise.
 - Driver errors are translated by what they mean (``store/translate.py``): refused values
@@ -13,6 +16,8 @@ Contract:
 
 from __future__ import annotations
 
+import math
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -20,16 +25,34 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
-from hone.errors import HoneError, WorkspaceError
+from hone.errors import HoneError, StoreUnavailableError, ValidationError, WorkspaceError
 from hone.store.engine import WRITE_OPTION, display_url, make_engine, parse_store_url
 from hone.store.migrations import current_revision, head_revision
 from hone.store.translate import translate_store_error
+from hone.store.watchdog import watchdog
 
-__all__ = ["Database", "database_for", "dispose_databases"]
+__all__ = ["TIMEOUT_ENV", "Database", "database_for", "dispose_databases", "store_timeout"]
 
 CHECKPOINT_EVERY_S = 5.0
 CHECKPOINT_AFTER_WRITES = 200
+TIMEOUT_ENV = "HONE_STORE_TIMEOUT"
+DEFAULT_TIMEOUT_S = 60.0
+
+
+def store_timeout() -> float:
+    """Seconds one store transaction may take (``HONE_STORE_TIMEOUT``, default 60)."""
+    text = os.environ.get(TIMEOUT_ENV)
+    if not text:
+        return DEFAULT_TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < 1e6:
+        raise ValidationError(f"{TIMEOUT_ENV}={text!r} must be a number of seconds above 0")
+    return value
 
 
 class Database:
@@ -68,20 +91,81 @@ class Database:
     def read(self) -> Iterator[Connection]:
         """A read transaction."""
         self.check_schema()
-        with self._translate(), self.engine.connect() as conn, conn.begin():
+        with self._transaction(write=False) as conn:
             yield conn
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction, committed when the block exits cleanly."""
         self.check_schema()
-        with (
-            self._translate(),
-            self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn,
-            conn.begin(),
-        ):
+        with self._transaction(write=True) as conn:
             yield conn
         self._writes_since_checkpoint += 1
+
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[Connection]:
+        """A transaction that ends within ``store_timeout()`` seconds, or fails cleanly.
+
+        On PostgreSQL the connection is checked (a ping, under the watchdog) before use:
+        a pooled connection that went stale is replaced, one that hangs is cut off.
+        """
+        timeout = store_timeout()
+        deadline = time.monotonic() + timeout
+        guard: int | None = None
+        try:
+            with self._translate():
+                conn = self._checked_connection(write, deadline, timeout)
+                with conn:
+                    guard = self._watch(conn, deadline)
+                    with conn.begin():
+                        yield conn
+                    if guard is not None and watchdog.disarm(guard):
+                        conn.invalidate()  # cut off just after it finished: not reusable
+                    guard = None
+        except HoneError:
+            if guard is not None and watchdog.disarm(guard):
+                raise self._timed_out(timeout) from None
+            raise
+        finally:
+            if guard is not None:
+                watchdog.disarm(guard)
+
+    def _timed_out(self, timeout: float) -> StoreUnavailableError:
+        return StoreUnavailableError(
+            f"the metadata store at {self.display_url()} did not answer within {timeout:g} s "
+            f"(set {TIMEOUT_ENV} to wait longer)"
+        )
+
+    def _checked_connection(self, write: bool, deadline: float, timeout: float) -> Connection:
+        options = {WRITE_OPTION: True} if write else {}
+        conn = self.engine.connect().execution_options(**options)
+        if self.backend != "postgresql":
+            return conn
+        guard = self._watch(conn, deadline)
+        try:
+            conn.exec_driver_sql("SELECT 1")
+            conn.rollback()
+        except DBAPIError as exc:
+            fired = guard is not None and watchdog.disarm(guard)
+            guard = None
+            conn.close()
+            if fired:
+                raise self._timed_out(timeout) from exc
+            if not exc.connection_invalidated:
+                raise
+            # The pooled connection was stale (the server restarted, say): a fresh one.
+            return self.engine.connect().execution_options(**options)
+        finally:
+            if guard is not None:
+                watchdog.disarm(guard)
+        return conn
+
+    def _watch(self, conn: Connection, deadline: float) -> int | None:
+        if self.backend != "postgresql":
+            return None
+        raw = conn.connection.dbapi_connection
+        fileno = getattr(raw, "fileno", None)
+        return watchdog.arm(fileno(), deadline) if callable(fileno) else None
 
     def checkpoint(self) -> None:
         """Move committed SQLite WAL pages into the database file, now and then.

@@ -51,8 +51,17 @@ def make_engine(url: str) -> Engine:
     parsed = parse_store_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
-    connect_args: dict[str, Any] = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S}
-    return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+    connect_args: dict[str, Any] = {
+        "connect_timeout": POSTGRES_CONNECT_TIMEOUT_S,
+        # Notice a server or network that is gone within ~25 s of silence.
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+    }
+    # No pool_pre_ping: Database pings itself, under its watchdog, so that a ping on a
+    # connection that hangs is bounded too.
+    return create_engine(parsed, connect_args=connect_args)
 
 
 def _sqlite_engine(url: URL) -> Engine:

@@ -32,6 +32,7 @@ __all__ = [
     "metric_series",
     "metrics",
     "params",
+    "quarantine",
     "run_inputs",
     "runs",
     "tags",
@@ -78,6 +79,9 @@ runs = Table(
     Column("user", String(250), nullable=True),
     Column("source", Text, nullable=True),
     Column("environment", Text, nullable=True),  # JSON: python, platform, packages
+    # The time of the record that set the status: a write with an older time loses, so a
+    # late replay of an old journal cannot turn a resumed run back to finished.
+    Column("status_time", DOUBLE, nullable=False, server_default="0"),
     # Covers the id too, so filters never read the (wide) run rows they reject.
     Index(None, "experiment_id", "start_time", "id"),
     Index(None, "parent_run_id"),
@@ -98,6 +102,8 @@ tags = Table(
     Column("run_id", ID, primary_key=True),
     Column("key", KEY, primary_key=True),
     Column("value", Text, nullable=False),
+    # The time of the record that set the value: the newest write wins, in any replay order.
+    Column("updated_at", DOUBLE, nullable=False, server_default="0"),
 )
 
 # One row per (run, key): points refer to it by a small integer, so each point's key in
@@ -177,4 +183,23 @@ run_inputs = Table(
     Column("version_id", String(64), primary_key=True),
     Column("split", String(250), primary_key=True),  # "" when the run read every split
     Column("dataset", String(250), nullable=False),
+)
+
+# Journal records the store refused (or that were malformed), kept with the reason instead
+# of blocking the rest of their journal. The id digests (run, record), so replaying the same
+# journal twice sets a record aside once. ``record`` is ASCII JSON (NUL bytes and lone
+# surrogates escaped), truncated, so that it is storable whatever made the original fail.
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("run_id", ID, nullable=True),
+    Column("kind", String(32), nullable=False),
+    Column("record", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("record_time", DOUBLE, nullable=True),
+    Column("quarantined_at", DOUBLE, nullable=False),
+    Column("host", String(250), nullable=True),
+    Column("segment", String(250), nullable=True),
+    Index(None, "run_id"),
 )

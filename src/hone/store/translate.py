@@ -119,7 +119,8 @@ def _postgres(sqlstate: str, message: str, where: str) -> HoneError:
         return StoreUnavailableError(f"the metadata store at {where} cancelled a statement")
     if klass in ("08", "53", "57", "40", "58", "55"):
         return StoreUnavailableError(f"the metadata store at {where} did not answer: {message}")
-    if klass in ("22", "23", "54"):
+    if klass in ("22", "23", "54") or (sqlstate == "42601" and "memory exhausted" in message):
+        # (42601 "memory exhausted": the parser's limit on a query's nesting.)
         return RejectedError(f"the metadata store at {where} refused the request: {message}")
     if sqlstate in ("42P01", "42703"):
         return _schema_damaged(where, message)
