@@ -23,9 +23,11 @@ from hone.api import (
     sync,
 )
 from hone.config import Workspace
+from hone.tracking.active import active_run
 from hone.tracking.entities import Artifact, Experiment, Metric, Run, RunStatus
 from hone.tracking.replay import SyncReport
-from hone.tracking.run import ActiveRun, active_run, start_run
+from hone.tracking.run import ActiveRun
+from hone.tracking.start import start_run
 
 __version__ = "0.1.0"
 

@@ -10,9 +10,11 @@ from hone.config import Workspace
 from hone.errors import UserError
 from hone.store.setup import init_workspace
 from hone.tracking import queries
+from hone.tracking.active import active_run
 from hone.tracking.entities import Experiment, Metric, Run, RunStatus
 from hone.tracking.replay import SyncReport
-from hone.tracking.run import ActiveRun, active_run
+from hone.tracking.run import ActiveRun
+from hone.tracking.start import workspace_of
 from hone.tracking.tracker import get_tracker
 
 __all__ = [
@@ -36,7 +38,7 @@ WorkspaceLike = Workspace | str | os.PathLike[str] | None
 
 
 def _workspace(workspace: WorkspaceLike) -> Workspace:
-    return workspace if isinstance(workspace, Workspace) else Workspace.discover(workspace)
+    return workspace_of(workspace)
 
 
 def _active() -> ActiveRun:
@@ -57,12 +59,16 @@ def init(
     return workspace
 
 
-def log_metric(key: str, value: float, step: int | None = None) -> None:
-    _active().log_metric(key, value, step)
+def log_metric(
+    key: str, value: float, step: int | None = None, timestamp: float | None = None
+) -> None:
+    _active().log_metric(key, value, step, timestamp)
 
 
-def log_metrics(values: Mapping[str, float], step: int | None = None) -> None:
-    _active().log_metrics(values, step)
+def log_metrics(
+    values: Mapping[str, float], step: int | None = None, timestamp: float | None = None
+) -> None:
+    _active().log_metrics(values, step, timestamp)
 
 
 def log_param(key: str, value: Any) -> None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+from hone.tracking.entities import RunStatus
 from hone.tracking.records import MetricPoint, decode_frames
+from hone.tracking.run import ActiveRun
 
 
 def spawn(code: str, home: Path, **env: str) -> subprocess.Popen[str]:
@@ -48,3 +51,25 @@ def kill_mid_run(code: str, home: Path, settle: float = 0.0) -> str:
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate()
     return run_id
+
+
+def crash(run: ActiveRun) -> Path:
+    """Make ``run`` look like its process died: its segment is released as it stands (no
+    end record, nothing more flushed) and the run is forgotten. Returns the segment."""
+    from hone.tracking.active import forget
+
+    run._tracker.flusher.unregister(run)
+    path = run._writer.path
+    run._writer.close()
+    forget(run)
+    run._status = RunStatus.KILLED  # this object must not write again
+    return path
+
+
+def journal_only(run: ActiveRun, kind: str, data: dict[str, object]) -> None:
+    """Write an event straight into ``run``'s journal, past every check at log time (what
+    an older hone, or a damaged journal, may hold)."""
+    from hone.tracking.records import encode_event
+
+    with run._wlock:
+        run._writer.write(encode_event(kind, {"time": time.time(), **data}))

@@ -45,22 +45,22 @@ def _count(ws: Workspace, run_id: str) -> int:
 
 
 @pytest.mark.slow
-def test_kill_9_mid_logging_loses_nothing(sqlite_workspace: Workspace) -> None:
-    run_id = kill_mid_run(LOGGER, sqlite_workspace.home, settle=0.3)
-    journaled = journal_points(sqlite_workspace.journal_dir)
+def test_kill_9_mid_logging_loses_nothing(workspace: Workspace) -> None:
+    run_id = kill_mid_run(LOGGER, workspace.home, settle=0.3)
+    journaled = journal_points(workspace.journal_dir)
     assert len(journaled) > 40_000
-    report = hone.sync(workspace=sqlite_workspace)
+    report = hone.sync(workspace=workspace)
     assert report.killed_runs == [run_id]
-    assert _count(sqlite_workspace, run_id) == len(journaled)
-    got = hone.get_run(run_id, workspace=sqlite_workspace)
+    assert _count(workspace, run_id) == len(journaled)
+    got = hone.get_run(run_id, workspace=workspace)
     assert got.status is hone.RunStatus.KILLED and got.end_time is not None
     assert got.params == {"n": "1"}
-    assert list(sqlite_workspace.journal_dir.glob("*.jnl")) == []  # replayed and cleared
-    assert hone.sync(workspace=sqlite_workspace).records == 0  # idempotent
+    assert list(workspace.journal_dir.glob("*.jnl")) == []  # replayed and cleared
+    assert hone.sync(workspace=workspace).records == 0  # idempotent
 
 
-def test_a_torn_tail_is_skipped_and_the_rest_kept(sqlite_workspace: Workspace) -> None:
-    run = hone.start_run(workspace=sqlite_workspace)
+def test_a_torn_tail_is_skipped_and_the_rest_kept(workspace: Workspace) -> None:
+    run = hone.start_run(workspace=workspace)
     for step in range(100):
         run.log_metric("x", float(step), step=step)
     segment = run._writer.path
@@ -68,35 +68,35 @@ def test_a_torn_tail_is_skipped_and_the_rest_kept(sqlite_workspace: Workspace) -
     run._writer.write(encode_metric(b"x", 1.0, 100, 0.0)[:-3])
     run._tracker.flusher.unregister(run)
     run._writer.close()
-    from hone.tracking import run as run_module
+    from hone.tracking.active import forget
 
-    run_module._stack.remove(run)
-    report = hone.sync(workspace=sqlite_workspace)
+    forget(run)
+    report = hone.sync(workspace=workspace)
     assert report.torn_bytes > 0
     assert report.killed_runs == [run.id]
-    history = hone.get_metric_history(run.id, "x", workspace=sqlite_workspace)
+    history = hone.get_metric_history(run.id, "x", workspace=workspace)
     assert [p.step for p in history] == list(range(100))
     assert not segment.exists()
 
 
-def test_unreachable_store_keeps_the_run_going(tmp_path: Path, sqlite_workspace: Workspace) -> None:
+def test_unreachable_store_keeps_the_run_going(tmp_path: Path, workspace: Workspace) -> None:
     down = Workspace(
-        home=sqlite_workspace.home,
+        home=workspace.home,
         store_uri="postgresql://hone@127.0.0.1:1/nowhere",
-        blob_uri=sqlite_workspace.blob_uri,
+        blob_uri=workspace.blob_uri,
     )
     with hone.start_run("offline", params={"p": 1}, workspace=down) as run:
         for step in range(1000):
             run.log_metric("loss", math.exp(-step / 100), step=step)
     # The run ended although the store never answered; its journal waits on disk.
-    (segment,) = sqlite_workspace.journal_dir.glob("*.jnl")
+    (segment,) = workspace.journal_dir.glob("*.jnl")
     journaled = len(list(decode_frames(segment.read_bytes())))
     assert journaled >= 1000 + 3  # points + start, params, end (+ a git diff, if dirty)
-    report = hone.sync(workspace=sqlite_workspace)
+    report = hone.sync(workspace=workspace)
     assert report.records == journaled and report.killed_runs == []
-    got = hone.get_run(run.id, workspace=sqlite_workspace)
+    got = hone.get_run(run.id, workspace=workspace)
     assert got.status is hone.RunStatus.FINISHED and got.params == {"p": "1"}
-    assert len(hone.get_metric_history(run.id, "loss", workspace=sqlite_workspace)) == 1000
+    assert len(hone.get_metric_history(run.id, "loss", workspace=workspace)) == 1000
 
 
 WRITER = """
@@ -110,8 +110,8 @@ print(run.id)
 
 
 @pytest.mark.slow
-def test_processes_log_to_different_runs_at_once(sqlite_workspace: Workspace) -> None:
-    procs = [spawn(WRITER.replace("RANK", str(rank)), sqlite_workspace.home) for rank in range(4)]
+def test_processes_log_to_different_runs_at_once(workspace: Workspace) -> None:
+    procs = [spawn(WRITER.replace("RANK", str(rank)), workspace.home) for rank in range(4)]
     ids = []
     for proc in procs:
         out, err = proc.communicate(timeout=120)
@@ -119,7 +119,7 @@ def test_processes_log_to_different_runs_at_once(sqlite_workspace: Workspace) ->
         ids.append(out.strip())
     assert len(set(ids)) == 4
     for run_id in ids:
-        assert _count(sqlite_workspace, run_id) == 5000
+        assert _count(workspace, run_id) == 5000
 
 
 @pytest.mark.slow
@@ -141,28 +141,28 @@ def test_processes_log_to_the_same_run_at_once(workspace: Workspace) -> None:
     assert {k for k in got.metrics} == {"owner", "rank0", "rank1", "rank2"}
 
 
-def test_continuing_a_run_after_its_process_died(sqlite_workspace: Workspace) -> None:
-    run_id = kill_mid_run(LOGGER, sqlite_workspace.home)
-    with hone.start_run(run_id=run_id, workspace=sqlite_workspace) as resumed:
-        last = hone.get_run(run_id, workspace=sqlite_workspace).metrics["loss"].step
+def test_continuing_a_run_after_its_process_died(workspace: Workspace) -> None:
+    run_id = kill_mid_run(LOGGER, workspace.home)
+    with hone.start_run(run_id=run_id, workspace=workspace) as resumed:
+        last = hone.get_run(run_id, workspace=workspace).metrics["loss"].step
         resumed.log_metric("loss", 0.0)  # continues after the last journaled step
-    got = hone.get_run(run_id, workspace=sqlite_workspace)
+    got = hone.get_run(run_id, workspace=workspace)
     assert got.status is hone.RunStatus.FINISHED
     assert got.metrics["loss"].step == last + 1 and got.metrics["loss"].value == 0.0
 
 
 def test_a_failed_live_flush_is_recovered_from_the_journal(
-    sqlite_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from hone.errors import StoreUnavailableError
     from hone.tracking.sink import StoreSink
 
-    run = hone.start_run("flaky", params={"p": 1}, workspace=sqlite_workspace)
+    run = hone.start_run("flaky", params={"p": 1}, workspace=workspace)
     for step in range(100):
         run.log_metric("x", float(step), step=step)
     real_apply = StoreSink.apply
 
-    def down(self: StoreSink, batch: object) -> None:
+    def down(self: StoreSink, batch: object, segment: str | None = None) -> None:
         raise StoreUnavailableError("store went away")
 
     monkeypatch.setattr(StoreSink, "apply", down)
@@ -172,9 +172,9 @@ def test_a_failed_live_flush_is_recovered_from_the_journal(
     for step in range(100, 150):
         run.log_metric("x", float(step), step=step)
     run.end()
-    got = hone.get_run(run.id, workspace=sqlite_workspace)
+    got = hone.get_run(run.id, workspace=workspace)
     assert got.status is hone.RunStatus.FINISHED and got.params == {"p": "1"}
-    history = hone.get_metric_history(run.id, "x", workspace=sqlite_workspace)
+    history = hone.get_metric_history(run.id, "x", workspace=workspace)
     assert [p.step for p in history] == list(range(150))
     close_retired_segments()  # normally done by the flusher thread, in the background
-    assert not list(sqlite_workspace.journal_dir.glob("*.jnl"))
+    assert not list(workspace.journal_dir.glob("*.jnl"))

@@ -107,7 +107,7 @@ def test_bad_values_and_steps_are_rejected(workspace: Workspace) -> None:
             run.log_metric("x", 1.0, step=1.5)  # type: ignore[arg-type]
         with pytest.raises(ValidationError, match="64 bits"):
             run.log_metric("x", 1.0, step=2**70)
-        with pytest.raises(ValidationError, match="limit is 8000"):
+        with pytest.raises(ValidationError, match="limit is 8,000"):
             run.log_param("big", "x" * 8001)
 
 

@@ -21,7 +21,7 @@ from hone.cli.output import console, fmt_number
 from hone.data import import_dataset, loader, normalize
 from hone.store.setup import init_workspace
 from hone.tracking.queries import get_run
-from hone.tracking.run import start_run
+from hone.tracking.start import start_run
 
 __all__ = ["quickstart"]
 

@@ -68,8 +68,22 @@ def capture_environment() -> RunEnvironment:
         "packages": _package_versions(),
     }
     return RunEnvironment(
-        git=_git_state(start), host=socket.gethostname(), user=_user(), source=source, info=info
+        git=_git_state(start),
+        host=storable(socket.gethostname(), 250),
+        user=storable(_user(), 250),
+        source=storable(source, 4000),
+        info=info,
     )
+
+
+def storable(text: str, limit: int) -> str:
+    """``text`` as every store can hold it: bytes that were not UTF-8 (a path from argv,
+    kept as surrogate escapes) become U+FFFD, NUL characters go, and it is cut to ``limit``."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that escapes no byte
+        raw = text.encode("utf-8", "replace")
+    return raw.decode("utf-8", "replace").replace("\x00", "")[:limit]
 
 
 @cache

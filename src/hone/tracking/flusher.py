@@ -1,8 +1,10 @@
-"""Moves records into the store: live runs in the background, journals on replay.
+"""The background thread that moves live runs' records into the store.
 
 A live run hands its pending records to the store from memory (the journal beside them is
-the durable copy). ``flush_segment`` reads a journal file instead: it replays segments of
-dead processes, and a live run's own segment when an in-memory flush failed.
+the durable copy), or from its journal when it queued too much to keep in memory. The
+thread holds no lock of its own while it talks to the store, so starting and ending runs
+never wait on the network; and it survives any exception, saying so in the log: a failed
+flush leaves the records in the journal, to be read back on the next tick.
 """
 
 from __future__ import annotations
@@ -11,83 +13,28 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from hone.errors import HoneError
 from hone.tracking.journal import JournalWriter, remove_segment
-from hone.tracking.records import decode_frames
-from hone.tracking.sink import Batch, StoreSink
 
-__all__ = ["FlushResult", "Flushable", "Flusher", "SegmentCursor", "flush_segment"]
+__all__ = ["Flushable", "Flusher"]
 
 log = logging.getLogger("hone.tracking")
 
-#: Records applied per store transaction; bounds memory when a long journal is replayed.
-MAX_BATCH_RECORDS = 100_000
-MAX_READ_BYTES = 64 << 20
 #: Retired segments wake the flusher at this many, bounding open descriptors.
 RETIRE_BATCH = 32
 #: Emptied segments a process keeps for its next runs.
 SPARE_SEGMENTS = 4
-
-
-@dataclass
-class SegmentCursor:
-    """How far one segment has been committed to the store."""
-
-    run_id: str
-    path: Path
-    offset: int = 0
-
-
-@dataclass(frozen=True)
-class FlushResult:
-    records: int
-    offset: int
-    #: Bytes past the last intact frame, not counting zero padding (a crash mid-copy).
-    torn_bytes: int
-    last_timestamp: float | None
-    saw_end: bool
-
-
-def flush_segment(cursor: SegmentCursor, sink: StoreSink) -> FlushResult:
-    """Apply everything past ``cursor.offset`` to the store and advance it.
-
-    Raises ``StoreUnavailableError``/``WorkspaceError`` with the cursor unmoved past the last
-    committed transaction. One caller per segment at a time: a replayer holds the segment's
-    flock, a live run its own ``lock``.
-    """
-    records = 0
-    last_ts: float | None = None
-    saw_end = False
-    with cursor.path.open("rb") as fh:
-        while True:
-            fh.seek(cursor.offset)
-            data = fh.read(MAX_READ_BYTES)
-            batch = Batch(cursor.run_id)
-            end = cursor.offset
-            count = 0
-            for end_offset, record in decode_frames(data):
-                batch.add(record)
-                count += 1
-                end = cursor.offset + end_offset
-                if count >= MAX_BATCH_RECORDS:
-                    break
-            if end == cursor.offset:
-                torn = len(data.rstrip(b"\0"))
-                return FlushResult(records, cursor.offset, torn, last_ts, saw_end)
-            sink.apply(batch)
-            records += count
-            last_ts = batch.last_timestamp or last_ts
-            saw_end = saw_end or any(s["kind"] == "end" for s in batch.statuses)
-            cursor.offset = end
+#: At most one warning about failing flushes per this many seconds.
+WARN_EVERY_S = 60.0
 
 
 class Flushable(Protocol):
     """Something with pending records (a live run) that the flusher drains."""
 
+    id: str
     lock: threading.Lock
 
     def flush(self) -> None: ...
@@ -104,8 +51,9 @@ class Flusher:
         self._spare: list[JournalWriter] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._flush_now = False
         self._thread: threading.Thread | None = None
-        self._warned_at = 0.0
+        self._warned_at = float("-inf")
 
     def register(self, item: Flushable) -> None:
         with self._lock:
@@ -122,8 +70,7 @@ class Flusher:
         """
         with self._lock:
             keep = len(self._spare) < SPARE_SEGMENTS
-        if keep:  # emptying costs ~20 us: cheaper here than a thread hand-off
-            writer.recycle()
+        if keep and writer.recycle():  # emptying costs ~20 us: cheaper than a hand-off
             with self._lock:
                 self._spare.append(writer)
             return
@@ -150,8 +97,7 @@ class Flusher:
         for writer in retired:
             with self._lock:
                 keep = keep_spares and len(self._spare) < SPARE_SEGMENTS
-            if keep:
-                writer.recycle()
+            if keep and writer.recycle():
                 with self._lock:
                     self._spare.append(writer)
             else:
@@ -167,39 +113,54 @@ class Flusher:
         with self._lock:
             self._live.pop(id(item), None)
 
+    def wake(self) -> None:
+        """Flush now rather than at the next tick (a run's memory queue is full)."""
+        self._flush_now = True
+        self._wake.set()
+
     def _loop(self) -> None:
         next_tick = time.monotonic() + self.interval
         while True:
             self._wake.wait(max(0.0, next_tick - time.monotonic()))
             self._wake.clear()
-            self.close_retired()
-            if time.monotonic() < next_tick:
-                continue  # woken for retired segments only
-            next_tick = time.monotonic() + self.interval
-            self._tick()
+            try:
+                self.close_retired()
+                if time.monotonic() < next_tick and not self._flush_now:
+                    continue  # woken for retired segments only
+                self._flush_now = False
+                next_tick = time.monotonic() + self.interval
+                self._tick()
+            except Exception as exc:  # never let the thread die: runs rely on it
+                self.warn(exc, "the flusher")
 
     def _tick(self) -> None:
         """Periodic work: flush live runs, then the store's housekeeping (checkpoints)."""
         with self._lock:
             live = list(self._live.values())
-            for item in live:
-                # A run ending in its own thread flushes itself; never wait on it here.
-                if not item.lock.acquire(blocking=False):
-                    continue
-                try:
-                    item.flush()
-                except (HoneError, OSError) as exc:
-                    self.warn(exc)
-                finally:
-                    item.lock.release()
+        for item in live:
+            # A run ending in its own thread flushes itself; never wait on it here.
+            if not item.lock.acquire(blocking=False):
+                continue
+            try:
+                item.flush()
+            except Exception as exc:
+                self.warn(exc, f"run {item.id}")
+            finally:
+                item.lock.release()
         if self._on_tick is not None:
             try:
                 self._on_tick()
-            except (HoneError, OSError) as exc:
-                self.warn(exc)
+            except Exception as exc:
+                self.warn(exc, "the store's housekeeping")
 
-    def warn(self, exc: Exception) -> None:
+    def warn(self, exc: Exception, what: str) -> None:
         now = time.monotonic()
-        if now - self._warned_at > 60:
+        if now - self._warned_at > WARN_EVERY_S:
             self._warned_at = now
-            log.warning("hone: %s; points stay in the journal and will be synced later", exc)
+            log.warning(
+                "hone: flushing %s failed (%s); its records stay in the journal and are "
+                "retried (the flusher carries on)",
+                what,
+                exc,
+                exc_info=None if isinstance(exc, (HoneError, OSError)) else exc,
+            )

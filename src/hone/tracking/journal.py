@@ -6,6 +6,13 @@ and copies each frame into a shared memory map of it (a write to the OS, no fsyn
 ``kill -9`` loses nothing the call returned from. A segment whose lock can be taken has no
 living writer: ``hone sync`` replays it.
 
+A segment is created under a temporary name, locked, and only then renamed to ``.jnl``, so
+no replayer can ever see (and remove) a live segment that is not yet locked. Its disk space
+is reserved (``posix_fallocate``) before it is mapped: writing into a mapped page the disk
+cannot back would kill the process with SIGBUS, while a failed reservation is a clean
+``DiskFullError``. Only a window of the file is mapped at a time, so a long run's journal
+does not grow the process's resident memory.
+
 Once a run's records are all in the store its segment is emptied and kept, still locked,
 for the process's next run: short runs (tuning trials) then touch no directory at all.
 """
@@ -13,23 +20,43 @@ for the process's next run: short runs (tuning trials) then touch no directory a
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
+import logging
 import mmap
 import os
-import threading
+import stat
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from hone.errors import HoneError, ValidationError
+from hone.errors import DiskFullError, HoneError, ValidationError
 from hone.ids import new_id
 from hone.tracking.records import Event, decode_frames
+from hone.tracking.scan import FrameScanner
 
-__all__ = ["JournalWriter", "SegmentFile", "abandoned_segments", "remove_segment"]
+__all__ = [
+    "DAMAGED_DIR",
+    "JournalWriter",
+    "SegmentFile",
+    "abandoned_segments",
+    "remove_segment",
+    "set_aside",
+]
+
+log = logging.getLogger("hone.tracking")
 
 SUFFIX = ".jnl"
+PENDING_SUFFIX = ".jnl.new"
+DAMAGED_DIR = "damaged"
 INITIAL_SIZE = 64 << 10
-MAX_GROWTH = 64 << 20
+MAX_GROWTH = 16 << 20
+#: At most this much of a segment is mapped (and so resident) at a time.
+WINDOW = 16 << 20
+#: A pending segment older than this belongs to a process that died while creating it.
+STALE_PENDING_S = 300.0
+_PAGE = mmap.ALLOCATIONGRANULARITY
 #: Events that open a segment and name its run; start and resume also own the run's status.
 OPENING_EVENTS = ("start", "resume", "attach")
 
@@ -37,88 +64,129 @@ OPENING_EVENTS = ("start", "resume", "attach")
 @dataclass(frozen=True)
 class SegmentFile:
     path: Path
-    run_id: str | None  # None: the segment holds no record yet
+    fd: int  # open and locked while the claim lasts
+    run_id: str | None  # None: the segment holds no record yet, or its head is unreadable
     owns_run: bool  # it started or resumed its run (rather than attached to it)
+    empty: bool = True  # no byte but zeros: a spare emptied for reuse, or never written
 
 
 class JournalWriter:
     """Appends frames to one segment; the flock it holds marks the segment as live.
 
-    The segment is a shared memory map of the file: a frame copied into it is in the
-    kernel's page cache at once, so it survives the process (even ``kill -9``) exactly as
-    an ``os.write`` would, without a system call per point. The file grows in doubling
-    steps and is trimmed to its frames on close; after a crash it ends in zero padding,
-    which readers take as the end.
+    Not thread-safe by itself: the run that owns it serializes ``write`` (it queues the same
+    record in memory under the same lock).
     """
 
     def __init__(self, journal_dir: Path) -> None:
-        self.path = journal_dir / f"{new_id()}{SUFFIX}"
+        name = new_id()
+        self.path = journal_dir / f"{name}{SUFFIX}"
+        pending = journal_dir / f"{name}{PENDING_SUFFIX}"
         try:
             journal_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            os.ftruncate(fd, INITIAL_SIZE)
-            self._map = mmap.mmap(fd, INITIAL_SIZE)
+            fd = os.open(pending, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
         except OSError as exc:
-            raise HoneError(f"cannot create the run journal {self.path}: {exc}") from exc
+            raise _journal_error(exc, journal_dir, "create the run journal") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _reserve(fd, 0, INITIAL_SIZE, journal_dir)
+            os.rename(pending, self.path)
+        except BaseException as exc:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                pending.unlink()
+            if isinstance(exc, OSError):
+                raise _journal_error(exc, journal_dir, "create the run journal") from exc
+            raise
         self._fd: int | None = fd
+        self._dir = journal_dir
         self._size = INITIAL_SIZE
+        self._map: mmap.mmap | None = mmap.mmap(fd, INITIAL_SIZE)
+        self._map_start = 0
         self.offset = 0
         self._sealed = False
-        # Reserving a frame's place and copying it must not interleave between threads.
-        self._lock = threading.Lock()
 
     @property
     def closed(self) -> bool:
         return self._sealed or self._fd is None
+
+    @property
+    def fd(self) -> int:
+        assert self._fd is not None, "the segment is closed"
+        return self._fd
 
     def seal(self) -> None:
         """Refuse further writes but keep the lock, so no replayer claims the segment
         while its own process drains it."""
         self._sealed = True
 
-    def write(self, frame: bytes) -> None:
-        with self._lock:
-            if self._sealed:
-                raise ValidationError("this run has ended; start or resume a run to log")
-            start = self.offset
-            end = start + len(frame)
-            if end > self._size:
-                self._grow(end)
-            self._map[start:end] = frame
-            self.offset = end
+    def write(self, frame: bytes) -> int:
+        """Append ``frame``; returns the offset after it."""
+        if self._sealed:
+            raise ValidationError("this run has ended; start or resume a run to log")
+        start = self.offset
+        end = start + len(frame)
+        window = self._map
+        if window is None or end > self._map_start + len(window):
+            window = self._move_window(start, end)
+        base = self._map_start
+        window[start - base : end - base] = frame
+        self.offset = end
+        return end
 
-    def _grow(self, needed: int) -> None:
-        size = self._size
-        while size < needed:
-            size += min(size, MAX_GROWTH)
+    def _move_window(self, start: int, end: int) -> mmap.mmap:
+        """Grow the file (reserving its blocks) and map a window that holds [start, end)."""
+        if end > self._size:
+            size = self._size
+            while size < end:
+                size += min(size, MAX_GROWTH)
+            _reserve(self.fd, self._size, size - self._size, self._dir)
+            self._size = size
+        map_start = start - start % _PAGE
+        length = min(self._size, max(end, map_start + WINDOW)) - map_start
         try:
-            self._map.resize(size)
+            new_map = mmap.mmap(self.fd, length, offset=map_start)
         except OSError as exc:
-            raise HoneError(f"cannot grow the run journal {self.path}: {exc}") from exc
-        self._size = size
+            raise HoneError(f"cannot map the run journal {self.path}: {exc}") from exc
+        if self._map is not None:
+            self._map.close()
+        self._map, self._map_start = new_map, map_start
+        return new_map
 
-    def recycle(self) -> None:
-        """Empty a drained segment for another run of this process (the lock stays)."""
-        assert self._fd is not None, "a closed segment cannot be reused"
-        self._map.close()
-        os.ftruncate(self._fd, 0)
-        os.ftruncate(self._fd, INITIAL_SIZE)
-        self._map = mmap.mmap(self._fd, INITIAL_SIZE)
+    def recycle(self) -> bool:
+        """Empty a drained segment for another run of this process (the lock stays).
+
+        False if the segment can no longer be used (its file was removed by someone, or
+        its space cannot be reserved again): the caller then closes it.
+        """
+        if self._fd is None or os.fstat(self._fd).st_nlink == 0:
+            return False
+        if self._map is not None:
+            self._map.close()
+        try:
+            os.ftruncate(self._fd, 0)
+            _reserve(self._fd, 0, INITIAL_SIZE, self._dir)
+            self._map = mmap.mmap(self._fd, INITIAL_SIZE)
+        except (OSError, HoneError):
+            self._map = None
+            return False
+        self._map_start = 0
         self._size = INITIAL_SIZE
         self.offset = 0
         self._sealed = False
+        return True
 
     def close(self, *, trim: bool = True) -> None:
         """Release the segment (its lock goes with the descriptor).
 
-        ``trim`` cuts the zero padding off a segment that stays on disk; a segment
+        ``trim`` cuts the reserved room off a segment that stays on disk; a segment
         already removed needs no trimming.
         """
         self._sealed = True
         if self._fd is None:
             return
-        self._map.close()
+        if self._map is not None:
+            self._map.close()
+            self._map = None
         if trim:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, self.offset)
@@ -126,41 +194,73 @@ class JournalWriter:
         self._fd = None
 
 
+def _reserve(fd: int, offset: int, length: int, where: Path) -> None:
+    try:
+        os.posix_fallocate(fd, offset, length)
+    except OSError as exc:
+        raise _journal_error(exc, where, "reserve room in the run journal") from exc
+
+
+def _journal_error(exc: OSError, where: Path, doing: str) -> HoneError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFullError(
+            f"the disk holding the run journals {where} is full: cannot {doing} (what was "
+            "logged before is safe; free some space, or set HONE_HOME to a larger disk)"
+        )
+    return HoneError(f"cannot {doing} in {where}: {exc.strerror or exc}")
+
+
 def abandoned_segments(journal_dir: Path) -> Iterator[SegmentFile]:
     """Claim, one at a time, the segments no living process holds.
 
     Each segment is yielded while this process holds its lock, so two replayers never
     work on the same one; a segment deleted by another replayer meanwhile is skipped.
-    The lock is released when the loop moves on.
+    The lock is released when the loop moves on. Pending segments left by a process that
+    died while creating one are removed on the way.
     """
     if not journal_dir.is_dir():
         return
+    _remove_stale_pending(journal_dir)
     for path in sorted(journal_dir.glob(f"*{SUFFIX}")):
         fd = _claim(path)
         if fd is None:
             continue
         try:
-            yield _head(path)
+            yield _head(fd, path)
         finally:
             os.close(fd)
 
 
-def _head(path: Path) -> SegmentFile:
-    with path.open("rb") as fh:
-        head = fh.read(1 << 16)
+def _head(fd: int, path: Path) -> SegmentFile:
+    head = os.pread(fd, 1 << 16, 0)
     for _, record in decode_frames(head):
         if isinstance(record, Event) and record.kind in OPENING_EVENTS:
             run_id = record.data.get("run_id")
             if isinstance(run_id, str):
-                return SegmentFile(path, run_id, record.kind != "attach")
+                return SegmentFile(path, fd, run_id, record.kind != "attach", empty=False)
         break
-    return SegmentFile(path, None, False)
+    if not head.strip(b"\0"):
+        # A spare emptied for reuse (or a segment that died before its first record):
+        # nothing in it, unless there is something past the first 64 KiB.
+        size = os.fstat(fd).st_size
+        scanner = FrameScanner(fd, 0, size)
+        if not any(True for _ in scanner.frames()) and not scanner.torn_bytes:
+            return SegmentFile(path, fd, None, False, empty=True)
+    return SegmentFile(path, fd, None, False, empty=False)
 
 
 def _claim(path: Path) -> int | None:
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except FileNotFoundError:
+        return None
+    except OSError as exc:  # a symlink, or something we may not read
+        log.warning("hone: skipping %s in the journal folder: %s", path, exc.strerror or exc)
+        return None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        log.warning("hone: skipping %s in the journal folder: not a journal file", path)
         return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -171,6 +271,27 @@ def _claim(path: Path) -> int | None:
         os.close(fd)
         return None
     return fd
+
+
+def _remove_stale_pending(journal_dir: Path) -> None:
+    now = time.time()
+    for path in journal_dir.glob(f"*{PENDING_SUFFIX}"):
+        with contextlib.suppress(OSError):
+            if now - path.lstat().st_mtime > STALE_PENDING_S:
+                fd = _claim(path)
+                if fd is not None:
+                    path.unlink()
+                    os.close(fd)
+
+
+def set_aside(path: Path) -> Path:
+    """Move a segment that cannot be replayed into ``journals/damaged/``, for a person to
+    look at; returns where it went."""
+    target_dir = path.parent / DAMAGED_DIR
+    target_dir.mkdir(exist_ok=True)
+    target = target_dir / path.name
+    os.replace(path, target)
+    return target
 
 
 def remove_segment(path: Path) -> None:

@@ -4,14 +4,17 @@
 is packed by hand and copied into the journal's memory map (the durable copy), and the
 same point is queued in memory as the row the store will take. The store sees it when the
 flusher next runs or when the run ends, whichever is first.
+
+Memory is bounded: once ``QUEUE_LIMIT`` bytes of journal wait in memory, further records
+go to the journal only, and the flusher reads them back from there (they are already
+durable), until it has caught up. A flush from memory that fails does the same: everything
+from the start of the failed part on is read back from the journal next time.
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
-import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -19,57 +22,87 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from hone.config import Workspace
-from hone.errors import ConflictError, HoneError, ValidationError
-from hone.ids import new_id
+from hone.errors import (
+    ConflictError,
+    DiskFullError,
+    HoneError,
+    StoreUnavailableError,
+    ValidationError,
+)
+from hone.tracking.active import active_run, forget
+from hone.tracking.applier import apply_range
+from hone.tracking.batch import Batch, Rows
 from hone.tracking.entities import Run, RunStatus
-from hone.tracking.environment import capture_environment
-from hone.tracking.flusher import SegmentCursor, flush_segment
+from hone.tracking.quarantine import Quarantined
 from hone.tracking.queries import get_run
-from hone.tracking.records import Event, encode_event, encode_metric
-from hone.tracking.sink import Batch, PointRow
-from hone.tracking.tracker import Tracker, close_retired_segments, get_tracker
+from hone.tracking.records import MAX_EVENT_BYTES, Event, encode_event, encode_metric
+from hone.tracking.tracker import Tracker
 from hone.tracking.validation import (
+    check_artifact_path,
+    check_end_status,
     check_key,
+    check_mapping,
     check_metric_value,
-    check_name,
     check_step,
+    check_text,
     check_text_value,
+    check_timestamp,
 )
 
-__all__ = ["ActiveRun", "active_run", "start_run"]
+# active_run is re-exported for callers that import it from here.
+__all__ = ["QUEUE_LIMIT", "ActiveRun", "active_run", "checked_values"]
 
 log = logging.getLogger("hone.tracking")
 
+#: Journal bytes a run keeps queued in memory before it spills (~110,000 points, ~17 MiB
+#: of Python objects); the flusher is woken when it is reached.
+QUEUE_LIMIT = 4 << 20
 _MIN_STEP, _MAX_STEP = -(2**63), 2**63 - 1
-_stack: list[ActiveRun] = []
-_stack_lock = threading.Lock()
-_crashed = False
+_KEEP_QUARANTINED = 1000
 
 
 class ActiveRun:
     """A run this process is writing to. Use as a context manager, or call ``end()``."""
 
     def __init__(
-        self, tracker: Tracker, run_id: str, experiment: str, name: str, *, owner: bool
+        self,
+        tracker: Tracker,
+        run_id: str,
+        experiment: str,
+        name: str,
+        *,
+        owner: bool,
+        shared: bool = False,
+        clock: float = 0.0,
     ) -> None:
         self.id = run_id
         self.experiment = experiment
         self.name = name
         self._tracker = tracker
         self._owner = owner
+        # A run continued from another process: its params are claimed in the store at once.
+        self._shared = shared
         self._writer = tracker.flusher.writer(tracker.workspace.journal_dir)
+        #: One flush at a time (the flusher thread, or the run's end).
         self.lock = threading.Lock()
-        # Records not yet in the store: events in order, and points queued per key beside
-        # the key's encoded bytes (one dict lookup per point serves both).
+        # Appending to the journal and queueing in memory happen together, under this.
+        self._wlock = threading.Lock()
+        # Records not yet taken by a flush: events in order, and points queued per key
+        # beside the key's encoded bytes (one dict lookup per point serves both).
         self._events: list[Event] = []
-        self._keys: dict[str, tuple[bytes, list[PointRow]]] = {}
-        # Set when an in-memory flush failed: the journal file is replayed at the end.
-        self._replay_journal = False
+        self._keys: dict[str, tuple[bytes, Rows]] = {}
+        # Journal offsets: everything before _base has been taken by a flush; from
+        # _spill_at on (if set), records are in the journal only.
+        self._base = 0
+        self._spill_at: int | None = None
+        # Event times never go backwards, and never before what the store already held.
+        self._clock = clock
         self._next_step: dict[str, int] = {}
         self._params: dict[str, str] = {}
         self._status: RunStatus | None = None
         self._write = self._writer.write
+        #: Records the store refused and set aside (see ``hone runs show``).
+        self.quarantined: list[Quarantined] = []
 
     def __repr__(self) -> str:
         return f"<ActiveRun {self.id} {self.experiment}/{self.name}>"
@@ -81,8 +114,8 @@ class ActiveRun:
     ) -> None:
         """Record ``value`` for ``key`` at ``step`` (the key's next step if omitted).
 
-        Keyed by (run, key, step): logging the same step again replaces the value.
-        NaN and ±inf are stored faithfully.
+        Keyed by (run, key, step): logging the same step again replaces the value (the
+        point with the newer timestamp wins). NaN and ±inf are stored faithfully.
         """
         entry = self._keys.get(key)
         if entry is None:
@@ -93,17 +126,39 @@ class ActiveRun:
             step = self._next_step.get(key, 0)
         elif type(step) is not int or not _MIN_STEP <= step <= _MAX_STEP:
             step = check_step(key, step)
+        ts = time.time() if timestamp is None else check_timestamp(key, timestamp)
+        frame = encode_metric(entry[0], value, step, ts)
+        with self._wlock:
+            end = self._write(frame)
+            if self._spill_at is None:
+                entry[1].append((step, value if value == value else None, ts))
+                if end - self._base > QUEUE_LIMIT:
+                    self._spill()
         self._next_step[key] = step + 1
-        ts = time.time() if timestamp is None else timestamp
-        self._write(encode_metric(entry[0], value, step, ts))
-        entry[1].append((step, value if value == value else None, ts))
 
     def log_metrics(
         self, values: Mapping[str, float], step: int | None = None, timestamp: float | None = None
     ) -> None:
-        ts = time.time() if timestamp is None else timestamp
+        """Several metrics at one step. The whole call is checked before any is logged."""
+        check_mapping(values, "metric")
+        ts = time.time() if timestamp is None else check_timestamp("(all)", timestamp)
+        if step is not None:
+            step = check_step("(all)", step)
+        checked = []
         for key, value in values.items():
-            self.log_metric(key, value, step, ts)
+            entry = self._keys.get(key) or self._admit_key(key)
+            number = value if type(value) is float else check_metric_value(key, value)
+            at = self._next_step.get(key, 0) if step is None else step
+            checked.append((key, entry, number, at))
+        with self._wlock:
+            for _, entry, number, at in checked:
+                end = self._write(encode_metric(entry[0], number, at, ts))
+                if self._spill_at is None:
+                    entry[1].append((at, number if number == number else None, ts))
+                    if end - self._base > QUEUE_LIMIT:
+                        self._spill()
+        for key, _, _, at in checked:
+            self._next_step[key] = at + 1
 
     def log_param(self, key: str, value: Any) -> None:
         self.log_params({key: value})
@@ -116,31 +171,51 @@ class ActiveRun:
         self.set_tags({key: value})
 
     def set_tags(self, values: Mapping[str, Any]) -> None:
+        """Tags may change; the newest value wins."""
         self._record_tags(checked_values(values, "tag"))
 
     def _record_params(self, checked: dict[str, str]) -> None:
         _check_param_conflicts(self.id, self._params, checked)
+        if self._shared and checked:
+            self._claim_params(checked)
         self._params.update(checked)
-        self._event("params", {"values": checked})
+        for part in _split(checked):
+            self._event("params", {"values": part})
+
+    def _claim_params(self, checked: dict[str, str]) -> None:
+        """Another process may write this run too: the store decides which value is first."""
+        try:
+            conflicts = self._tracker.sink.claim_params(self.id, checked)
+        except StoreUnavailableError as exc:
+            log.warning("hone: could not check params of run %s in the store (%s)", self.id, exc)
+            return
+        if conflicts:
+            _check_param_conflicts(self.id, conflicts, checked)
 
     def _record_tags(self, checked: dict[str, str]) -> None:
-        self._event("tags", {"values": checked})
+        for part in _split(checked):
+            self._event("tags", {"values": part})
 
     def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> list[str]:
         """Store a file (or every file under a folder) as the run's artifact(s).
 
         Returns the artifact paths recorded. The bytes go to the blob store, deduplicated
-        by digest; the journal records the path → digest mapping.
+        by digest; the journal records the path → digest mapping. Every path is checked
+        before any byte is stored.
         """
+        if not isinstance(path, (str, os.PathLike)):
+            raise ValidationError(f"log_artifact takes a file or folder path, got {path!r}")
         source = Path(path)
         if not source.exists():
             raise ValidationError(f"cannot log artifact {source}: no such file or folder")
-        base = name or source.name
+        base = check_artifact_path(name if name is not None else source.name)
         if source.is_dir():
             files = sorted(p for p in source.rglob("*") if p.is_file())
             pairs = [(p, f"{base}/{p.relative_to(source).as_posix()}") for p in files]
         else:
             pairs = [(source, base)]
+        for _, artifact_path in pairs:
+            check_artifact_path(artifact_path)
         recorded = []
         for file, artifact_path in pairs:
             digest = self._tracker.blobs.put_file(file)
@@ -157,11 +232,20 @@ class ActiveRun:
             raise ValidationError(
                 f"log_input takes a dataset version (hone.data.get(...)), got {version!r}"
             )
+        check_text(version_id, "dataset version id", 64)
+        check_text(dataset, "dataset name", 250)
+        if split is not None:
+            if not isinstance(split, str):
+                raise ValidationError(f"split must be a split name, got {split!r}")
+            check_text(split, "split name", 250)
         self._event("input", {"version_id": version_id, "dataset": dataset, "split": split})
 
     def log_text(self, text: str, name: str) -> str:
         """Store ``text`` as an artifact named ``name``."""
-        data = text.encode()
+        if not isinstance(text, str):
+            raise ValidationError(f"log_text takes text, got {type(text).__name__}")
+        check_artifact_path(name)
+        data = text.encode(errors="surrogateescape")
         self._artifact(name, self._tracker.blobs.put_bytes(data), len(data))
         return name
 
@@ -174,55 +258,85 @@ class ActiveRun:
     def end(self, status: RunStatus | str = RunStatus.FINISHED) -> None:
         """End the run and drain its journal into the store.
 
-        If the store cannot be reached the run still ends: its journal stays on disk and
-        ``hone sync`` (or any later hone command) replays it.
+        If the store cannot be reached (within its time bound) the run still ends: its
+        journal stays on disk and ``hone sync`` (or any later hone command) replays it.
         """
         if self.ended:
             return
-        final = RunStatus(status)
+        final = check_end_status(status)
+        unjournaled: dict[str, Any] | None = None
         if self._owner:
-            self._event("end", {"status": final.value})
+            try:
+                self._event("end", {"status": final.value})
+            except DiskFullError as exc:  # the run still ends: its status goes straight in
+                log.warning("hone: run %s: %s", self.id, exc)
+                unjournaled = {"kind": "end", "status": final.value, "time": time.time()}
         self._status = final
-        # From here on the segment may be recycled for another run: never write to it.
-        self._write = self._refuse
-        self._writer.seal()
+        with self._wlock:
+            # From here on the segment may be recycled for another run: never write to it.
+            self._write = self._refuse
+            self._writer.seal()
         self._tracker.flusher.unregister(self)
-        with _stack_lock:
-            if self in _stack:
-                _stack.remove(self)
+        forget(self)
         drained = False
         try:
             drained = self._drain()
+            if drained and unjournaled is not None:
+                drained = self._apply_directly(Batch(self.id, statuses=[unjournaled]))
         finally:
             if drained:
                 self._tracker.flusher.retire(self._writer)
             else:
                 self._writer.close()
+        if self.quarantined:
+            log.warning(
+                "hone: run %s ended; %d of its records were refused by the store and set "
+                "aside: `hone runs show %s` lists them",
+                self.id,
+                len(self.quarantined),
+                self.id,
+            )
 
     def flush(self) -> None:
         """Write pending records to the store now (callers hold ``self.lock``).
 
-        Records are taken with ``del queue[:n]``, atomic under the GIL, so points logged
-        meanwhile stay queued. On failure the taken records are dropped from memory, not
-        lost: they are in the journal, which the run's end (or ``hone sync``) replays.
+        Under the write lock the memory queue is taken and the journal offset it ends at
+        noted; records logged meanwhile stay for the next flush, and queue in memory again
+        even if the queue had spilled. The part that spilled is read back from the journal.
+        On failure nothing is lost: from the start of what was taken, records are read
+        back from the journal next time (the run's end, or ``hone sync`` after the
+        process is gone).
         """
-        batch = Batch(self.id)
-        events = self._events
-        taken = len(events)
-        for event in events[:taken]:
+        with self._wlock:
+            taken_to = self._writer.offset
+            base, spill_at = self._base, self._spill_at
+            events, self._events = self._events, []
+            batch = Batch(self.id)
+            for key, (_, rows) in list(self._keys.items()):
+                if rows:
+                    batch.metrics[key] = rows.take()
+            self._base = taken_to
+            self._spill_at = None
+        for event in events:
             batch.add_event(event)
-        del events[:taken]
-        for key, (_, rows) in list(self._keys.items()):
-            count = len(rows)
-            if count:
-                batch.metrics[key] = rows[:count]
-                del rows[:count]
-        if not len(batch):
-            return
         try:
-            self._tracker.sink.apply(batch)
+            self._note(self._tracker.sink.apply(batch))
+            if spill_at is not None and taken_to > spill_at:
+                applied = apply_range(
+                    self._writer.fd,
+                    spill_at,
+                    taken_to,
+                    self.id,
+                    self._tracker.sink,
+                    segment=self._writer.path.name,
+                )
+                self._note(applied.quarantined)
         except BaseException:
-            self._replay_journal = True
+            with self._wlock:
+                self._base = self._spill_at = base
+                self._events.clear()
+                for _, rows in self._keys.values():
+                    rows.clear()
             raise
 
     def fetch(self) -> Run:
@@ -249,132 +363,97 @@ class ActiveRun:
 
     # Internals -------------------------------------------------------------------------
 
-    def _refuse(self, frame: bytes) -> None:
+    def _refuse(self, frame: bytes) -> int:
         raise ValidationError(f"run {self.id} has ended; start or resume a run to log")
 
-    def _admit_key(self, key: str) -> tuple[bytes, list[PointRow]]:
-        entry: tuple[bytes, list[PointRow]] = (check_key(key, "metric").encode(), [])
+    def _spill(self) -> None:
+        """The memory queue is full: records from the journal's end on stay there only,
+        until the next flush takes the queue (woken now rather than at its next tick)."""
+        self._spill_at = self._writer.offset
+        self._tracker.flusher.wake()
+
+    def _admit_key(self, key: str) -> tuple[bytes, Rows]:
+        entry = (check_key(key, "metric").encode(), Rows())
         self._keys[key] = entry
         return entry
 
     def _event(self, kind: str, data: dict[str, Any]) -> None:
-        payload = {"time": time.time(), **data}
-        self._write(encode_event(kind, payload))
-        self._events.append(Event(kind, payload))
+        with self._wlock:
+            now = max(time.time(), self._clock + 1e-6)
+            self._clock = now
+            payload = {"time": now, **data}
+            end = self._write(encode_event(kind, payload))
+            if self._spill_at is None:
+                self._events.append(Event(kind, payload))
+                if end - self._base > QUEUE_LIMIT:
+                    self._spill()
 
     def _artifact(self, path: str, digest: str, size: int) -> None:
-        if not path or path.startswith("/") or ".." in path.split("/"):
-            raise ValidationError(f"artifact path {path!r} must be relative, without '..'")
         self._event("artifact", {"path": path, "digest": digest, "size": size})
+
+    def _note(self, set_aside: list[Quarantined]) -> None:
+        for item in set_aside:
+            if len(self.quarantined) < _KEEP_QUARANTINED:
+                self.quarantined.append(item)
+            if len(self.quarantined) <= 5:
+                log.warning(
+                    "hone: run %s: the store refused a %s record (%s); it is set aside, "
+                    "see `hone runs show %s`",
+                    self.id,
+                    item.kind,
+                    item.reason,
+                    self.id,
+                )
+
+    def _apply_directly(self, batch: Batch) -> bool:
+        try:
+            self._note(self._tracker.sink.apply(batch))
+        except HoneError as exc:
+            log.warning("hone: run %s: could not record its end (%s)", self.id, exc)
+            return False
+        return True
 
     def _drain(self) -> bool:
         """Flush what is pending; True once everything in the segment is in the store."""
         try:
             with self.lock:
                 self.flush()
-                if self._replay_journal:
-                    flush_segment(SegmentCursor(self.id, self._writer.path), self._tracker.sink)
-        except (HoneError, OSError) as exc:
+        except Exception as exc:
             log.warning(
-                "hone: run %s ended but could not reach the store (%s); its journal "
-                "%s is kept: run `hone sync` when the store is back",
+                "hone: run %s ended but its records could not reach the store (%s); its "
+                "journal %s is kept: run `hone sync` when the store is back",
                 self.id,
                 exc,
                 self._writer.path,
+                exc_info=None if isinstance(exc, (HoneError, OSError)) else exc,
             )
             return False
         return True
 
 
-def start_run(
-    experiment: str = "default",
-    name: str | None = None,
-    *,
-    params: Mapping[str, Any] | None = None,
-    tags: Mapping[str, Any] | None = None,
-    parent: str | ActiveRun | None = None,
-    run_id: str | None = None,
-    workspace: Workspace | str | os.PathLike[str] | None = None,
-) -> ActiveRun:
-    """Start a run (or continue ``run_id``) and make it the active run of this process.
-
-    A run started while another is active becomes its child unless ``parent`` says
-    otherwise. Continuing a run that a dead process left replays that process's journal
-    first; continuing one another live process is writing to attaches to it.
-    """
-    # Everything is checked before the run's first record: bad input leaves no run behind.
-    checked_params = checked_values(params or {}, "param")
-    checked_tags = checked_values(tags or {}, "tag")
-    ws = workspace if isinstance(workspace, Workspace) else Workspace.discover(workspace)
-    tracker = get_tracker(ws)
-    _install_hooks()
-    if run_id is not None:
-        run = _continue(tracker, run_id, checked_params)
-    else:
-        parent_id = parent.id if isinstance(parent, ActiveRun) else parent
-        if parent_id is None:
-            current = active_run()
-            parent_id = current.id if current else None
-        experiment = check_name(experiment, "experiment")
-        if name is not None:
-            check_name(name, "run")
-        run = _create(tracker, experiment, name, parent_id)
-    if checked_params:
-        run._record_params(checked_params)
-    if checked_tags:
-        run._record_tags(checked_tags)
-    tracker.flusher.register(run)
-    with _stack_lock:
-        _stack.append(run)
-    return run
-
-
-def _create(
-    tracker: Tracker, experiment: str, name: str | None, parent_id: str | None
-) -> ActiveRun:
-    run_id = new_id()
-    run_name = check_name(name, "run") if name is not None else f"run-{run_id[:8]}"
-    env = capture_environment()
-    run = ActiveRun(tracker, run_id, experiment, run_name, owner=True)
-    run._event(
-        "start",
-        {
-            "run_id": run_id,
-            "experiment": experiment,
-            "name": run_name,
-            "parent_run_id": parent_id,
-            "git_commit": env.git.commit if env.git else None,
-            "git_dirty": env.git.dirty if env.git else None,
-            "host": env.host,
-            "user": env.user,
-            "source": env.source,
-            "environment": env.info_json,
-        },
-    )
-    if env.git is not None and env.git.dirty and env.git.diff:
-        try:
-            run.log_text(env.git.diff.decode(errors="replace"), "git.diff")
-        except HoneError as exc:
-            log.warning("hone: could not store the git diff of run %s: %s", run_id, exc)
-    return run
-
-
-def _continue(tracker: Tracker, run_id: str, params: dict[str, str]) -> ActiveRun:
-    tracker.sync(run_id=run_id)
-    existing = get_run(tracker.db, run_id)
-    _check_param_conflicts(existing.id, existing.params, params)
-    owner = existing.status != RunStatus.RUNNING
-    run = ActiveRun(tracker, existing.id, existing.experiment, existing.name, owner=owner)
-    run._params.update(existing.params)
-    for key, metric in existing.metrics.items():
-        run._next_step[key] = metric.step + 1
-    run._event("resume" if owner else "attach", {"run_id": existing.id})
-    return run
-
-
-def checked_values(values: Mapping[str, Any], kind: str) -> dict[str, str]:
+def checked_values(values: Any, kind: str) -> dict[str, str]:
     """Params or tags as the journal takes them: valid keys, values as text."""
+    check_mapping(values, kind)
     return {check_key(k, kind): check_text_value(k, v, kind) for k, v in values.items()}
+
+
+def _split(values: dict[str, str]) -> list[dict[str, str]]:
+    """Key/value pairs in parts whose records stay well under the frame bound."""
+    parts: list[dict[str, str]] = []
+    part: dict[str, str] = {}
+    size = 0
+    budget = MAX_EVENT_BYTES // 2
+    for key, value in values.items():
+        # JSON escapes a character in at most 6 bytes.
+        cost = 6 * (len(key) + len(value)) + 8
+        if part and size + cost > budget:
+            parts.append(part)
+            part, size = {}, 0
+        part[key] = value
+        size += cost
+    if part or not parts:
+        parts.append(part)
+    return parts
 
 
 def _check_param_conflicts(run_id: str, old: Mapping[str, str], new: Mapping[str, str]) -> None:
@@ -385,35 +464,3 @@ def _check_param_conflicts(run_id: str, old: Mapping[str, str], new: Mapping[str
                 f"param {key!r} of run {run_id} is already {previous!r}; params are fixed "
                 f"once logged (got {text!r}): log a tag or metric for values that change"
             )
-
-
-def active_run() -> ActiveRun | None:
-    """The innermost run this process started and has not ended."""
-    with _stack_lock:
-        return _stack[-1] if _stack else None
-
-
-_hooks_installed = False
-
-
-def _install_hooks() -> None:
-    """End runs left open at exit: failed after an uncaught exception, else finished."""
-    global _hooks_installed
-    if _hooks_installed:
-        return
-    _hooks_installed = True
-    previous = sys.excepthook
-
-    def hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
-        global _crashed
-        _crashed = True
-        previous(exc_type, exc, tb)
-
-    sys.excepthook = hook
-    atexit.register(_end_open_runs)
-
-
-def _end_open_runs() -> None:
-    while (run := active_run()) is not None:
-        run.end(RunStatus.FAILED if _crashed else RunStatus.FINISHED)
-    close_retired_segments()

@@ -1,20 +1,29 @@
-"""Applies journal records to the store, idempotently.
+"""Applies journal records to the store, idempotently, newest write first.
 
 Every write is keyed — runs by id, params/tags by (run, key), points by (series, step) —
-so replaying a journal that was already (partly) applied changes nothing. Params keep their
-first value; tags, metrics and status take the latest.
+so replaying a journal that was already (partly) applied changes nothing. Writes to the
+same key are ordered by the time carried in the record, never by the order of arrival: a
+run's status and a tag take the value of the newest record, a metric step the point with
+the newest timestamp, ``latest_metrics`` the highest (step, timestamp). So a late replay of
+an old journal cannot undo what a newer process wrote. Params are fixed: the first value to
+reach the store stays, and a different one is refused.
+
+A record the store refuses (a value too long for a column, text a backend cannot hold, a
+malformed record) does not block its batch: the batch is applied record by record, and
+the refused ones are set aside in the quarantine with the reason.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, literal_column, select, update
+from sqlalchemy import Connection, and_, bindparam, func, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from hone.errors import HoneError, RejectedError
 from hone.ids import new_id
 from hone.store.database import Database
 from hone.store.schema import (
@@ -29,78 +38,23 @@ from hone.store.schema import (
     tags,
 )
 from hone.store.upsert import upsert
+from hone.tracking.batch import Batch, Points, Rejected
 from hone.tracking.entities import RunStatus
-from hone.tracking.records import Event, MetricPoint
+from hone.tracking.quarantine import Quarantined, as_quarantined, write_quarantine
 
-__all__ = ["Batch", "PointRow", "StoreSink", "point_row"]
+__all__ = ["StoreSink"]
 
-#: A metric point as a run queues it under its key: (step, value, timestamp); NaN is None.
-PointRow = tuple[int, float | None, float]
+log = logging.getLogger("hone.tracking")
+
 _POINT_COLUMNS = ("step", "value", "timestamp")
 _SERIES_MARK = "__hone_series_id__"
 #: New series are created this many per statement (two parameters each).
 _SERIES_CHUNK = 200
 #: Up to this many points a batch goes in one statement for all keys.
 _SMALL_BATCH = 2000
-
-
-def point_row(point: MetricPoint) -> PointRow:
-    value = point.value
-    return (point.step, None if value != value else value, point.timestamp)
-
-
-@dataclass
-class Batch:
-    """Records of one run's segment, in journal order, split by what they touch."""
-
-    run_id: str
-    starts: list[dict[str, Any]] = field(default_factory=list)
-    params: dict[str, str] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)
-    artifacts: list[dict[str, Any]] = field(default_factory=list)
-    inputs: list[dict[str, Any]] = field(default_factory=list)
-    metrics: dict[str, list[PointRow]] = field(default_factory=dict)
-    statuses: list[dict[str, Any]] = field(default_factory=list)
-    last_timestamp: float | None = None
-
-    def add(self, record: MetricPoint | Event) -> None:
-        if isinstance(record, MetricPoint):
-            self.metrics.setdefault(record.key, []).append(point_row(record))
-            self.last_timestamp = record.timestamp
-            return
-        self.add_event(record)
-
-    def add_event(self, record: Event) -> None:
-        data = record.data
-        self.last_timestamp = data.get("time", self.last_timestamp)
-        if record.kind == "start":
-            self.starts.append(data)
-        elif record.kind == "params":
-            for key, value in data["values"].items():
-                self.params.setdefault(key, value)
-        elif record.kind == "tags":
-            self.tags.update(data["values"])
-        elif record.kind == "artifact":
-            self.artifacts.append(data)
-        elif record.kind == "input":
-            self.inputs.append(data)
-        elif record.kind in ("end", "resume"):
-            self.statuses.append({"kind": record.kind, **data})
-
-    def __len__(self) -> int:
-        return (
-            len(self.starts)
-            + len(self.params)
-            + len(self.tags)
-            + len(self.artifacts)
-            + len(self.inputs)
-            + sum(map(len, self.metrics.values()))
-            + len(self.statuses)
-        )
-
-
-def _step_of(row: PointRow) -> int:
-    return row[0]
+_KEY_CHUNK = 500
+#: Points bound per statement on the hot path: bounds the rows built at once.
+_POINT_CHUNK = 20_000
 
 
 class StoreSink:
@@ -115,9 +69,51 @@ class StoreSink:
         self._series_sql: dict[tuple[str, int], tuple[str, tuple[str, ...] | None]] = {}
         self._lock = threading.Lock()
 
-    def apply(self, batch: Batch) -> None:
+    def apply(self, batch: Batch, *, segment: str | None = None) -> list[Quarantined]:
+        """Write ``batch``; returns the records set aside instead (refused by the store,
+        malformed, or a param that conflicts with the stored value).
+
+        Raises ``StoreUnavailableError`` / ``DiskFullError`` / ``WorkspaceError`` when the
+        store cannot take the batch now; nothing is written then, and the caller keeps the
+        journal to replay later.
+        """
         if not len(batch):
-            return
+            return []
+        try:
+            return self._apply(batch, segment)
+        except RejectedError as exc:
+            log.info("hone: the store refused a record of run %s (%s)", batch.run_id, exc)
+        except HoneError:
+            raise
+        except Exception as exc:  # a record hone itself could not apply: isolate it too
+            log.warning("hone: could not apply records of run %s", batch.run_id, exc_info=exc)
+        out = []
+        if batch.rejected:
+            out = self._apply(Batch(batch.run_id, rejected=batch.rejected), segment)
+        for unit in batch.units():
+            out += self._apply_isolated(unit, segment)
+        return out
+
+    def _apply_isolated(self, unit: Batch, segment: str | None) -> list[Quarantined]:
+        try:
+            return self._apply(unit, segment)
+        except HoneError as exc:
+            if not isinstance(exc, RejectedError):
+                raise
+            reason = str(exc)
+        except Exception as exc:
+            reason = f"hone could not apply it: {type(exc).__name__}: {exc}"
+        halves = unit.halves()
+        if halves is not None:
+            return self._apply_isolated(halves[0], segment) + self._apply_isolated(
+                halves[1], segment
+            )
+        items = [as_quarantined(unit.run_id, r, segment) for r in unit.as_rejected(reason)]
+        with self.db.write() as conn:
+            write_quarantine(conn, items)
+        return items
+
+    def _apply(self, batch: Batch, segment: str | None) -> list[Quarantined]:
         fresh_experiments: dict[str, str] = {}
         fresh_series: dict[tuple[str, str], int] = {}
         statuses = batch.statuses
@@ -128,21 +124,56 @@ class StoreSink:
         with self.db.write() as conn:
             for start in batch.starts:
                 self._create_run(conn, start, fresh_experiments, final)
+            refused = list(batch.rejected)
+            refused += self._write_params(conn, batch.run_id, batch.params)
             self._write_values(conn, batch)
             self._write_metrics(conn, batch.run_id, batch.metrics, fresh_series)
             for status in statuses:
                 self._set_status(conn, batch.run_id, status)
+            set_aside = [as_quarantined(batch.run_id, r, segment) for r in refused]
+            if set_aside:
+                write_quarantine(conn, set_aside)
         with self._lock:
             self._experiment_ids.update(fresh_experiments)
             self._series_ids.update(fresh_series)
+        return set_aside
+
+    def claim_params(self, run_id: str, values: dict[str, str]) -> dict[str, str]:
+        """Write ``values`` now unless the store holds other values for those keys; returns
+        the conflicting keys with their stored values (nothing is written then)."""
+        with self.db.write() as conn:
+            stored = _stored_params(conn, run_id, list(values))
+            conflicts = {k: stored[k] for k, v in values.items() if stored.get(k, v) != v}
+            if not conflicts:
+                self._write_params(conn, run_id, values)
+        return conflicts
+
+    def clock(self, run_id: str) -> float:
+        """The newest record time the store holds for the run's status and tags: a process
+        continuing the run orders its own writes after it, whatever its clock says."""
+        with self.db.read() as conn:
+            status_time = conn.execute(
+                select(runs.c.status_time).where(runs.c.id == run_id)
+            ).scalar()
+            tag_time = conn.execute(
+                select(func.max(tags.c.updated_at)).where(tags.c.run_id == run_id)
+            ).scalar()
+        return max(float(status_time or 0.0), float(tag_time or 0.0))
 
     def mark_killed(self, run_id: str, end_time: float) -> bool:
-        """Mark a still-running run killed; False if it had already ended (or is unknown)."""
+        """Mark a still-running run killed; False if it had already ended (or is unknown),
+        or if a newer record (a resume) set its status after ``end_time``."""
         with self.db.write() as conn:
             result = conn.execute(
                 update(runs)
-                .where(and_(runs.c.id == run_id, runs.c.status == RunStatus.RUNNING.value))
-                .values(status=RunStatus.KILLED.value, end_time=end_time)
+                .where(
+                    and_(
+                        runs.c.id == run_id,
+                        runs.c.status == RunStatus.RUNNING.value,
+                        runs.c.status_time <= end_time,
+                    )
+                )
+                .values(status=RunStatus.KILLED.value, end_time=end_time, status_time=end_time)
             )
         return bool(result.rowcount)
 
@@ -170,6 +201,7 @@ class StoreSink:
             "status": final["status"] if final else RunStatus.RUNNING.value,
             "start_time": start["time"],
             "end_time": final["time"] if final else None,
+            "status_time": final["time"] if final else start["time"],
             "parent_run_id": start.get("parent_run_id"),
             "git_commit": start.get("git_commit"),
             "git_dirty": start.get("git_dirty"),
@@ -181,23 +213,46 @@ class StoreSink:
         if final is None:
             upsert(conn, runs, [row], keys=["id"])
         else:  # a replay may find the row already there, running: it takes the outcome
-            upsert(conn, runs, [row], keys=["id"], update=["status", "end_time"])
+            upsert(
+                conn,
+                runs,
+                [row],
+                keys=["id"],
+                update=["status", "end_time", "status_time"],
+                newer="status_time",
+            )
+
+    @staticmethod
+    def _write_params(conn: Connection, run_id: str, values: dict[str, str]) -> list[Rejected]:
+        """Insert params; a key the store already holds with another value is refused."""
+        rows = [{"run_id": run_id, "key": k, "value": v} for k, v in values.items()]
+        if upsert(conn, params, rows, keys=["run_id", "key"]) == len(rows):
+            return []
+        stored = _stored_params(conn, run_id, list(values))
+        return [
+            Rejected(
+                "params",
+                {"values": {key: value}},
+                f"param {key!r} is already {stored[key]!r} in the store; params are fixed "
+                "once logged (log a tag or metric for values that change)",
+            )
+            for key, value in values.items()
+            if stored.get(key, value) != value
+        ]
 
     @staticmethod
     def _write_values(conn: Connection, batch: Batch) -> None:
         run_id = batch.run_id
         upsert(
             conn,
-            params,
-            [{"run_id": run_id, "key": k, "value": v} for k, v in batch.params.items()],
-            keys=["run_id", "key"],
-        )
-        upsert(
-            conn,
             tags,
-            [{"run_id": run_id, "key": k, "value": v} for k, v in batch.tags.items()],
+            [
+                {"run_id": run_id, "key": k, "value": v, "updated_at": t}
+                for k, (v, t) in batch.tags.items()
+            ],
             keys=["run_id", "key"],
-            update=["value"],
+            update=["value", "updated_at"],
+            newer="updated_at",
         )
         upsert(
             conn,
@@ -214,6 +269,7 @@ class StoreSink:
             ],
             keys=["run_id", "path"],
             update=["digest", "size", "created_at"],
+            newer="created_at",
         )
         upsert(
             conn,
@@ -234,28 +290,30 @@ class StoreSink:
         self,
         conn: Connection,
         run_id: str,
-        series: dict[str, list[PointRow]],
+        series: dict[str, Points],
         fresh: dict[tuple[str, str], int],
     ) -> None:
-        series = {key: rows for key, rows in series.items() if rows}
+        series = {key: columns for key, columns in series.items() if len(columns)}
         if not series:
             return
         ids = self._series(conn, run_id, series, fresh)
         if sum(map(len, series.values())) <= _SMALL_BATCH:
             # Few points (short runs, slow loops): one statement for every key.
             sql, positional = self._points_statement(conn, inline_series=False)
-            points = [(ids[key], *row) for key, rows in series.items() for row in rows]
+            points = [(ids[key], *row) for key, c in series.items() for row in c.rows()]
             self._execute_points(conn, sql, positional, ("series_id", *_POINT_COLUMNS), points)
         else:
-            # The hot path: rows are bound exactly as the run queued them, no per-row
-            # Python work; the series id is an integer from the store, rendered inline.
+            # The hot path: the series id is an integer from the store, rendered inline;
+            # rows are built from the packed columns a chunk at a time (bounded memory).
             template, positional = self._points_statement(conn, inline_series=True)
-            for key, rows in series.items():
+            for key, columns in series.items():
                 sql = template.replace(_SERIES_MARK, str(int(ids[key])))
-                self._execute_points(conn, sql, positional, _POINT_COLUMNS, rows)
+                for start in range(0, len(columns), _POINT_CHUNK):
+                    rows = columns.rows(start, start + _POINT_CHUNK)
+                    self._execute_points(conn, sql, positional, _POINT_COLUMNS, rows)
         latest = []
-        for key, rows in series.items():
-            step, value, ts = max(rows, key=_step_of)
+        for key, columns in series.items():
+            step, value, ts = columns.newest()
             latest.append(
                 {"run_id": run_id, "key": key, "step": step, "value": value, "timestamp": ts}
             )
@@ -265,7 +323,7 @@ class StoreSink:
             latest,
             keys=["run_id", "key"],
             update=["step", "value", "timestamp"],
-            newer="step",
+            newer=("step", "timestamp"),
         )
 
     @staticmethod
@@ -354,6 +412,7 @@ class StoreSink:
             stmt = stmt.on_conflict_do_update(
                 index_elements=["series_id", "step"],
                 set_={"value": stmt.excluded.value, "timestamp": stmt.excluded.timestamp},
+                where=metrics.c.timestamp <= stmt.excluded.timestamp,
             )
             compiled = stmt.compile(dialect=conn.dialect)
             expected = _POINT_COLUMNS if inline_series else ("series_id", *_POINT_COLUMNS)
@@ -365,8 +424,26 @@ class StoreSink:
 
     @staticmethod
     def _set_status(conn: Connection, run_id: str, status: dict[str, Any]) -> None:
+        time = status["time"]
         if status["kind"] == "resume":
             values: dict[str, Any] = {"status": RunStatus.RUNNING.value, "end_time": None}
         else:
-            values = {"status": status["status"], "end_time": status["time"]}
-        conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
+            values = {"status": status["status"], "end_time": time}
+        conn.execute(
+            update(runs)
+            .where(and_(runs.c.id == run_id, runs.c.status_time <= time))
+            .values(status_time=time, **values)
+        )
+
+
+def _stored_params(conn: Connection, run_id: str, keys: Sequence[str]) -> dict[str, str]:
+    stored: dict[str, str] = {}
+    for start in range(0, len(keys), _KEY_CHUNK):
+        chunk = keys[start : start + _KEY_CHUNK]
+        for key, value in conn.execute(
+            select(params.c.key, params.c.value).where(
+                params.c.run_id == run_id, params.c.key.in_(chunk)
+            )
+        ):
+            stored[key] = value
+    return stored

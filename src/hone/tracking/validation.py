@@ -1,28 +1,45 @@
-"""What a metric, param or tag key and value may be; checked when logged, not when flushed."""
+"""What keys, values, names and paths may be: checked when logged, for the strictest backend.
+
+A value that one store would refuse (PostgreSQL holds no NUL character in text; neither
+backend takes a lone surrogate; columns have lengths) is refused here, when the caller can
+still fix it, rather than when a background thread flushes it.
+"""
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from numbers import Real
 from typing import Any
 
 from hone.errors import ValidationError
+from hone.tracking.entities import RunStatus
 
 __all__ = [
+    "MAX_ARTIFACT_PATH",
     "MAX_KEY_LENGTH",
     "MAX_VALUE_LENGTH",
+    "check_artifact_path",
+    "check_end_status",
     "check_key",
+    "check_mapping",
     "check_metric_value",
     "check_name",
+    "check_run_id",
     "check_step",
+    "check_text",
     "check_text_value",
+    "check_timestamp",
 ]
 
 MAX_KEY_LENGTH = 250
 MAX_VALUE_LENGTH = 8000
+MAX_ARTIFACT_PATH = 1000
 # Letters, digits and the punctuation people use to group keys ("val/acc", "lr.head").
 _KEY_RE = re.compile(r"^[A-Za-z0-9_\-./: ]+$")
+_RUN_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+_MIN_STEP, _MAX_STEP = -(2**63), 2**63 - 1
 
 
 def check_key(key: Any, kind: str) -> str:
@@ -44,49 +61,133 @@ def check_key(key: Any, kind: str) -> str:
     return key
 
 
+def check_text(text: str, what: str, limit: int) -> str:
+    """``text`` if every backend can store it: no NUL, valid Unicode, at most ``limit``."""
+    if len(text) > limit:
+        raise ValidationError(f"{what} is {len(text):,} characters; the limit is {limit:,}")
+    if "\x00" in text:
+        raise ValidationError(
+            f"{what} contains a NUL character (at position {text.index(chr(0))}), which "
+            "PostgreSQL cannot store; remove it"
+        )
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValidationError(
+            f"{what} is not valid Unicode text: {exc.object[exc.start]!r} at position "
+            f"{exc.start} is a lone surrogate (bytes that were not UTF-8?)"
+        ) from None
+    return text
+
+
 def check_name(name: Any, kind: str) -> str:
-    """Names of runs and experiments: any printable text up to the key length."""
+    """Names of runs and experiments: printable text up to the key length."""
     if not isinstance(name, str) or not name.strip():
         raise ValidationError(f"{kind} name must be a non-empty string, got {name!r}")
     if len(name) > MAX_KEY_LENGTH or not name.isprintable():
         raise ValidationError(
             f"{kind} name {name[:40]!r} must be printable and at most {MAX_KEY_LENGTH} characters"
         )
-    return name
+    return check_text(name, f"{kind} name {name[:40]!r}", MAX_KEY_LENGTH)
+
+
+def check_run_id(run_id: Any, what: str = "run id") -> str:
+    """A full run id (32 lowercase hex digits)."""
+    if not isinstance(run_id, str) or not _RUN_ID_RE.match(run_id):
+        raise ValidationError(f"{what} must be a run id (32 hex digits), got {run_id!r}")
+    return run_id
+
+
+def check_mapping(values: Any, kind: str) -> Mapping[Any, Any]:
+    if not isinstance(values, Mapping):
+        raise ValidationError(
+            f"{kind}s must be a mapping of key to value (a dict), got {type(values).__name__}"
+        )
+    return values
 
 
 def check_metric_value(key: str, value: Any) -> float:
-    """A float; NaN and ±inf are kept faithfully (a diverged loss is worth recording)."""
-    if isinstance(value, bool) or not isinstance(value, (Real, float, int)):
-        try:
-            return float(value)  # numpy scalars, 0-d tensors
-        except (TypeError, ValueError) as exc:
-            raise ValidationError(f"metric {key!r}: value {value!r} is not a number") from exc
-    return float(value)
+    """A float; NaN and ±inf are kept faithfully (a diverged loss is worth recording).
+    Numbers only: numpy scalars and 0-d tensors convert, text does not."""
+    if isinstance(value, (str, bytes, bool)) or value is None:
+        raise ValidationError(
+            f"metric {key!r}: value {value!r} is not a number ({type(value).__name__}); "
+            "log numbers as metrics and text as tags"
+        )
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValidationError(
+            f"metric {key!r}: value {str(value)[:40]}… is too large for a 64-bit float"
+        ) from None
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"metric {key!r}: value {value!r} is not a number") from exc
 
 
 def check_step(key: str, step: Any) -> int:
-    if isinstance(step, bool) or not isinstance(step, int):
+    if isinstance(step, bool):
+        raise ValidationError(f"metric {key!r}: step {step!r} is not an integer")
+    if not isinstance(step, int):
         try:
             as_int = int(step)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise ValidationError(f"metric {key!r}: step {step!r} is not an integer") from exc
         if as_int != step:
             raise ValidationError(f"metric {key!r}: step {step!r} is not an integer")
         step = as_int
-    if not -(2**63) <= step < 2**63:
+    if not _MIN_STEP <= step <= _MAX_STEP:
         raise ValidationError(f"metric {key!r}: step {step} does not fit in 64 bits")
     return int(step)
 
 
+def check_timestamp(key: str, timestamp: Any) -> float:
+    """A finite time in seconds since the epoch."""
+    if isinstance(timestamp, (bool, str, bytes)) or not isinstance(timestamp, Real):
+        raise ValidationError(
+            f"metric {key!r}: timestamp {timestamp!r} is not a number of seconds since the epoch"
+        )
+    try:
+        value = float(timestamp)
+    except OverflowError:
+        value = math.inf
+    if not math.isfinite(value):
+        raise ValidationError(f"metric {key!r}: timestamp {timestamp!r} is not finite")
+    return value
+
+
 def check_text_value(key: str, value: Any, kind: str) -> str:
     """Params and tags are stored as text; floats keep their repr so 0.1 stays 0.1."""
-    text = value if isinstance(value, str) else _to_text(value)
-    if len(text) > MAX_VALUE_LENGTH:
-        raise ValidationError(
-            f"{kind} {key!r}: value is {len(text)} characters; the limit is {MAX_VALUE_LENGTH}"
-        )
-    return text
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = _to_text(value)
+        except Exception as exc:  # a user object whose __str__ fails
+            raise ValidationError(
+                f"{kind} {key!r}: cannot turn the {type(value).__name__} value into text: {exc}"
+            ) from None
+    return check_text(text, f"{kind} {key!r} value", MAX_VALUE_LENGTH)
+
+
+def check_artifact_path(path: Any) -> str:
+    """A relative POSIX path without ``..``, storable on every backend."""
+    if not isinstance(path, str) or not path:
+        raise ValidationError(f"artifact path must be a non-empty string, got {path!r}")
+    if path.startswith("/") or ".." in path.split("/"):
+        raise ValidationError(f"artifact path {path[:80]!r} must be relative, without '..'")
+    return check_text(path, f"artifact path {path[:80]!r}", MAX_ARTIFACT_PATH)
+
+
+def check_end_status(status: Any) -> RunStatus:
+    """The status a run may end with: finished, failed or killed."""
+    ended = [s.value for s in RunStatus if s is not RunStatus.RUNNING]
+    try:
+        final = RunStatus(status)
+    except (ValueError, TypeError):
+        final = None
+    if final is None or final is RunStatus.RUNNING:
+        raise ValidationError(f"a run ends as one of {', '.join(ended)}, not {status!r}")
+    return final
 
 
 def _to_text(value: Any) -> str:
