@@ -14,7 +14,7 @@ from hone.config import Workspace
 from hone.store.engine import parse_store_url
 from hone.store.schema import metadata
 from hone.store.setup import init_workspace
-from hone.tracking.run import active_run
+from hone.tracking.active import active_run
 from hone.tracking.tracker import close_trackers
 
 POSTGRES_ENV = "HONE_TEST_POSTGRES_URL"
@@ -48,6 +48,16 @@ def drop_postgres_database(url: str) -> None:
     with engine.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     engine.dispose()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that talks to PostgreSQL ``postgres`` (``-m "not postgres"`` runs
+    the rest, e.g. on a machine without it)."""
+    for item in items:
+        params = getattr(item, "callspec", None)
+        on_postgres = params is not None and params.params.get("store_url") == "postgresql"
+        if on_postgres or "postgres_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
 
 
 @pytest.fixture(scope="session")

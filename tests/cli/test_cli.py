@@ -22,9 +22,10 @@ def hone_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, 
 
 
 @pytest.fixture
-def home(sqlite_workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Workspace:
-    monkeypatch.setenv("HONE_HOME", str(sqlite_workspace.home))
-    return sqlite_workspace
+def home(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    """A workspace on each backend, which every command finds through HONE_HOME."""
+    monkeypatch.setenv("HONE_HOME", str(workspace.home))
+    return workspace
 
 
 def _two_runs(ws: Workspace) -> tuple[str, str]:
@@ -134,7 +135,8 @@ def test_sync_and_any_later_command_replay_dead_runs(
     assert code == 0 and json.loads(out)["records"] == 0
 
 
-def test_help_is_fast_to_import() -> None:
+def test_the_cli_does_not_import_torch() -> None:
+    """`hone --help` must not pay for PyTorch (its start-up time is a benchmark figure)."""
     import subprocess
     import sys
 

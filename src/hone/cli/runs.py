@@ -16,6 +16,7 @@ from hone.cli.output import (
 from hone.cli.state import state
 from hone.tracking import queries
 from hone.tracking.entities import Run, RunStatus, json_number
+from hone.tracking.quarantine import quarantined_records
 
 __all__ = ["runs_app"]
 
@@ -82,9 +83,11 @@ def show(
     json_out: bool = JSON,
 ) -> None:
     """Everything recorded about one run."""
-    run = queries.get_run(state.tracker().db, run_id)
+    db = state.tracker().db
+    run = queries.get_run(db, run_id)
+    set_aside = quarantined_records(db, run.id)
     if json_out:
-        print_json(run.to_dict())
+        print_json({**run.to_dict(), "quarantined": [q.to_dict() for q in set_aside]})
         return
     console.print(f"[bold]run[/] {run.id}  {_status(run)}")
     rows = [
@@ -122,6 +125,15 @@ def show(
         console.print("[bold]artifacts[/]")
         for artifact in run.artifacts:
             console.print(f"  {artifact.path}  {artifact.size} B  sha256:{artifact.digest[:12]}")
+    if set_aside:
+        console.print(f"[bold yellow]set aside[/] ({len(set_aside)} record(s) the store refused)")
+        for refused in set_aside:
+            console.print(
+                f"  {fmt_time(refused.quarantined_at)}  {refused.kind}: {refused.reason}",
+                markup=False,
+                highlight=False,
+            )
+            console.print(f"    {refused.record[:200]}", markup=False, highlight=False)
 
 
 @runs_app.command("metrics")

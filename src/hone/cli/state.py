@@ -34,7 +34,7 @@ class CliState:
             self.synced = True
             try:
                 tracker.sync()
-            except HoneError as exc:  # reads may still work; `hone sync` reports fully
+            except (HoneError, OSError) as exc:  # reads may still work; `hone sync` reports
                 log.warning("hone: could not replay pending journals: %s", exc)
         return tracker
 
