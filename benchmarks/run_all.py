@@ -56,12 +56,12 @@ def data_benchmarks(workdir: Path, quick: bool) -> dict[str, dict[str, Any]]:
         print(f"running data: {bench} ...", flush=True)
         cmd = [sys.executable, str(HERE / "bench_data.py"), str(workdir / bench), f"--only={bench}"]
         trial = spawn([*cmd, *(["--quick"] if quick else [])], "hone", HERE)
-        print(f"  took {trial.wall_s:.0f} s, peak {trial.peak_rss_mib:.0f} MiB", flush=True)
+        print(f"  took {trial.wall_s:.0f} s, peak {trial.own_peak_rss_mib} MiB", flush=True)
         for name, result in trial.results.items():
             results[name] = {
                 **result,
                 "trial_wall_s": trial.wall_s,
-                "trial_peak_rss_mib": trial.peak_rss_mib,
+                "trial_peak_rss_mib": trial.own_peak_rss_mib,
             }
     return results
 

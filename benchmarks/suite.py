@@ -237,7 +237,8 @@ def summarize(
                 else sorted({str(v) for v in values})
             )
         figures["trial_wall_s"] = spread([row[side].wall_s for row in rounds])
-        figures["trial_peak_rss_mib"] = spread([row[side].peak_rss_mib for row in rounds])
+        peaks = [p for row in rounds if (p := row[side].own_peak_rss_mib) is not None]
+        figures["trial_peak_rss_mib"] = spread(peaks) if peaks else None
         sides[side] = figures
     return {
         "rounds": len(rounds),

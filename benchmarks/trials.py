@@ -3,6 +3,11 @@
 A *trial* is one benchmark on one side in a new interpreter. The parent times it from
 spawn to exit and reads its peak RSS from the kernel (``wait4``'s ``ru_maxrss``), so wall
 time and memory are measured the same way for hone and MLflow whatever the child does.
+
+Linux starts a child's ``ru_maxrss`` at its parent's peak RSS (it is carried over when the
+child execs), so the figure is the child's own only where it exceeds the parent's peak.
+``run_all.py`` is a small process (the standard library and these modules), far below any
+trial; ``Trial.own_peak_rss_mib`` is None where the figure does not clear the parent's.
 """
 
 from __future__ import annotations
@@ -19,14 +24,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rss import peak_mib
+
 
 @dataclass
 class Trial:
     side: str
     results: dict[str, dict[str, Any]]
     wall_s: float
-    peak_rss_mib: float
+    peak_rss_mib: float  # wait4's ru_maxrss: at least the parent's peak (parent_peak_mib)
     stdout: str = field(repr=False, default="")
+    parent_peak_mib: float = 0.0
+
+    @property
+    def own_peak_rss_mib(self) -> float | None:
+        """The child's own peak, or None where it did not clear the parent's (unknown)."""
+        clears = self.peak_rss_mib > 1.02 * self.parent_peak_mib + 4  # a margin for noise
+        return self.peak_rss_mib if clears else None
 
 
 class TrialFailed(RuntimeError):
@@ -35,6 +49,7 @@ class TrialFailed(RuntimeError):
 
 def spawn(cmd: Sequence[str], side: str, cwd: Path, env: dict[str, str] | None = None) -> Trial:
     """Run ``cmd`` to completion; its RESULT lines, wall time and peak RSS."""
+    floor = peak_mib()  # the child's ru_maxrss starts here
     with tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(
@@ -56,8 +71,7 @@ def spawn(cmd: Sequence[str], side: str, cwd: Path, env: dict[str, str] | None =
         if line.startswith("RESULT "):
             result = json.loads(line[len("RESULT ") :])
             results[result.pop("bench")] = result
-    # ru_maxrss is in KiB on Linux.
-    return Trial(side, results, wall, usage.ru_maxrss / 1024, out)
+    return Trial(side, results, wall, usage.ru_maxrss / 1024, out, floor)  # KiB on Linux
 
 
 def interleaved(
@@ -73,9 +87,10 @@ def interleaved(
         for name in names[shift:] + names[:shift]:
             trial = sides[name](r)
             row[name] = trial
+            own = trial.own_peak_rss_mib
+            peak = "?" if own is None else f"{own:.0f}"
             print(
-                f"  {label} round {r + 1}/{rounds} {name}: {trial.wall_s:.1f} s, "
-                f"peak {trial.peak_rss_mib:.0f} MiB",
+                f"  {label} round {r + 1}/{rounds} {name}: {trial.wall_s:.1f} s, peak {peak} MiB",
                 flush=True,
             )
         done.append(row)
