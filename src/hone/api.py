@@ -108,12 +108,14 @@ def get_metric_history(run_id: str, key: str, *, workspace: WorkspaceLike = None
 def search_runs(
     experiment: str | Sequence[str] | None = None,
     filter: str | None = None,
-    order_by: Sequence[str] | None = None,
+    order_by: Sequence[str] | str | None = None,
     max_results: int = 1000,
     *,
     workspace: WorkspaceLike = None,
 ) -> list[Run]:
-    """Runs matching a filter such as ``"metrics.acc > 0.9 and params.lr = '0.01'"``."""
+    """Runs matching a filter such as ``"metrics.acc > 0.9 and params.lr = '0.01'"``,
+    ordered by ``order_by`` clauses (one string is one clause), at most ``max_results``
+    (1 to 50,000)."""
     db = get_tracker(_workspace(workspace)).db
     return queries.search_runs(
         db, experiment=experiment, filter=filter, order_by=order_by, max_results=max_results

@@ -194,6 +194,11 @@ CASES = [
                  HONE_STORE_URI="garbage")
         for c in [*OPENING, "init"]
     ],
+    *[
+        env_case(f"env-store-port-{c}", "healthy", f"-w {{ws}} {c}", 2, "not a database URL",
+                 HONE_STORE_URI="postgresql://u@h:abc/db")
+        for c in OPENING
+    ],
     env_case("env-store-not-utf8", "healthy", "-w {ws} runs list", 2, "HONE_STORE_URI b'",
              HONE_STORE_URI=f"sqlite:///{NOT_UTF8}"),
     env_case("env-blobs-ftp-data", "healthy", "-w {ws} data list", 2, "cannot hold blobs",

@@ -52,14 +52,20 @@ def test_a_schema_at_another_revision_asks_for_upgrade(store_url: str, tmp_path:
     upgrade_store(Workspace(tmp_path, store_url, tmp_path.as_uri()))
     db = Database(store_url)
     with db.engine.begin() as conn:
-        conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0002'"))
     try:
         with pytest.raises(
             WorkspaceError,
-            match=f"at schema revision 0000, this hone needs "
+            match=f"at schema revision 0002, this hone needs "
             f"{head_revision()}; run `hone db upgrade`",
         ):
             db.check_schema()
+        with db.engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+        newer = Database(store_url)
+        with pytest.raises(WorkspaceError, match="a newer hone wrote it; upgrade hone"):
+            newer.check_schema()
+        newer.dispose()
     finally:
         with db.engine.begin() as conn:
             conn.execute(text(f"UPDATE alembic_version SET version_num = '{head_revision()}'"))

@@ -46,7 +46,9 @@ def list_runs(
     order_by: list[str] | None = typer.Option(
         None, "--order-by", "-o", help="e.g. 'metrics.acc desc' (repeatable)."
     ),
-    max_results: int = typer.Option(100, "--max-results", "-n", help="At most this many runs."),
+    max_results: int = typer.Option(
+        100, "--max-results", "-n", help="At most this many runs (1 to 50,000)."
+    ),
     json_out: bool = JSON,
 ) -> None:
     """List runs, newest first unless --order-by says otherwise."""

@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError
 
 from hone.errors import HoneError, StoreUnavailableError, ValidationError, WorkspaceError
 from hone.store.engine import WRITE_OPTION, display_url, make_engine, parse_store_url
-from hone.store.migrations import current_revision, head_revision
+from hone.store.migrations import current_revision, head_revision, known_revisions
 from hone.store.translate import translate_store_error
 from hone.store.watchdog import watchdog
 
@@ -211,6 +211,11 @@ class Database:
             raise WorkspaceError(
                 f"the store at {self.display_url()} has no hone schema; run `hone init` "
                 "(or `hone db upgrade`) first"
+            )
+        if current not in known_revisions():
+            raise WorkspaceError(
+                f"the store at {self.display_url()} is at schema revision {current}, which "
+                "this hone does not know: a newer hone wrote it; upgrade hone"
             )
         if current != head:
             raise WorkspaceError(

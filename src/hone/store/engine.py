@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -17,15 +18,19 @@ SQLITE_BUSY_TIMEOUT_S = 60.0
 SQLITE_AUTOCHECKPOINT_PAGES = 10_000
 POSTGRES_CONNECT_TIMEOUT_S = 5
 WRITE_OPTION = "hone_write"
+_PASSWORD = re.compile(r"(://[^:/@]*:)[^@/]*@")
 
 
 def parse_store_url(url: str) -> URL:
     """Parse and normalise a store URL; plain ``postgresql://`` means psycopg 3."""
+    if not isinstance(url, str):
+        raise ValidationError(f"a store URL is text, got {type(url).__name__}")
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
+        parsed.port  # noqa: B018  (a port that is not a number fails here, not later)
+    except (ArgumentError, ValueError) as exc:
         raise ValidationError(
-            f"store URL {url!r} is not a database URL (expected sqlite:///PATH "
+            f"store URL {display_url(url)!r} is not a database URL (expected sqlite:///PATH "
             "or postgresql://USER@HOST:PORT/DB)"
         ) from exc
     if parsed.drivername in ("postgresql", "postgres"):
@@ -41,9 +46,12 @@ def parse_store_url(url: str) -> URL:
 def display_url(url: str | URL) -> str:
     """The URL with any password hidden, for messages and listings."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return str(url)
+        parsed = make_url(url)
+        parsed.port  # noqa: B018  (a port that is not a number fails here)
+        return parsed.render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        # Not parseable: hide whatever stands between "user:" and "@" all the same.
+        return _PASSWORD.sub(r"\1***@", str(url))
 
 
 def make_engine(url: str) -> Engine:
@@ -51,6 +59,13 @@ def make_engine(url: str) -> Engine:
     parsed = parse_store_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
+    try:
+        import psycopg  # noqa: F401  (checked here: a missing driver is a clear error)
+    except ImportError:
+        raise ValidationError(
+            "the store is PostgreSQL but the psycopg driver is not installed: "
+            "pip install 'hone[postgres]'"
+        ) from None
     connect_args: dict[str, Any] = {
         "connect_timeout": POSTGRES_CONNECT_TIMEOUT_S,
         # Notice a server or network that is gone within ~25 s of silence.

@@ -79,6 +79,8 @@ def translate_store_error(exc: BaseException, where: str) -> HoneError | None:
     sqlstate = getattr(orig, "sqlstate", None)
     if isinstance(sqlstate, str) and sqlstate:
         return _postgres(sqlstate, message, where)
+    if "number of parameters must be" in lowered:  # psycopg: over 65,535 bind parameters
+        return RejectedError(f"the metadata store at {where} refused the request: {message}")
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return StoreUnavailableError(f"lost the connection to the metadata store at {where}")
     if isinstance(exc, (DataError, IntegrityError)):

@@ -41,30 +41,24 @@ clauses; and no NUL or lone surrogate, which no store can hold. Breaking any is 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    Boolean,
     ColumnElement,
     Table,
     and_,
-    bindparam,
     exists,
-    func,
     not_,
     or_,
     select,
 )
-from sqlalchemy import String as SqlString
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
 
 from hone.errors import FilterError
 from hone.store.schema import experiments, latest_metrics, params, run_inputs, runs, tags
 from hone.tracking.entities import RunStatus
+from hone.tracking.filter_sql import MAX_PATTERN_CHARS, OPS, CodePointOrder, Pattern
 
 __all__ = [
     "ATTRIBUTES",
@@ -82,7 +76,6 @@ MAX_FILTER_CHARS = 100_000
 MAX_DEPTH = 50  # Python and SQL both recurse per level; real filters nest a few
 MAX_CLAUSES = 500  # SQLite's expression tree is at most 1,000 deep; an or-chain is that deep
 MAX_VALUES = 5_000
-MAX_PATTERN_CHARS = 10_000  # ≤ 40 kB as a GLOB: under SQLite's 50 kB pattern limit
 MAX_ORDER_BY = 20
 
 ATTRIBUTES: dict[str, Any] = {
@@ -133,8 +126,6 @@ _TOKEN = re.compile(
 _KEYWORDS = {"and", "or", "not", "in", "like", "ilike", "is", "null"}
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _STRING_ESCAPE = re.compile(r"""\\([\\'"])""")
-_ESCAPE = "\\"
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 @dataclass(frozen=True)
@@ -348,20 +339,6 @@ def _unquote(token: str) -> str:
     return body if token[0] == "`" else _STRING_ESCAPE.sub(r"\1", body)
 
 
-_OPS: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
-    "=": lambda c, v: c == v[0],
-    "!=": lambda c, v: c != v[0],
-    "<": lambda c, v: c < v[0],
-    "<=": lambda c, v: c <= v[0],
-    ">": lambda c, v: c > v[0],
-    ">=": lambda c, v: c >= v[0],
-    "in": lambda c, v: c.in_(v),
-    "not in": lambda c, v: c.not_in(v),
-    "like": lambda c, v: _Match(c, v[0], fold=False),
-    "not like": lambda c, v: not_(_Match(c, v[0], fold=False)),
-    "ilike": lambda c, v: _Match(c, v[0], fold=True),
-    "not ilike": lambda c, v: not_(_Match(c, v[0], fold=True)),
-}
 _TEXT_OPS = {"=", "!=", "like", "not like", "ilike", "not ilike", "in", "not in"}
 _NUMBER_OPS = {"=", "!=", "<", "<=", ">", ">=", "in", "not in"}
 _NULLABLE = {"end_time", "parent_run_id", "git_commit", "host", "user"}
@@ -381,10 +358,10 @@ def _compare(
             )
         operands = list(values)
         if "like" in op:
-            operands = [_Pattern.parse(values[0], fold="ilike" in op, parser=parser)]
+            operands = [Pattern.parse(values[0], fold="ilike" in op, error=parser.error)]
         elif scope == "attr" and key == "status":
             operands = [_status(v, parser) for v in values]
-    make = _OPS[op]
+    make = OPS[op]
     if scope == "attr":
         column = ATTRIBUTES[key]
         matches = make(column, operands)
@@ -443,100 +420,6 @@ def _keyed(scope: str) -> tuple[Table, str]:
         "tags": (tags, "value"),
         "datasets": (run_inputs, "dataset"),
     }[scope]
-
-
-@dataclass(frozen=True)
-class _Pattern:
-    """A like pattern, spelled for each backend: SQL's LIKE (with ``\\`` as its escape) and
-    SQLite's GLOB, which is case-sensitive where SQLite's LIKE is not."""
-
-    like: str
-    glob: str
-
-    @classmethod
-    def parse(cls, text: str, *, fold: bool, parser: _Parser) -> _Pattern:
-        if len(text) > MAX_PATTERN_CHARS:
-            raise parser.error(
-                f"a like pattern of {len(text):,} characters is over the limit of "
-                f"{MAX_PATTERN_CHARS:,}"
-            )
-        if fold:
-            text = text.translate(_ASCII_LOWER)
-        like, glob = [], []
-        chars = iter(text)
-        for char in chars:
-            if char in "%_":
-                like.append(char)
-                glob.append("*" if char == "%" else "?")
-                continue
-            if char == "\\":
-                char = next(chars, "")
-                if not char:
-                    raise parser.error(
-                        "a like pattern ends in a lone backslash (write \\\\ for a literal one)"
-                    )
-            like.append("\\" + char if char in "%_\\" else char)
-            glob.append(f"[{char}]" if char in "*?[" else char)
-        return cls("".join(like), "".join(glob))
-
-
-class _Match(ColumnElement[bool]):
-    """``column LIKE pattern``, compiled per backend so that every backend answers alike:
-    case-sensitive, or with ``fold`` ignoring the case of ASCII letters only."""
-
-    __visit_name__ = "hone_match"
-    inherit_cache = True
-    type = Boolean()
-    _is_implicitly_boolean = True
-    _traverse_internals: _TraverseInternalsType = [  # noqa: RUF012 (SQLAlchemy's type)
-        ("column", InternalTraversal.dp_clauseelement),
-        ("like_pattern", InternalTraversal.dp_clauseelement),
-        ("glob_pattern", InternalTraversal.dp_clauseelement),
-        ("fold", InternalTraversal.dp_boolean),
-    ]
-
-    def __init__(self, column: ColumnElement[Any], pattern: _Pattern, *, fold: bool) -> None:
-        self.column = column
-        self.like_pattern = bindparam(None, pattern.like, SqlString())
-        self.glob_pattern = bindparam(None, pattern.glob, SqlString())
-        self.fold = fold
-
-
-@compiles(_Match)
-def _match_sql(element: _Match, compiler: SQLCompiler, **kw: Any) -> str:
-    # Under "C", lower() folds A-Z only, whatever the database's locale: as SQLite does.
-    column = func.lower(element.column.collate("C")) if element.fold else element.column
-    return f"({compiler.process(column.like(element.like_pattern, escape=_ESCAPE), **kw)})"
-
-
-@compiles(_Match, "sqlite")
-def _match_sqlite(element: _Match, compiler: SQLCompiler, **kw: Any) -> str:
-    column = func.lower(element.column) if element.fold else element.column
-    return f"({compiler.process(column.op('GLOB')(element.glob_pattern), **kw)})"
-
-
-class _CodePointOrder(ColumnElement[Any]):
-    """Text sorted by code point on every backend (PostgreSQL would use its locale)."""
-
-    __visit_name__ = "hone_code_point_order"
-    inherit_cache = True
-    _traverse_internals: _TraverseInternalsType = [  # noqa: RUF012 (SQLAlchemy's type)
-        ("expr", InternalTraversal.dp_clauseelement)
-    ]
-
-    def __init__(self, expr: ColumnElement[Any]) -> None:
-        self.expr = expr
-        self.type = expr.type
-
-
-@compiles(_CodePointOrder)
-def _code_point_order(element: _CodePointOrder, compiler: SQLCompiler, **kw: Any) -> str:
-    return str(compiler.process(element.expr.collate("C"), **kw))
-
-
-@compiles(_CodePointOrder, "sqlite")
-def _code_point_order_sqlite(element: _CodePointOrder, compiler: SQLCompiler, **kw: Any) -> str:
-    return str(compiler.process(element.expr, **kw))  # SQLite's default collation is binary
 
 
 def parse_filter(text: object) -> ColumnElement[bool] | None:
@@ -602,7 +485,7 @@ def _order_clause(clause: str) -> ColumnElement[Any]:
             .scalar_subquery()
         )
     if not numeric:
-        column = _CodePointOrder(column)
+        column = CodePointOrder(column)
     descending = direction is not None and direction.text.lower() == "desc"
     ordered: ColumnElement[Any] = column.desc() if descending else column.asc()
     return ordered.nulls_last()
