@@ -11,6 +11,7 @@ import pytest
 import hone
 from hone.config import Workspace
 from hone.tracking import run as run_module
+from hone.tracking.applier import apply_range as real_apply_range
 from hone.tracking.sink import StoreSink
 from hone.tracking.tracker import get_tracker
 
@@ -51,14 +52,13 @@ def test_a_run_queues_at_most_its_bound_in_memory_and_loses_nothing(
 ) -> None:
     monkeypatch.setattr(run_module, "QUEUE_LIMIT", 64 << 10)
     read_back: list[int] = []
-    real_apply_range = run_module.apply_range
 
     def counting(*args: object, **kwargs: object) -> object:
         result = real_apply_range(*args, **kwargs)  # type: ignore[arg-type]
         read_back.append(result.records)
         return result
 
-    monkeypatch.setattr(run_module, "apply_range", counting)
+    monkeypatch.setattr("hone.tracking.run.apply_range", counting)
     tracker = get_tracker(workspace)
     tracker.flusher.interval = 3600  # only the bound wakes it
     frame = 8 + 1 + 24 + len(b"loss")

@@ -29,9 +29,7 @@ def test_one_step_logged_twice_in_one_flush_keeps_the_second_everywhere(
     history = hone.get_metric_history(run.id, "m", workspace=workspace)
     assert got.metrics["m"].value == 6.0
     assert [(p.step, p.value) for p in history] == [(0, 6.0)]
-    assert [r.id for r in hone.search_runs(filter="metrics.m = 6", workspace=workspace)] == [
-        run.id
-    ]
+    assert [r.id for r in hone.search_runs(filter="metrics.m = 6", workspace=workspace)] == [run.id]
     assert hone.search_runs(filter="metrics.m = 7", workspace=workspace) == []
 
 
