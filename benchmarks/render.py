@@ -24,59 +24,7 @@ from report import (
     search_rows,
     throughput_rows,
 )
-
-
-def data_rows(data: dict[str, Any]) -> list[Row]:
-    """bench_data.py's figures; printed raw if its result fields have changed shape."""
-    try:
-        a, t, i = data["data_append"], data["data_adapter"], data["data_import"]
-        return [
-            (
-                f"5 append 1% ({a['appended']:,} rows) to {a['rows']:,}: new bytes / version",
-                f"{100 * a['bytes_ratio']:.2f}%",
-                "",
-                "",
-                "<= 3%",
-                "PASS" if a["bytes_ratio"] <= 0.03 else "MISS",
-            ),
-            (
-                "  append time / full import",
-                f"{100 * a['time_ratio']:.2f}%",
-                f"{a['append_s']:.2f} s / {a['import_s']:.2f} s",
-                "",
-                "<= 10%",
-                "PASS" if a["time_ratio"] <= 0.10 else "MISS",
-            ),
-            (
-                f"6 loader over {t['rows']:,} x 64 float32, batch 256, samples/s",
-                f"{t['loader_samples_per_s']:,.0f}",
-                f"{t['numpy_batched_samples_per_s']:,.0f} (NumPy)",
-                f"{100 * t['loader_ratio']:.0f}%",
-                ">= 50%",
-                "PASS" if t["loader_ratio"] >= 0.5 else "MISS",
-            ),
-            (
-                f"  DataLoader over ds.torch(), {t['per_sample_rows']:,} samples",
-                f"{t['torch_dataset_samples_per_s']:,.0f}",
-                f"{t['numpy_dataset_samples_per_s']:,.0f} (NumPy)",
-                f"{100 * t['torch_dataset_ratio']:.0f}%",
-                ">= 50%",
-                "PASS" if t["torch_dataset_ratio"] >= 0.5 else "MISS",
-            ),
-            (
-                f"7 import {i['rows']:,} rows x {i['columns']} from CSV, rows/s",
-                f"{i['hone_csv_rows_per_s']:,.0f}",
-                f"{i['pandas_csv_rows_per_s']:,.0f} (pandas)",
-                "",
-                "",
-                "",
-            ),
-        ]
-    except (KeyError, TypeError):
-        return [
-            (f"{name} (raw)", json.dumps(result)[:200], "", "", "", "")
-            for name, result in data.items()
-        ]
+from report_data import data_rows
 
 
 def table(b: dict[str, Any], sizes: dict[str, Any]) -> list[Row]:

@@ -21,6 +21,7 @@ sys.path.insert(0, str(BENCH))
 import provenance  # noqa: E402
 import steady  # noqa: E402
 import trials  # noqa: E402
+from report_data import data_rows  # noqa: E402
 from suite import summarize  # noqa: E402
 from workloads import Sizes, expected_search_hits  # noqa: E402
 
@@ -252,6 +253,25 @@ def test_steady_overhead_counts_work_left_to_the_background(clock: FakeClock) ->
     assert result["variants"]["logging"]["overhead_pct"] == pytest.approx(100.0)
     assert result["variants"]["logging"]["extra_us_per_step"] == pytest.approx(2000.0)
     assert result["baseline_ms_per_step"] == pytest.approx(2.0)
+
+
+def test_data_rows_survive_a_change_of_shape() -> None:
+    """bench_data.py is another script that grows: a result with unexpected fields is shown
+    raw, and one of the known shapes gets its verdicts from its own figures."""
+    ratio = {"median": 0.9, "min": 0.85, "max": 0.95, "values": [0.9, 0.85, 0.95]}
+    big = {
+        "rows": 1_000_000,
+        "columns": 65,
+        "source_bytes": 668_000_000,
+        "hone": {"rows_per_s": ratio, "peak_rss_mib": ratio},
+        "pandas": {"rows_per_s": ratio, "peak_rss_mib": ratio},
+        "speed_ratio": ratio,
+        "rss_ratio": ratio,
+    }
+    rows = data_rows({"data_import_1m": big, "data_append": {"unexpected": 1}})
+    assert rows[0][0].startswith("7 import 1,000,000 x 65 from CSV (668 MB)")
+    assert rows[0][5] == "PASS" and rows[1][5] == "MISS"  # 0.9x speed; 0.9x memory > 0.5x
+    assert rows[2][0] == "data_append (raw)" and "unexpected" in rows[2][1]
 
 
 def test_results_file_is_traceable() -> None:
