@@ -31,9 +31,9 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# Full run (~20 min on 2 idle cores, plus .venv-mlflow's first install): hone and MLflow
-# interleaved, writes benchmarks/results/DATE-COMMIT.json. BENCH_ARGS=--only=search,kill9
-# (say) runs some of it; see benchmarks/run_all.py.
+# Full run (an estimated 25 min on 2 idle cores, plus .venv-mlflow's first install): hone
+# and MLflow interleaved, writes benchmarks/results/DATE-COMMIT.json.
+# BENCH_ARGS=--only=search,kill9 (say) runs some of it; see benchmarks/run_all.py.
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
 
