@@ -22,7 +22,8 @@ from hone.store.database import Database
 from hone.store.schema import experiments, tags
 from hone.store.setup import init_workspace
 from hone.store.upsert import upsert
-from hone.tracking.batch import Batch, Rows
+from hone.tracking.batch import Batch
+from hone.tracking.points import Points
 from hone.tracking.sink import StoreSink
 
 RUN = "a" * 32
@@ -93,7 +94,9 @@ def test_batches_are_idempotent_and_params_first_writer_wins(db: Database) -> No
         "time": 1.0,
     }
     batch = Batch(RUN, starts=[start], params={"seed": "1"}, tags={"t": ("v", 1.0)})
-    batch.metrics["loss"] = Rows([(0, 0.5, 1.0), (1, None, 2.0)])
+    batch.metrics["loss"] = Points()
+    batch.metrics["loss"].append(0, 0.5, 1.0)
+    batch.metrics["loss"].append(1, float("nan"), 2.0)
     assert sink.apply(batch) == []
     assert sink.apply(batch) == []  # a replay changes nothing and refuses nothing
     refused = sink.apply(Batch(RUN, params={"seed": "2"}))

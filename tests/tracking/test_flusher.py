@@ -67,7 +67,7 @@ def test_a_run_queues_at_most_its_bound_in_memory_and_loses_nothing(
         for step in range(30_000):
             run.log_metric("loss", step / 7, step=step)
             if step % 97 == 0:
-                most = max(most, len(run._keys["loss"][1]))
+                most = max(most, len(run._keys["loss"][1]) // 24)  # packed points
     assert sum(read_back) > 0  # past the bound, points went through the journal only
     assert most * frame <= (64 << 10) + 100 * frame  # the bound, give or take a few points
     history = hone.get_metric_history(run.id, "loss", workspace=workspace)

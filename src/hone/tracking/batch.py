@@ -9,19 +9,16 @@ set it aside and apply the rest.
 from __future__ import annotations
 
 import math
-from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import Any
 
 from hone.tracking.entities import RunStatus
+from hone.tracking.points import Points
 from hone.tracking.records import Event, Malformed, MetricPoint, Record
 
-__all__ = ["Batch", "Columns", "PointRow", "Points", "Rejected", "Rows"]
+__all__ = ["Batch", "Rejected"]
 
-#: A metric point as the store takes it: (step, value, timestamp); NaN is None.
-PointRow = tuple[int, float | None, float]
 _ENDED = frozenset(s.value for s in RunStatus if s is not RunStatus.RUNNING)
 
 
@@ -33,97 +30,6 @@ class Rejected:
     record: Any
     reason: str
     time: float | None = None
-
-
-_newest = itemgetter(0, 2)  # (step, timestamp) of a PointRow
-
-
-class Rows(list[PointRow]):
-    """One key's points as the rows the store takes. A live run queues its points this
-    way: appending a tuple is the cheapest thing the hot path can do (~150 bytes a point,
-    which is why a run's queue is bounded)."""
-
-    def rows(self, start: int = 0, stop: int | None = None) -> list[PointRow]:
-        return self[start:stop]
-
-    def newest(self) -> PointRow:
-        """The point with the highest (step, timestamp); among equals the last logged."""
-        return max(reversed(self), key=_newest)
-
-    def take(self) -> Rows:
-        """The points, leaving this empty (callers hold the queue's lock)."""
-        taken = Rows(self)
-        self.clear()
-        return taken
-
-    def halves(self) -> tuple[Rows, Rows]:
-        middle = len(self) // 2
-        return Rows(self[:middle]), Rows(self[middle:])
-
-
-class Columns:
-    """One key's points as three packed arrays: 24 bytes a point, where a list of tuples
-    takes ~150. Points read back from a journal are decoded this way; NaN stays NaN
-    until the rows are built."""
-
-    __slots__ = ("steps", "times", "values")
-
-    def __init__(
-        self,
-        steps: array[int] | None = None,
-        values: array[float] | None = None,
-        times: array[float] | None = None,
-    ) -> None:
-        self.steps: array[int] = array("q") if steps is None else steps
-        self.values: array[float] = array("d") if values is None else values
-        self.times: array[float] = array("d") if times is None else times
-
-    def __len__(self) -> int:
-        return len(self.steps)
-
-    def append(self, row: PointRow) -> None:
-        step, value, timestamp = row
-        self.steps.append(step)
-        self.values.append(math.nan if value is None else value)
-        self.times.append(timestamp)
-
-    def clear(self) -> None:
-        del self.steps[:], self.values[:], self.times[:]
-
-    def rows(self, start: int = 0, stop: int | None = None) -> list[PointRow]:
-        """Points [start, stop) as store rows, NaN as None."""
-        stop = len(self.steps) if stop is None else stop
-        values = self.values[start:stop]
-        rows = zip(self.steps[start:stop], values, self.times[start:stop], strict=True)
-        total = sum(values)  # NaN if any value is NaN: one C loop rules it out
-        if total != total:
-            return [(s, None if v != v else v, t) for s, v, t in rows]
-        return list(rows)
-
-    def newest(self) -> PointRow:
-        """The point with the highest (step, timestamp); among equals the last logged."""
-        steps, times = self.steps, self.times
-        top = max(steps)
-        if steps.count(top) == 1:
-            best = steps.index(top)
-        else:
-            best = max(
-                (i for i in range(len(steps)) if steps[i] == top),
-                key=lambda i: (times[i], i),
-            )
-        value = self.values[best]
-        return steps[best], None if value != value else value, times[best]
-
-    def halves(self) -> tuple[Columns, Columns]:
-        middle = len(self.steps) // 2
-        return (
-            Columns(self.steps[:middle], self.values[:middle], self.times[:middle]),
-            Columns(self.steps[middle:], self.values[middle:], self.times[middle:]),
-        )
-
-
-#: One key's points: queued rows (a live run) or decoded columns (a journal read back).
-Points = Rows | Columns
 
 
 @dataclass
@@ -151,9 +57,8 @@ class Batch:
                 return
             points = self.metrics.get(record.key)
             if points is None:
-                points = self.metrics[record.key] = Columns()
-            value = record.value
-            points.append((record.step, None if value != value else value, record.timestamp))
+                points = self.metrics[record.key] = Points()
+            points.append(record.step, record.value, record.timestamp)
             self.last_timestamp = record.timestamp
         elif isinstance(record, Malformed):
             self.rejected.append(Rejected("malformed", record.payload[:4096].hex(), record.reason))
@@ -251,7 +156,7 @@ class Batch:
         for item in self.inputs:
             out.append(Rejected("input", item, reason, item.get("time")))
         for key, points in self.metrics.items():
-            for step, number, ts in points.rows():
+            for number, step, ts in points.rows():
                 point = {"key": key, "step": step, "value": number, "timestamp": ts}
                 out.append(Rejected("metric", point, reason, ts))
         for status in self.statuses:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hone.errors import ValidationError
+from hone.tracking.points import POINT
 
 __all__ = [
     "HEADER",
@@ -34,7 +35,7 @@ __all__ = [
 ]
 
 HEADER = struct.Struct("<II")
-_METRIC = struct.Struct("<dqd")
+_METRIC = POINT  # a metric frame's body is a packed point
 _METRIC_TAG = b"M"
 _EVENT_TAG = b"J"
 _TAGS = frozenset((ord(_METRIC_TAG), ord(_EVENT_TAG)))

@@ -16,14 +16,16 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from hone.tracking.batch import Batch, Columns
+from hone.tracking.batch import Batch
+from hone.tracking.points import POINT, Points
 from hone.tracking.records import HEADER, MAX_FRAME_BYTES, Record, frame_at
 
 __all__ = ["READ_WINDOW", "FrameScanner", "Skipped"]
 
 READ_WINDOW = 4 << 20
-_METRIC = struct.Struct("<dqd")
-_METRIC_KEY_AT = HEADER.size + 1 + _METRIC.size  # a metric frame's key, from its start
+_METRIC_KEY_AT = HEADER.size + 1 + POINT.size  # a metric frame's key, from its start
+_TIME = struct.Struct("<d")
+_TIME_AT = 1 + 16  # a metric frame's timestamp, from its body
 
 
 @dataclass(frozen=True)
@@ -179,14 +181,15 @@ class FrameScanner:
 
 
 def _fill_metrics(buf: bytes, offset: int, batch: Batch, limit: int) -> tuple[int, int]:
-    """Decode the run of intact metric frames at ``offset`` into ``batch``; returns where
-    it stopped and how many it added. Stops at anything else (left to the general path):
-    an event, a damaged or cut-off frame, a timestamp that is not finite."""
+    """Copy the run of intact metric frames at ``offset`` into ``batch``; returns where it
+    stopped and how many it added. A frame's body is the packed point itself, so each point
+    is one slice and one extend. Stops at anything else (left to the general path): an
+    event, a damaged or cut-off frame, a timestamp that is not finite."""
     unpack_header = HEADER.unpack_from
-    unpack_metric = _METRIC.unpack_from
+    unpack_time = _TIME.unpack_from
     crc32 = zlib.crc32
     metrics = batch.metrics
-    keys: dict[bytes, Columns] = {}
+    keys: dict[bytes, bytearray] = {}
     size = len(buf)
     added = 0
     last_ts = None
@@ -198,27 +201,21 @@ def _fill_metrics(buf: bytes, offset: int, batch: Batch, limit: int) -> tuple[in
             break
         if crc32(buf[body:stop]) != crc:
             break
-        value, step, ts = unpack_metric(buf, body + 1)
+        (ts,) = unpack_time(buf, body + _TIME_AT)
         if ts - ts != 0.0:  # inf or NaN: the general path sets it aside
             break
         raw = buf[offset + _METRIC_KEY_AT : stop]
-        columns = keys.get(raw)
-        if columns is None:
+        data = keys.get(raw)
+        if data is None:
             try:
                 key = raw.decode()
             except UnicodeDecodeError:
                 break
-            existing = metrics.get(key)
-            if isinstance(existing, Columns):
-                columns = existing
-            else:  # (rows queued by a live run never meet a journal read back)
-                columns = metrics[key] = Columns()
-                for row in existing or ():
-                    columns.append(row)
-            keys[raw] = columns
-        columns.steps.append(step)
-        columns.values.append(value)
-        columns.times.append(ts)
+            points = metrics.get(key)
+            if points is None:
+                points = metrics[key] = Points()
+            data = keys[raw] = points.data
+        data += buf[body + 1 : body + 1 + POINT.size]
         last_ts = ts
         offset = stop
         added += 1

@@ -20,7 +20,18 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, literal_column, select, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    MetaData,
+    Table,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hone.errors import HoneError, RejectedError
@@ -38,21 +49,30 @@ from hone.store.schema import (
     tags,
 )
 from hone.store.upsert import upsert
-from hone.tracking.batch import Batch, Points, Rejected
+from hone.tracking.batch import Batch, Rejected
 from hone.tracking.entities import RunStatus
+from hone.tracking.points import Points
 from hone.tracking.quarantine import Quarantined, as_quarantined, write_quarantine
 
 __all__ = ["StoreSink"]
 
 log = logging.getLogger("hone.tracking")
 
-_POINT_COLUMNS = ("step", "value", "timestamp")
+# The order Points.rows() gives them in (a metric frame's own order): bound as they come.
+_POINT_COLUMNS = ("value", "step", "timestamp")
 _SERIES_MARK = "__hone_series_id__"
 #: New series are created this many per statement (two parameters each).
 _SERIES_CHUNK = 200
 #: Up to this many points a batch goes in one statement for all keys.
 _SMALL_BATCH = 2000
 _KEY_CHUNK = 500
+# The metrics table as the database has it, with its columns declared in the order a packed
+# point unpacks (value, step, timestamp): compiled against it, rows bind as they come.
+_METRICS_IN_BIND_ORDER = Table(
+    "metrics",
+    MetaData(),
+    *(Column(name, metrics.c[name].type) for name in (*_POINT_COLUMNS, "series_id")),
+)
 #: Points bound per statement on the hot path: bounds the rows built at once.
 _POINT_CHUNK = 20_000
 
@@ -293,27 +313,27 @@ class StoreSink:
         series: dict[str, Points],
         fresh: dict[tuple[str, str], int],
     ) -> None:
-        series = {key: columns for key, columns in series.items() if len(columns)}
+        series = {key: points for key, points in series.items() if len(points)}
         if not series:
             return
         ids = self._series(conn, run_id, series, fresh)
         if sum(map(len, series.values())) <= _SMALL_BATCH:
             # Few points (short runs, slow loops): one statement for every key.
             sql, positional = self._points_statement(conn, inline_series=False)
-            points = [(ids[key], *row) for key, c in series.items() for row in c.rows()]
-            self._execute_points(conn, sql, positional, ("series_id", *_POINT_COLUMNS), points)
+            keyed = [(*row, ids[key]) for key, c in series.items() for row in c.rows()]
+            self._execute_points(conn, sql, positional, (*_POINT_COLUMNS, "series_id"), keyed)
         else:
             # The hot path: the series id is an integer from the store, rendered inline;
-            # rows are built from the packed columns a chunk at a time (bounded memory).
+            # rows are unpacked from the packed points a chunk at a time (bounded memory).
             template, positional = self._points_statement(conn, inline_series=True)
-            for key, columns in series.items():
+            for key, points in series.items():
                 sql = template.replace(_SERIES_MARK, str(int(ids[key])))
-                for start in range(0, len(columns), _POINT_CHUNK):
-                    rows = columns.rows(start, start + _POINT_CHUNK)
+                for start in range(0, len(points), _POINT_CHUNK):
+                    rows = points.rows(start, start + _POINT_CHUNK)
                     self._execute_points(conn, sql, positional, _POINT_COLUMNS, rows)
         latest = []
-        for key, columns in series.items():
-            step, value, ts = columns.newest()
+        for key, points in series.items():
+            value, step, ts = points.newest()
             latest.append(
                 {"run_id": run_id, "key": key, "step": step, "value": value, "timestamp": ts}
             )
@@ -400,7 +420,7 @@ class StoreSink:
             )
             # inline(): no implicit RETURNING of the key, which would triple SQLite's cost.
             stmt = (
-                insert(metrics)
+                insert(_METRICS_IN_BIND_ORDER)
                 .inline()
                 .values(
                     series_id=series_id,
@@ -412,10 +432,10 @@ class StoreSink:
             stmt = stmt.on_conflict_do_update(
                 index_elements=["series_id", "step"],
                 set_={"value": stmt.excluded.value, "timestamp": stmt.excluded.timestamp},
-                where=metrics.c.timestamp <= stmt.excluded.timestamp,
+                where=_METRICS_IN_BIND_ORDER.c.timestamp <= stmt.excluded.timestamp,
             )
             compiled = stmt.compile(dialect=conn.dialect)
-            expected = _POINT_COLUMNS if inline_series else ("series_id", *_POINT_COLUMNS)
+            expected = _POINT_COLUMNS if inline_series else (*_POINT_COLUMNS, "series_id")
             if compiled.positional:
                 assert tuple(compiled.positiontup or ()) == expected
             assert "RETURNING" not in str(compiled)
