@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import re
+import warnings
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from hone.cli.output import console, fmt_number, fmt_time, print_json
+from hone.cli.output import console, err_console, fmt_number, fmt_time, print_json
 from hone.cli.state import state
 from hone.data import api, compare
 from hone.data.export import export as export_version
+from hone.data.importers import display_path
+from hone.data.splits import SplitWarning
 from hone.data.versions import VersionRow
 from hone.errors import ValidationError
 
@@ -40,10 +46,10 @@ def _version_json(row: VersionRow) -> dict[str, object]:
 def _size(text: str | None) -> tuple[int, int] | None:
     if text is None:
         return None
-    width, sep, height = text.lower().partition("x")
-    if not sep or not width.isdigit() or not height.isdigit() or not int(width) * int(height):
+    found = re.fullmatch(r"\s*([0-9]+)\s*[xX]\s*([0-9]+)\s*", text)
+    if not found or not int(found.group(1)) * int(found.group(2)):
         raise ValidationError(f"--image-size {text!r}: expected WIDTHxHEIGHT, e.g. 64x64")
-    return int(width), int(height)
+    return int(found.group(1)), int(found.group(2))
 
 
 @data_app.command("import")
@@ -68,7 +74,13 @@ def import_(
 ) -> None:
     """Import a source as a new version of a dataset (the same content: the same version)."""
     columns = [c.strip() for item in features or [] for c in item.split(",") if c.strip()]
-    with console.status(f"importing {source} …"):
+    # Warnings (a class too small for every split) are printed once the import is done,
+    # as lines of their own, not interleaved with the progress display.
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        console.status(f"importing {display_path(source)} …"),
+    ):
+        warnings.simplefilter("always", SplitWarning)
         version = api.import_dataset(
             name,
             source,
@@ -82,6 +94,8 @@ def import_(
             image_size=_size(image_size),
             workspace=state.opened(),
         )
+    for warning in caught:
+        err_console.print(Text.assemble(("warning: ", "bold yellow"), str(warning.message)))
     if json_out:
         print_json(_version_json(version.row))
         return
@@ -145,7 +159,7 @@ def show(
     console.print(f"[bold]{version.ref}[/]  {row.id}")
     console.print(
         f"  [dim]created[/]  {fmt_time(row.created_at)}  by {row.operation}"
-        f"{'  from ' + row.source if row.source else ''}"
+        f"{'  from ' + escape(row.source) if row.source else ''}"
     )
     feats = schema["features"]
     console.print(
@@ -155,7 +169,7 @@ def show(
     if schema["label"]:
         classes = schema["classes"]
         console.print(
-            f"  [dim]label[/]    {schema['label']['name']} ({schema['label']['dtype']})"
+            f"  [dim]label[/]    {escape(schema['label']['name'])} ({schema['label']['dtype']})"
             + (f", {len(classes)} classes" if classes else "")
         )
     splits = Table(title="rows per split")
@@ -172,7 +186,7 @@ def show(
                 " ".join(f"{k}:{v}" for k, v in list(dist.items())[:12])
                 + (" …" if len(dist) > 12 else "")
             )
-        splits.add_row(*cells)
+        splits.add_row(*(Text(cell) for cell in cells))
     console.print(splits)
     stats = summary.get("features")
     if stats:
@@ -184,7 +198,7 @@ def show(
             table.add_column(column, justify="left" if column == "name" else "right")
         for name, values in list(stats.items())[:SHOWN_FEATURES]:
             table.add_row(
-                name,
+                Text(name),
                 *(
                     fmt_number(values[k]) if values[k] is not None else "-"
                     for k in ("mean", "std", "min", "max")
@@ -195,15 +209,17 @@ def show(
         f"  [dim]duplicates[/] {summary['duplicates']:,}   [dim]non-finite[/] "
         f"{summary['nonfinite']['nan']} NaN, {summary['nonfinite']['inf']} inf"
     )
+    for warning in summary.get("warnings", []):
+        console.print(Text.assemble(("  warning ", "yellow"), warning))
     for step in summary.get("transforms", []):
         console.print(
-            f"  [dim]transform[/] {step['op']} (fitted on {step['fitted_on']}), "
+            f"  [dim]transform[/] {step['op']} (fitted on {escape(str(step['fitted_on']))}), "
             "applied when rows are read"
         )
     lineage = summary.get("lineage", {})
+    described = f"{lineage.get('op')} {lineage.get('source', {})}"
     console.print(
-        f"  [dim]lineage[/]  {lineage.get('op')} {lineage.get('source', {})}"
-        f"  params {lineage.get('params', {})}",
+        Text.assemble(("  lineage", "dim"), f"  {described}  params {lineage.get('params', {})}"),
         highlight=False,
     )
 
@@ -261,7 +277,7 @@ def log(name: str = typer.Argument(..., help="Dataset name."), json_out: bool = 
         console.print(
             f"{'  ' * depth}{'└─ ' if depth else ''}[bold]{version.id[:12]}[/]  "
             f"{version.operation:<9} {version.rows:>10,} rows  "
-            f"{fmt_time(version.created_at, short=True)}  [dim]{shown}[/]",
+            f"{fmt_time(version.created_at, short=True)}  [dim]{escape(shown)}[/]",
             highlight=False,
             soft_wrap=True,
         )
@@ -282,4 +298,4 @@ def export_(
     """Write a version's rows to Parquet, CSV or .npz."""
     version = api.get(ref, workspace=state.opened())
     written = export_version(version, path, fmt, split=split, transformed=transformed)
-    console.print(f"wrote {written} ({version.ref}, {version.rows:,} rows)")
+    console.print(f"wrote {escape(display_path(written))} ({version.ref}, {version.rows:,} rows)")

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from hone.blobs import BlobStore, open_blob_store
 from hone.config import Workspace
-from hone.data.chunks import rows_table, write_chunks
 from hone.data.commit import commit_version
 from hone.data.dataset import DatasetVersion
-from hone.data.importers import read_source, sample_ids_for
+from hone.data.images import check_image_size
+from hone.data.importers import display_path, open_source
+from hone.data.ingest import Options, ingest
 from hone.data.manifest import Column, Manifest
-from hone.data.splits import assign_splits, parse_split_spec
-from hone.data.stats import check_finite, summarize
+from hone.data.splits import check_seed, parse_split_spec
 from hone.data.versions import (
     DatasetInfo,
     VersionRow,
@@ -46,7 +47,7 @@ def import_dataset(
     features: list[str] | None = None,
     split: str | dict[str, float] | None = None,
     stratify: bool = False,
-    seed: int = 0,
+    seed: int | np.integer[Any] = 0,
     allow_nonfinite: bool = False,
     image_mode: str = "RGB",
     image_size: tuple[int, int] | None = None,
@@ -59,68 +60,64 @@ def import_dataset(
     images ``CLASS/IMAGE.png`` (decoded to uint8 tensors in ``image_mode``, resized to
     ``image_size`` if given), or a bundled set ``sklearn:digits|iris|wine|breast_cancer``.
     ``split`` such as ``"train=0.8,test=0.2"`` assigns every row to a split,
-    deterministically for a ``seed``; ``stratify`` keeps the label's class proportions in
-    every split.
+    deterministically for a ``seed`` (a non-negative integer); ``stratify`` keeps the
+    label's class proportions in every split (a ``SplitWarning`` names classes too small
+    to reach every split). The source is streamed: memory stays bounded by a few batches
+    whatever its size, and nothing is stored unless all of it is valid.
     """
     check_dataset_name(name)
     fractions = parse_split_spec(split)
+    seed = check_seed(seed)
+    size = check_image_size(image_size)
     db, blobs = _open(workspace)
-    source_text = str(source)
-    imported = read_source(
-        source_text, label, features, image_mode=image_mode, image_size=image_size
-    )
-    if len(imported.features) == 0:
-        raise ValidationError(f"{source_text} holds no rows: a dataset needs at least one")
-    if stratify and imported.labels is None:
+    opened = open_source(source, label, features, image_mode=image_mode, image_size=size)
+    if stratify and opened.label_name is None:
         raise ValidationError("--stratify needs a label (--label COLUMN)")
-    nonfinite = check_finite(imported.features, imported.feature_names, allow_nonfinite)
-    rows = len(imported.features)
-    splits = assign_splits(rows, fractions, seed, imported.labels if stratify else None)
-    sample_ids = sample_ids_for(imported.digest, rows)
-    table = rows_table(sample_ids, splits, imported.features, imported.labels)
-    chunks = write_chunks(table, blobs)
-    labels = imported.labels
-    classes = _classes(labels)
+    options = Options(
+        names=list(fractions),
+        fractions=list(fractions.values()),
+        stratify=bool(stratify),
+        seed=seed,
+        allow_nonfinite=bool(allow_nonfinite),
+    )
+    done = ingest(opened, options, blobs)
     manifest = Manifest(
         dataset=name,
-        features=Column(
-            "features",
-            str(imported.features.dtype),
-            tuple(int(d) for d in imported.features.shape[1:]),
-        ),
-        feature_names=imported.feature_names,
-        label=Column(imported.label_name or "label", str(labels.dtype), ())
-        if labels is not None
+        features=Column("features", str(done.dtype), done.shape),
+        feature_names=opened.feature_names,
+        label=Column(opened.label_name or "label", str(done.label_dtype), ())
+        if done.label_dtype is not None
         else None,
-        classes=classes,
-        chunks=tuple(chunks),
-        splits={k: int(v) for k, v in zip(*np.unique(splits, return_counts=True), strict=True)},
+        classes=tuple(done.classes) if done.classes is not None else None,
+        chunks=tuple(done.chunks),
+        splits=done.splits,
         lineage={
             "op": "import",
-            "source": {"kind": imported.kind, "digest": imported.digest},
+            "source": {"kind": opened.kind, "digest": done.digest},
             "params": {
                 "label": label,
-                "features": features,
+                "features": list(features) if features else features,
                 "split": fractions,
-                "stratify": stratify,
+                "stratify": bool(stratify),
                 "seed": seed,
-                "allow_nonfinite": allow_nonfinite,
+                "allow_nonfinite": bool(allow_nonfinite),
                 **(
-                    {
-                        "image_mode": image_mode,
-                        "image_size": list(image_size) if image_size else None,
-                    }
-                    if imported.kind == "images"
+                    {"image_mode": image_mode, "image_size": list(size) if size else None}
+                    if opened.kind == "images"
                     else {}
                 ),
             },
         },
     )
-    summary = summarize(imported.features, imported.feature_names, labels, splits, nonfinite)
-    source_label = (
-        source_text if source_text.startswith("sklearn:") else str(Path(source_text).resolve())
-    )
-    return commit_version(db, blobs, manifest, summary, source_label)
+    summary = {**done.summary, **({"warnings": done.warnings} if done.warnings else {})}
+    return commit_version(db, blobs, manifest, summary, _source_label(source))
+
+
+def _source_label(source: str | os.PathLike[str]) -> str:
+    text = os.fsdecode(source)
+    if text.startswith("sklearn:"):
+        return text
+    return display_path(Path(text).resolve())
 
 
 def get(ref: str, *, workspace: WorkspaceLike = None) -> DatasetVersion:
@@ -139,13 +136,3 @@ def versions(name: str, *, workspace: WorkspaceLike = None) -> list[VersionRow]:
     """A dataset's versions, oldest first."""
     db, _ = _open(workspace)
     return list_versions(db, name)
-
-
-def _classes(labels: np.ndarray | None) -> tuple[object, ...] | None:
-    """Sorted distinct labels, when the labels look like classes (integers, text, bools)."""
-    if labels is None or np.issubdtype(labels.dtype, np.floating):
-        return None
-    values = np.unique(labels)
-    if len(values) > 10_000:
-        return None
-    return tuple(v.item() if hasattr(v, "item") else v for v in values)

@@ -12,6 +12,7 @@ from hone.data.chunks import read_table
 from hone.data.dataset import DatasetVersion
 from hone.data.manifest import LABEL, SAMPLE_ID, SPLIT
 from hone.data.versions import VersionRow
+from hone.errors import ValidationError
 
 __all__ = ["VersionDiff", "diff", "history"]
 
@@ -42,6 +43,11 @@ class VersionDiff:
 
 
 def diff(old: DatasetVersion, new: DatasetVersion) -> VersionDiff:
+    given: tuple[object, object] = (old, new)
+    if not all(isinstance(v, DatasetVersion) for v in given):
+        raise ValidationError(
+            "diff compares two dataset versions: pass hone.data.get('NAME@VERSION') for each"
+        )
     a, b = _keyed(old), _keyed(new)
     ids_a, ids_b = a[SAMPLE_ID], b[SAMPLE_ID]
     in_b = np.isin(ids_a, ids_b)

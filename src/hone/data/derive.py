@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -20,14 +21,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from hone.data.chunks import read_table, rows_table, write_chunks
+from hone.data.chunks import read_table, write_chunks
 from hone.data.commit import commit_version
 from hone.data.dataset import DatasetVersion, apply_transforms, features_of
-from hone.data.importers import TABLE_SUFFIXES, read_source, sample_ids_for
+from hone.data.importers import TABLE_SUFFIXES, display_path, open_source
+from hone.data.ingest import Options, ingest
 from hone.data.manifest import LABEL, SAMPLE_ID, SPLIT
-from hone.data.splits import assign_splits, parse_split_spec
-from hone.data.stats import check_finite, merge_summaries, summarize
-from hone.errors import ConflictError, NotFoundError, ValidationError
+from hone.data.splits import SplitWarning, assign_splits, check_seed, parse_split_spec
+from hone.data.stats import merge_summaries, summarize
+from hone.errors import NotFoundError, ValidationError
 
 __all__ = ["append", "filter", "normalize", "relabel", "resplit"]
 
@@ -37,71 +39,63 @@ def append(
     source: str | os.PathLike[str],
     *,
     split: str | dict[str, float] | None = None,
-    seed: int = 0,
+    seed: int | np.integer[Any] = 0,
     allow_nonfinite: bool = False,
 ) -> DatasetVersion:
     """A new version with ``source``'s rows added (same columns as ``version``).
 
     The new rows' split comes from ``split`` (default: the parent's import fractions,
     stratified if the parent's split was); existing rows keep theirs, so no sample moves
-    between train and test.
+    between train and test. The source is streamed as an import is.
     """
     parent = version.manifest
-    text = str(source)
-    tabular = Path(text).suffix.lower() in TABLE_SUFFIXES
+    seed = check_seed(seed)
+    text = os.fsdecode(source) if isinstance(source, str | os.PathLike) else source
+    tabular = isinstance(text, str) and Path(text).suffix.lower() in TABLE_SUFFIXES
     # A table names its columns like the parent's; .npz and bundled sets have their own.
     label = parent.label.name if parent.label and tabular else None
-    imported = read_source(text, label, list(parent.feature_names) if tabular else None)
-    rows = len(imported.features)
-    if rows == 0:
-        raise ValidationError(f"{text} holds no rows to append")
-    width = int(np.prod(parent.features.shape)) if parent.features.shape else 1
-    if imported.features.reshape(rows, -1).shape[1] != width:
-        raise ValidationError(
-            f"{text} has {imported.features.reshape(rows, -1).shape[1]} feature values per "
-            f"row; {version.ref} has {width}"
-        )
-    features = _cast(
-        imported.features.reshape((rows, *parent.features.shape)),
-        parent.features.dtype,
-        f"{text}'s features",
-        version.ref,
-    )
-    labels = imported.labels
-    if labels is not None and parent.label is not None:
-        labels = _cast(labels, np.dtype(parent.label.dtype), f"{text}'s labels", version.ref)
-    if (labels is None) != (parent.label is None):
-        raise ValidationError(f"{text} and {version.ref} must both have labels, or neither")
-    nonfinite = check_finite(features, parent.feature_names, allow_nonfinite)
+    opened = open_source(source, label, list(parent.feature_names) if tabular else None)
     fractions, stratify = _append_split(version, split)
-    splits = assign_splits(rows, fractions, seed, labels if stratify else None)
-    ids = sample_ids_for(imported.digest, rows)
     existing = read_table(parent.chunks, version.blobs, columns=[SAMPLE_ID]).column(SAMPLE_ID)
-    clash = pc.sum(pc.is_in(pa.array(ids), value_set=existing)).as_py() or 0
-    if clash:
-        raise ConflictError(
-            f"{clash} of the rows to append are already in {version.ref} (the same source "
-            "rows were imported or appended before)"
-        )
-    chunks = write_chunks(rows_table(ids, splits, features, labels), version.blobs)
-    added = summarize(features, parent.feature_names, labels, splits, nonfinite)
+
+    def clashes(ids: np.ndarray) -> int:
+        return int(pc.sum(pc.is_in(pa.array(ids), value_set=existing)).as_py() or 0)
+
+    options = Options(
+        names=list(fractions),
+        fractions=list(fractions.values()),
+        stratify=stratify,
+        seed=seed,
+        allow_nonfinite=bool(allow_nonfinite),
+        feature_names=parent.feature_names,
+        shape=parent.features.shape,
+        dtype=np.dtype(parent.features.dtype),
+        label_dtype=np.dtype(parent.label.dtype) if parent.label else None,
+        clashes=clashes,
+        target=version.ref,
+    )
+    if (opened.label_name is None) != (parent.label is None):
+        raise ValidationError(f"{opened.text} and {version.ref} must both have labels, or neither")
+    done = ingest(opened, options, version.blobs)
     classes = parent.classes
-    if classes is not None and labels is not None:
-        classes = tuple(sorted(set(classes) | {_plain(v) for v in np.unique(labels)}))
+    if classes is not None and done.classes is not None:
+        classes = tuple(sorted(set(classes) | set(done.classes)))
     manifest = replace(
         parent,
-        chunks=parent.chunks + tuple(chunks),
-        splits=_counts(parent.splits, splits),
+        chunks=parent.chunks + tuple(done.chunks),
+        splits=_counts_from(parent.splits, done.splits),
         classes=classes,
         parents=(version.id,),
         lineage={
             "op": "append",
-            "source": {"kind": imported.kind, "digest": imported.digest},
-            "params": {"split": fractions, "stratify": stratify, "seed": seed, "rows": rows},
+            "source": {"kind": opened.kind, "digest": done.digest},
+            "params": {"split": fractions, "stratify": stratify, "seed": seed, "rows": done.rows},
         },
     )
-    summary = merge_summaries(_stats_only(version.summary), added)
-    return commit_version(version.db, version.blobs, manifest, summary, text)
+    summary = merge_summaries(_stats_only(version.summary), done.summary)
+    if done.warnings:
+        summary["warnings"] = done.warnings
+    return commit_version(version.db, version.blobs, manifest, summary, _shown(source))
 
 
 def relabel(version: DatasetVersion, labels: Mapping[int, Any]) -> DatasetVersion:
@@ -109,8 +103,13 @@ def relabel(version: DatasetVersion, labels: Mapping[int, Any]) -> DatasetVersio
     parent = version.manifest
     if parent.label is None:
         raise ValidationError(f"{version.ref} has no labels to change")
+    if not isinstance(labels, Mapping):
+        raise ValidationError(
+            f"relabel takes a mapping of sample id → label, got {type(labels).__name__}"
+        )
     if not labels:
         raise ValidationError("relabel needs at least one sample id → label")
+    labels = {_sample_id(sid): value for sid, value in labels.items()}
     table = read_table(parent.chunks, version.blobs)
     ids = table.column(SAMPLE_ID).to_numpy()
     position = {int(sid): i for i, sid in enumerate(ids)}
@@ -140,6 +139,11 @@ def filter(
 ) -> DatasetVersion:
     """A new version keeping only the rows that match every condition given."""
     parent = version.manifest
+    splits, labels = _listed(splits), _listed(labels)
+    if sample_ids is not None:
+        sample_ids = [_sample_id(s) for s in sample_ids]
+    if drop_sample_ids is not None:
+        drop_sample_ids = [_sample_id(s) for s in drop_sample_ids]
     table = read_table(parent.chunks, version.blobs)
     keep = np.ones(table.num_rows, dtype=bool)
     params: dict[str, Any] = {}
@@ -181,16 +185,19 @@ def resplit(
     split: str | dict[str, float],
     *,
     stratify: bool = False,
-    seed: int = 0,
+    seed: int | np.integer[Any] = 0,
 ) -> DatasetVersion:
     """A new version with every row assigned to a split anew."""
     parent = version.manifest
     fractions = parse_split_spec(split)
+    seed = check_seed(seed)
     if stratify and parent.label is None:
         raise ValidationError("stratify needs labels")
     table = read_table(parent.chunks, version.blobs)
     labels = table.column(LABEL).to_numpy(zero_copy_only=False) if stratify else None
-    assigned = assign_splits(table.num_rows, fractions, seed, labels)
+    assigned, warning = assign_splits(table.num_rows, fractions, seed, labels)
+    if warning:
+        warnings.warn(warning, SplitWarning, stacklevel=2)
     table = table.set_column(
         table.column_names.index(SPLIT),
         SPLIT,
@@ -249,7 +256,6 @@ def _rewrite(
     x = features_of(table, parent)
     labels = table.column(LABEL).to_numpy(zero_copy_only=False) if parent.label else None
     splits = table.column(SPLIT).cast(pa.string()).to_numpy(zero_copy_only=False).astype(str)
-    nonfinite = check_finite(x, parent.feature_names, allow=True)
     manifest = replace(
         parent,
         chunks=tuple(chunks),
@@ -257,7 +263,7 @@ def _rewrite(
         parents=(version.id,),
         lineage={"op": op, "params": params},
     )
-    summary = summarize(x, parent.feature_names, labels, splits, nonfinite)
+    summary = summarize(x, parent.feature_names, labels, splits)
     return commit_version(version.db, version.blobs, manifest, summary, None)
 
 
@@ -287,6 +293,15 @@ def _cast(values: np.ndarray, dtype: np.dtype[Any] | str, what: str, ref: str) -
     return values.astype(target, casting="same_kind")
 
 
+def _counts_from(base: dict[str, int], added: dict[str, int]) -> dict[str, int]:
+    return {k: base.get(k, 0) + added.get(k, 0) for k in sorted(set(base) | set(added))}
+
+
+def _shown(source: object) -> str:
+    text = os.fsdecode(source) if isinstance(source, str | os.PathLike) else str(source)
+    return text if text.startswith("sklearn:") else display_path(text)
+
+
 def _counts(base: dict[str, int], splits: np.ndarray) -> dict[str, int]:
     names, counts = np.unique(splits, return_counts=True)
     merged = dict(base)
@@ -298,6 +313,24 @@ def _counts(base: dict[str, int], splits: np.ndarray) -> dict[str, int]:
 def _stats_only(summary: dict[str, Any]) -> dict[str, Any]:
     keep = ("rows", "splits", "nonfinite", "duplicates", "features", "features_total", "labels")
     return {k: summary[k] for k in keep if k in summary}
+
+
+def _sample_id(value: object) -> int:
+    """Sample ids are integers (NumPy's too); anything else is refused, not truncated."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ValidationError(
+            f"sample id {value!r}: sample ids are integers (the __sample_id column)"
+        )
+    return int(value)
+
+
+def _listed(values: Iterable[Any] | None) -> list[Any] | None:
+    """A single split name or label given alone means that one, not its characters."""
+    if values is None:
+        return None
+    if isinstance(values, str | bytes):
+        return [values]
+    return list(values)
 
 
 def _plain(value: Any) -> Any:

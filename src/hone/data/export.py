@@ -11,6 +11,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from hone.data.dataset import DatasetVersion
+from hone.data.importers import display_path
 from hone.data.manifest import SAMPLE_ID, SPLIT
 from hone.errors import ValidationError
 
@@ -33,11 +34,11 @@ def export(
     imported with) and the label; .npz gets arrays ``x``, ``y``, ``sample_id``, ``split``.
     """
     target = Path(path)
+    if target.is_dir():
+        raise ValidationError(f"{display_path(target)} is a folder; give a file path")
     fmt = fmt or target.suffix.lstrip(".").lower()
     if fmt not in FORMATS:
         raise ValidationError(f"export format {fmt!r}: use one of {', '.join(FORMATS)}")
-    if target.is_dir():
-        raise ValidationError(f"{target} is a folder; give a file path")
     table = version.to_arrow(split)
     x, y = version.to_numpy(split, raw=not transformed)
     ids = table.column(SAMPLE_ID).to_numpy()
@@ -67,5 +68,7 @@ def export(
         os.replace(tmp, target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise ValidationError(f"cannot write {target}: {exc.strerror or exc}") from exc
+        raise ValidationError(
+            f"cannot write {display_path(target)}: {exc.strerror or exc}"
+        ) from exc
     return target

@@ -1,218 +1,220 @@
-"""Reading a source (CSV, Parquet, NumPy .npz, scikit-learn's bundled sets) into arrays.
+"""Sources of rows: CSV, Parquet, NumPy .npz, scikit-learn's bundled sets, image folders.
 
-Every importer returns the same thing: a features array (rows by per-sample shape), their
-names, the labels (if any), and the digest of the source's bytes. Bad input is reported
-with what was wrong and where; nothing is written until a source has been read whole.
+Every source is read as a stream of Arrow record batches of one fixed schema (the raw
+batches), which ``decode`` turns into arrays: features shaped (rows, *shape) and labels.
+Raw batches are what the importer spills between its two passes, so a source is read
+(and a CSV parsed, an image decoded) once. Each source knows its digest (the sha256 of
+its bytes) once it has been read whole; sample ids derive from it.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import os
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from hone.data.chunks import CHUNK_ROWS
 from hone.errors import NotFoundError, ValidationError
 
-__all__ = ["BUNDLED", "TABLE_SUFFIXES", "Imported", "read_source", "sample_ids_for"]
+__all__ = [
+    "BATCH_BYTES",
+    "BUNDLED",
+    "TABLE_SUFFIXES",
+    "FileDigest",
+    "ReadAgain",
+    "Source",
+    "display_path",
+    "open_source",
+    "rows_per_batch",
+    "sample_ids_for",
+]
 
 BUNDLED = ("digits", "iris", "wine", "breast_cancer")
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 #: Sources with named columns (the others name their own arrays: .npz, images, bundled).
 TABLE_SUFFIXES = CSV_SUFFIXES + PARQUET_SUFFIXES
+#: About this many bytes of float64 features per batch: memory is bounded by a few.
+BATCH_BYTES = 8 << 20
 
 
-@dataclass(frozen=True)
-class Imported:
-    features: np.ndarray  # (rows, *shape), numeric
+class ReadAgain(Exception):
+    """The source must be read again from its start (a CSV column's type was widened)."""
+
+
+class Source(ABC):
+    """Rows to import, read as raw batches (``batches``) and decoded (``decode``)."""
+
+    kind: str  # csv, parquet, npz, sklearn, images
+    text: str  # how messages name the source
     feature_names: tuple[str, ...]
-    labels: np.ndarray | None
     label_name: str | None
-    kind: str  # csv, parquet, npz, sklearn
-    digest: str  # sha256 of the source's bytes (or of the bundled set's arrays)
+    label_column: int  # where the label is in a raw batch
+
+    @abstractmethod
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        """The raw batches, in row order. May raise ``ValidationError`` at any point, and
+        ``ReadAgain`` when the importer must discard what it read and call this again."""
+
+    def parts(self) -> list[Iterator[pa.RecordBatch]]:
+        """The raw batches as consecutive parts that may be read at the same time (each in
+        row order); ``finish`` is called once all are read. One part by default."""
+        return [self.batches()]
+
+    def finish(self) -> None:  # noqa: B027 - a hook: most sources check as they go
+        """Checks that need the whole source, after every part of ``parts`` was read."""
+
+    @abstractmethod
+    def decode(
+        self, batch: pa.RecordBatch, dtype: np.dtype[Any] | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Features (rows, *shape), as ``dtype`` if given, and labels of a raw batch.
+        Without ``dtype`` the features' dtype may differ between batches (an integer
+        column with an empty cell decodes as float); the importer casts every batch to
+        the join of them all."""
+
+    def scan_values(
+        self, batch: pa.RecordBatch
+    ) -> tuple[np.ndarray | list[np.ndarray], np.ndarray | None, np.dtype[Any], tuple[int, ...]]:
+        """What the first pass counts: the features as float64, either a (rows, values)
+        matrix or a list of columns; the labels; the dtype and per-row shape ``decode``
+        gives."""
+        features, labels = self.decode(batch)
+        flat = features.reshape(len(features), -1).astype(np.float64, copy=False)
+        return flat, labels, features.dtype, tuple(int(d) for d in features.shape[1:])
+
+    @abstractmethod
+    def decode_labels(self, column: pa.Array) -> np.ndarray | None:
+        """The labels of a raw batch's label column (None while their type is not final)."""
+
+    @abstractmethod
+    def digest(self) -> str:
+        """The sha256 of the source's bytes; valid once ``batches`` was read to its end."""
+
+    def close(self) -> None:  # noqa: B027 - a hook: most sources hold nothing open
+        """Release open files (the importer calls it however reading ended)."""
 
 
-def read_source(
-    source: str,
+class FileDigest:
+    """The sha256 of a file, computed on a thread of its own while the file is parsed."""
+
+    def __init__(self, path: Path, shown: str) -> None:
+        self.path, self.shown = path, shown
+        self._thread: threading.Thread | None = None
+        self._value: str | None = None
+        self._error: BaseException | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="hone-digest", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        hasher = hashlib.sha256()
+        try:
+            with self.path.open("rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    hasher.update(block)
+        except OSError as exc:
+            self._error = ValidationError(f"cannot read {self.shown}: {exc.strerror or exc}")
+            return
+        self._value = hasher.hexdigest()
+
+    def result(self) -> str:
+        self.start()
+        assert self._thread is not None
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value
+
+
+def rows_per_batch(values_per_row: int) -> int:
+    """Rows per batch: about ``BATCH_BYTES`` of float64 values, as a power-of-two part of
+    a chunk (``CHUNK_ROWS``), so batches line up with chunks and are written without a
+    copy."""
+    rows = CHUNK_ROWS
+    while rows > 1 and rows * 8 * max(values_per_row, 1) > BATCH_BYTES:
+        rows //= 2
+    return rows
+
+
+def display_path(path: str | os.PathLike[str]) -> str:
+    """A path as text that any store and terminal accepts: bytes that are not UTF-8 (a
+    latin-1 file name) are shown as ``\\xe9`` escapes rather than refused."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def open_source(
+    source: str | os.PathLike[str],
     label: str | None,
     features: list[str] | None,
     *,
     image_mode: str = "RGB",
     image_size: tuple[int, int] | None = None,
-) -> Imported:
-    if source.startswith("sklearn:"):
-        return _sklearn(source.removeprefix("sklearn:"), label, features)
-    path = Path(source)
-    if not path.exists():
-        raise NotFoundError(f"no file {source}")
-    if path.is_dir():
+) -> Source:
+    """The source named by ``source``, its columns checked; nothing is read beyond what
+    that takes (a CSV's first block, a Parquet footer, an .npz's array headers)."""
+    checked: object = source
+    if not isinstance(checked, str | os.PathLike):
+        raise ValidationError(f"source {source!r}: give a file or folder path, or sklearn:NAME")
+    if label is not None and not isinstance(label, str):
+        raise ValidationError(f"label {label!r}: give the label column's name as text")
+    names: object = features
+    if names is not None and (
+        not isinstance(names, list | tuple) or not all(isinstance(f, str) for f in names)
+    ):
+        raise ValidationError(f"features {features!r}: give a list of column names")
+    text = os.fsdecode(source)
+    if text.startswith("sklearn:"):
+        from hone.data.arrays import bundled_source
+
+        return bundled_source(text.removeprefix("sklearn:"), label, features)
+    path = Path(text)
+    shown = display_path(text)
+    try:
+        exists, is_dir = path.exists(), path.is_dir()
+    except OSError as exc:  # a name too long, a loop of links
+        raise ValidationError(f"cannot read {shown}: {exc.strerror or exc}") from exc
+    if not exists:
+        raise NotFoundError(f"no file {shown}")
+    if is_dir:
         if label is not None or features:
             raise ValidationError(
                 "an image folder's label is its class folder: --label and --features do not apply"
             )
-        from hone.data.images import read_image_folder
+        from hone.data.images import ImageFolder
 
-        return read_image_folder(path, mode=image_mode, image_size=image_size)
+        return ImageFolder(path, shown, mode=image_mode, image_size=image_size)
     suffix = path.suffix.lower()
     if suffix == ".npz":
-        return _npz(path, label, features)
-    if suffix in CSV_SUFFIXES:
-        table, kind = _read_csv(path), "csv"
-    elif suffix in PARQUET_SUFFIXES:
-        table, kind = _read_parquet(path), "parquet"
-    else:
-        raise ValidationError(f"{source}: unknown format {suffix!r} (csv, parquet, npz)")
-    return _from_table(table, label, features, kind, _file_digest(path), source)
+        from hone.data.arrays import NpzSource
+
+        return NpzSource(path, shown, label, features)
+    if suffix in TABLE_SUFFIXES:
+        from hone.data.tables import CsvSource, ParquetSource
+
+        if suffix in CSV_SUFFIXES:
+            return CsvSource(path, shown, label, features)
+        return ParquetSource(path, shown, label, features)
+    raise ValidationError(f"{shown}: unknown format {suffix!r} (csv, tsv, parquet, npz)")
 
 
-def _file_digest(path: Path) -> str:
-    hasher = hashlib.sha256()
-    try:
-        with path.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                hasher.update(block)
-    except OSError as exc:
-        raise ValidationError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    return hasher.hexdigest()
-
-
-def _read_csv(path: Path) -> pa.Table:
-    import pyarrow.csv as pcsv
-
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    try:
-        return pcsv.read_csv(path, parse_options=pcsv.ParseOptions(delimiter=delimiter))
-    except pa.ArrowInvalid as exc:
-        # pyarrow says e.g. "CSV parse error: Expected 3 columns, got 2: 1,2" with the row
-        raise ValidationError(f"{path}: {str(exc).splitlines()[0]}") from exc
-    except OSError as exc:
-        raise ValidationError(f"cannot read {path}: {exc}") from exc
-
-
-def _read_parquet(path: Path) -> pa.Table:
-    import pyarrow.parquet as pq
-
-    try:
-        return pq.read_table(path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise ValidationError(f"{path} is not a readable Parquet file: {exc}") from exc
-
-
-def _from_table(
-    table: pa.Table,
-    label: str | None,
-    features: list[str] | None,
-    kind: str,
-    digest: str,
-    source: str,
-) -> Imported:
-    if table.num_rows == 0:
-        raise ValidationError(f"{source} holds no rows: a dataset needs at least one")
-    names = table.column_names
-    if label is not None and label not in names:
-        raise ValidationError(
-            f"{source}: no label column {label!r}; columns are {', '.join(names)}"
-        )
-    chosen = features or [n for n in names if n != label]
-    missing = [n for n in chosen if n not in names]
-    if missing:
-        raise ValidationError(
-            f"{source}: no feature column(s) {', '.join(missing)}; columns are {', '.join(names)}"
-        )
-    if label is not None and label in chosen:
-        raise ValidationError(f"{source}: {label!r} cannot be both the label and a feature")
-    if not chosen:
-        raise ValidationError(f"{source}: no feature columns")
-    arrays = []
-    for name in chosen:
-        column = table.column(name)
-        if not (
-            pa.types.is_integer(column.type)
-            or pa.types.is_floating(column.type)
-            or pa.types.is_boolean(column.type)
-        ):
-            raise ValidationError(
-                f"{source}: feature column {name!r} is {column.type}, not numeric (a column "
-                "with mixed or text values); encode it as numbers first, or leave it out "
-                "with --features"
-            )
-        arrays.append(column.to_numpy(zero_copy_only=False))
-    matrix = np.column_stack(arrays) if arrays else np.empty((table.num_rows, 0))
-    labels = None
-    if label is not None:
-        column = table.column(label)
-        if column.null_count:
-            raise ValidationError(
-                f"{source}: label column {label!r} has {column.null_count} empty value(s)"
-            )
-        labels = column.to_numpy(zero_copy_only=False)
-    return Imported(matrix, tuple(chosen), labels, label, kind, digest)
-
-
-def _npz(path: Path, label: str | None, features: list[str] | None) -> Imported:
-    if features:
-        raise ValidationError("--features does not apply to .npz sources (arrays x and y)")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if "x" not in data:
-                raise ValidationError(
-                    f"{path}: an .npz source holds an array 'x' (and 'y' for labels); "
-                    f"it has {', '.join(data.files) or 'no arrays'}"
-                )
-            x = data["x"]
-            y_name = label or "y"
-            y = data.get(y_name)
-            if label is not None and y is None:
-                raise ValidationError(f"{path}: no array {label!r} for the labels")
-    except (OSError, ValueError) as exc:
-        raise ValidationError(f"{path} is not a readable .npz file: {exc}") from exc
-    if x.ndim == 0:
-        raise ValidationError(f"{path}: 'x' must have a row axis, got a scalar")
-    if x.ndim == 1:
-        x = x.reshape(-1, 1)
-    if y is not None and len(y) != len(x):
-        raise ValidationError(f"{path}: 'x' has {len(x)} rows but the labels have {len(y)}")
-    if not np.issubdtype(x.dtype, np.number) and x.dtype != np.bool_:
-        raise ValidationError(f"{path}: 'x' is {x.dtype}, not numeric")
-    width = int(np.prod(x.shape[1:]))
-    names = tuple(f"x{i}" for i in range(width))
-    return Imported(x, names, y, "y" if y is not None else None, "npz", _file_digest(path))
-
-
-def _sklearn(name: str, label: str | None, features: list[str] | None) -> Imported:
-    if name not in BUNDLED:
-        raise ValidationError(
-            f"sklearn:{name} is not a bundled set; choose one of "
-            f"{', '.join('sklearn:' + n for n in BUNDLED)}"
-        )
-    try:
-        from sklearn import datasets
-    except ImportError as exc:
-        raise ValidationError("bundled sets need scikit-learn: pip install scikit-learn") from exc
-    bunch = getattr(datasets, f"load_{name}")()
-    x, y = np.asarray(bunch.data), np.asarray(bunch.target)
-    feature_names = tuple(str(n) for n in bunch.feature_names)
-    if features:
-        unknown = [f for f in features if f not in feature_names]
-        if unknown:
-            raise ValidationError(f"sklearn:{name} has no feature(s) {', '.join(unknown)}")
-        x = x[:, [feature_names.index(f) for f in features]]
-        feature_names = tuple(features)
-    hasher = hashlib.sha256(f"sklearn:{name}".encode())
-    hasher.update(np.ascontiguousarray(x).tobytes())
-    hasher.update(np.ascontiguousarray(y).tobytes())
-    return Imported(x, feature_names, y, label or "target", "sklearn", hasher.hexdigest())
-
-
-def sample_ids_for(digest: str, rows: int) -> np.ndarray:
+def sample_ids_for(digest: str, rows: int, start: int = 0) -> np.ndarray:
     """Stable 63-bit ids: splitmix64 over (the source's digest + the row index), so the same
     row of the same source always gets the same id, and ids from sources differ."""
     base = np.uint64(int(digest[:16], 16))
     with np.errstate(over="ignore"):
-        z = base + np.arange(rows, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        index = np.arange(start, start + rows, dtype=np.uint64)
+        z = base + index * np.uint64(0x9E3779B97F4A7C15)
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         z = z ^ (z >> np.uint64(31))

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from hone.data.dataset import DatasetVersion, apply_transforms
+from hone.data.splits import check_seed
 from hone.errors import ValidationError
 from hone.tracking.run import active_run
 
@@ -59,8 +60,11 @@ class Loader:
         world_size: int | None = None,
         drop_last: bool = False,
     ) -> None:
-        if batch_size < 1:
-            raise ValidationError(f"batch_size must be at least 1, got {batch_size}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValidationError(
+                f"batch_size must be an integer of at least 1, got {batch_size!r}"
+            )
+        seed = check_seed(seed)
         rank, world_size = _rank_and_world(rank, world_size)
         if not 0 <= rank < world_size:
             raise ValidationError(f"rank {rank} is not in [0, world_size={world_size})")
@@ -74,6 +78,8 @@ class Loader:
 
     def set_epoch(self, epoch: int) -> None:
         """Shuffle differently (and identically on every rank) for this epoch."""
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise ValidationError(f"epoch {epoch!r}: give a non-negative integer")
         self.epoch = epoch
 
     def indices(self) -> np.ndarray:
@@ -128,15 +134,35 @@ def loader(
 
 
 def _rank_and_world(rank: int | None, world_size: int | None) -> tuple[int, int]:
-    if rank is not None and world_size is not None:
-        return rank, world_size
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return (
-            torch.distributed.get_rank() if rank is None else rank,
-            torch.distributed.get_world_size() if world_size is None else world_size,
+    """Given values first, then torch.distributed, then the RANK and WORLD_SIZE variables
+    a launcher (torchrun) sets, then a single process. Garbage in the variables is
+    refused with their names rather than read as some other rank."""
+    for name, value in (("rank", rank), ("world_size", world_size)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValidationError(f"{name} {value!r}: give an integer")
+    if rank is None or world_size is None:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            rank = torch.distributed.get_rank() if rank is None else rank
+            world_size = torch.distributed.get_world_size() if world_size is None else world_size
+        else:
+            rank = _from_environment("RANK", 0) if rank is None else rank
+            world_size = _from_environment("WORLD_SIZE", 1) if world_size is None else world_size
+    if world_size < 1:
+        raise ValidationError(
+            f"world_size {world_size}: a job has at least one process (check WORLD_SIZE)"
         )
-    env_rank, env_world = os.environ.get("RANK"), os.environ.get("WORLD_SIZE")
-    return (
-        int(env_rank) if rank is None and env_rank else rank or 0,
-        int(env_world) if world_size is None and env_world else world_size or 1,
-    )
+    return rank, world_size
+
+
+def _from_environment(name: str, default: int) -> int:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise ValidationError(
+            f"{name}={text!r} in the environment is not an integer; set it to this "
+            f"process's {'rank' if name == 'RANK' else 'process count'} (a launcher such as "
+            "torchrun does), or unset it"
+        ) from None

@@ -60,6 +60,9 @@ def check_dataset_name(name: str) -> str:
 
 def parse_ref(ref: str) -> tuple[str, str | None]:
     """``NAME``, ``NAME@latest`` → (NAME, None); ``NAME@PREFIX`` → (NAME, PREFIX)."""
+    given: object = ref
+    if not isinstance(given, str):
+        raise ValidationError(f"{ref!r}: give a reference such as NAME@latest or NAME@3fa9c1")
     name, at, version = ref.partition("@")
     check_dataset_name(name)
     if not at or version in ("", "latest"):
