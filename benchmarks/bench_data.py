@@ -2,20 +2,30 @@
 
     python benchmarks/bench_data.py WORKDIR [--quick] [--only=NAME]
 
-1. append 1% new rows to a 1,000,000-row tabular version: new bytes against the version's
-   total, wall time against the full import;
-2. iterate a 1,000,000 x 64 float32 split in batches of 256 through hone's loader, and
-   through a DataLoader over ds.torch(), each beside the same access to a plain in-memory
-   NumPy array;
-3. import throughput from CSV and Parquet, beside pandas.read_csv + DataFrame.to_parquet.
+1. ``data_append``: append 1% new rows to a 1,000,000-row tabular version: new bytes
+   against the version's total, wall time against the full import;
+2. ``data_adapter``: iterate a 1,000,000 x 64 float32 split in batches of 256 through
+   hone's loader, and through a DataLoader over ds.torch(), each beside the same access to
+   a plain in-memory NumPy array;
+3. ``data_import``: import throughput and peak memory from CSV and Parquet (200,000 x 21)
+   and from CSV at 1,000,000 x 65 (668 MB), beside pandas read_csv/read_parquet +
+   DataFrame.to_parquet. Every trial is a fresh process (hone: in a fresh workspace, so
+   no repetition dedups against another), hone and pandas interleaved with the order
+   rotating, IMPORT_ROUNDS pairs; figures are the median and range, with peak RSS (the
+   child's ru_maxrss, from wait4) beside time;
+4. ``data_import_10m`` (only when named: ``--only=data_import_10m``): 10,000,000 x 65 from
+   a 6.7 GB CSV written here and deleted after, hone alone: it must complete with the
+   same bounded peak RSS.
 """
 
 from __future__ import annotations
 
+import shutil
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -28,8 +38,10 @@ import hone.data
 if TYPE_CHECKING:
     import torch
     import torch.utils.data as torch_data
+import rss
+import trials
 from hone.blobs import open_blob_store
-from workloads import Sizes, emit, run_selected, timed
+from workloads import Sizes, emit, option, sizes_from_argv, timed
 
 
 def _table(rows: int, width: int, seed: int) -> pa.Table:
@@ -152,48 +164,178 @@ def _time_per_sample(
     return timed(lambda: run(dataset))
 
 
+IMPORT_ROUNDS = 3  # interleaved hone/pandas pairs per import size (>= 3)
+ROWS_1M, ROWS_10M, WIDE = 1_000_000, 10_000_000, 64
+
+
 def import_throughput(workdir: Path, sizes: Sizes) -> None:
-    import pandas as pd
-
+    """Import from CSV and Parquet at ``import_rows`` x 21 columns, then from CSV at
+    1,000,000 x 65 (20,000 with --quick): hone and pandas read + to_parquet, each trial a
+    fresh process (and hone a fresh workspace), interleaved, ``IMPORT_ROUNDS`` pairs."""
     rows = sizes.import_rows
-    table = _table(rows, 20, 2)
-    pcsv.write_csv(table, workdir / "t.csv")
-    pq.write_table(table, workdir / "t.parquet")
-    ws = hone.init(workdir / "import")
-    out: dict[str, float] = {}
-    for kind in ("csv", "parquet"):
-        source = workdir / f"t.{kind}"
-        runs = []
-        for i in range(3):  # a new name each time: every import does the whole work
-            runs.append(timed(_importer(f"{kind}{i}", source, ws)))
-        out[f"hone_{kind}_rows_per_s"] = rows / min(runs)
+    csv, parquet = workdir / "t.csv", workdir / "t.parquet"
+    _write_sources(rows, 20, 2, csv=csv, parquet=parquet)
+    out: dict[str, Any] = {"rows": rows, "columns": 21, "rounds": IMPORT_ROUNDS}
+    for kind, source in (("csv", csv), ("parquet", parquet)):
+        compared = _compare(workdir, source, rows, f"import {rows:,} x 21 {kind}")
+        out[kind] = compared
+        out[f"hone_{kind}_rows_per_s"] = compared["hone"]["rows_per_s"]["median"]
+        out[f"pandas_{kind}_rows_per_s"] = compared["pandas"]["rows_per_s"]["median"]
+    emit({"bench": "data_import", **out})
+    wide = ROWS_1M if sizes.import_rows >= 100_000 else sizes.data_rows
+    big = workdir / "wide.csv"
+    _write_sources(wide, WIDE, 3, csv=big)
+    compared = _compare(workdir, big, wide, f"import {wide:,} x {WIDE + 1} csv")
+    big.unlink()
+    emit(_headline("data_import_1m", wide, big_bytes=compared.pop("bytes"), compared=compared))
 
-    def pandas_csv() -> None:
-        pd.read_csv(workdir / "t.csv").to_parquet(workdir / "pandas.parquet")
 
-    def pandas_parquet() -> None:
-        pd.read_parquet(workdir / "t.parquet").to_parquet(workdir / "pandas2.parquet")
+def import_huge(workdir: Path, sizes: Sizes) -> None:
+    """10,000,000 x 65 from a 6.7 GB CSV written here (deleted after): hone alone (pandas
+    would hold ~17 GiB), a fresh process and workspace per trial; peak RSS beside time."""
+    rows = ROWS_10M if sizes.import_rows >= 100_000 else sizes.data_rows
+    big = workdir / "huge.csv"
+    _write_sources(rows, WIDE, 4, csv=big)
+    try:
+        compared = _compare(workdir, big, rows, f"import {rows:,} x {WIDE + 1} csv", pandas=False)
+    finally:
+        big.unlink(missing_ok=True)
+    emit(_headline("data_import_10m", rows, big_bytes=compared.pop("bytes"), compared=compared))
 
-    out["pandas_csv_rows_per_s"] = rows / min(timed(pandas_csv) for _ in range(3))
-    out["pandas_parquet_rows_per_s"] = rows / min(timed(pandas_parquet) for _ in range(3))
-    blobs = open_blob_store(ws.blob_uri)
-    emit(
-        {
-            "bench": "data_import",
-            "rows": rows,
-            "columns": 21,
-            **out,
-            "blob_count": sum(1 for _ in blobs.digests()),
+
+def _headline(name: str, rows: int, big_bytes: int, compared: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "bench": name,
+        "rows": rows,
+        "columns": WIDE + 1,
+        "source_bytes": big_bytes,
+        "rounds": IMPORT_ROUNDS,
+        **compared,
+    }
+
+
+def _write_sources(
+    rows: int, width: int, seed: int, csv: Path | None = None, parquet: Path | None = None
+) -> None:
+    """The benchmark's table, written 500,000 rows at a time (memory stays small even for
+    10 million rows): float32 normals and a label of 10 classes."""
+    step = 500_000
+    first = _table(min(rows, step), width, seed)
+    csv_out = pcsv.CSVWriter(str(csv), first.schema) if csv else None
+    parquet_out = pq.ParquetWriter(str(parquet), first.schema) if parquet else None
+    try:
+        for start in range(0, rows, step):
+            part = first if start == 0 else _table(min(step, rows - start), width, seed + start)
+            if csv_out:
+                csv_out.write_table(part)
+            if parquet_out:
+                parquet_out.write_table(part)
+    finally:
+        if csv_out:
+            csv_out.close()
+        if parquet_out:
+            parquet_out.close()
+
+
+def _compare(
+    workdir: Path, source: Path, rows: int, label: str, pandas: bool = True
+) -> dict[str, Any]:
+    """hone (and pandas) over ``source``, interleaved rounds of fresh processes: for each
+    side the import's own seconds, rows/s, spawn-to-exit seconds and peak RSS (median,
+    range, values), and the per-round ratios hone/pandas."""
+
+    def side(name: str) -> Callable[[int], trials.Trial]:
+        def run(round_: int) -> trials.Trial:
+            target = workdir / f"{name}-{round_}"
+            cmd = [
+                sys.executable,
+                __file__,
+                str(workdir),
+                f"--child={name}",
+                f"--source={source}",
+                f"--target={target}",
+            ]
+            try:
+                return trials.spawn(cmd, name, Path(__file__).parent)
+            finally:
+                shutil.rmtree(target, ignore_errors=True)
+                (target.with_suffix(".parquet")).unlink(missing_ok=True)
+
+        return run
+
+    sides = {"hone": side("hone"), **({"pandas": side("pandas")} if pandas else {})}
+    rounds = trials.interleaved(sides, IMPORT_ROUNDS, label)
+    seconds = {name: [r[name].results["child"]["seconds"] for r in rounds] for name in sides}
+    out: dict[str, Any] = {"bytes": source.stat().st_size}
+    for name in sides:
+        out[name] = {
+            "seconds": trials.spread(seconds[name]),
+            "rows_per_s": trials.spread([rows / t for t in seconds[name]]),
+            "trial_wall_s": trials.side_spread(rounds, name, lambda t: t.wall_s),
+            "peak_rss_mib": trials.side_spread(rounds, name, lambda t: t.peak_rss_mib),
+            "baseline_rss_mib": trials.side_spread(
+                rounds, name, lambda t: float(t.results["child"]["baseline_rss_mib"])
+            ),
         }
-    )
+    if pandas:
+        out["speed_ratio"] = trials.pair_ratios(
+            rounds,
+            lambda r: (
+                r["pandas"].results["child"]["seconds"] / r["hone"].results["child"]["seconds"]
+            ),
+        )
+        out["rss_ratio"] = trials.pair_ratios(
+            rounds, lambda r: r["hone"].peak_rss_mib / r["pandas"].peak_rss_mib
+        )
+    versions = {r["hone"].results["child"]["version"] for r in rounds}
+    assert len(versions) == 1, f"one source, one version id: got {versions}"
+    out["hone"]["blobs"] = rounds[0]["hone"].results["child"]["blobs"]
+    return out
 
 
-def _importer(name: str, source: Path, ws: hone.Workspace) -> Callable[[], object]:
-    return lambda: hone.data.import_dataset(name, source, label="label", workspace=ws)
+def child() -> None:
+    """One trial in this fresh process: ``--child=hone|pandas --source=PATH --target=DIR``.
+    The import is timed from here (interpreter start and imports excluded); the parent
+    reads the whole process's wall time and peak RSS."""
+    side, source, target = option("child"), Path(str(option("source"))), Path(str(option("target")))
+    baseline = rss.rss_mib()
+    if side == "hone":
+        ws = hone.init(target)
+        start = time.perf_counter()
+        version = hone.data.import_dataset("bench", source, label="label", workspace=ws)
+        seconds = time.perf_counter() - start
+        blobs = open_blob_store(ws.blob_uri)
+        extra = {"version": version.id, "blobs": sum(1 for _ in blobs.digests())}
+    else:
+        import pandas as pd
+
+        start = time.perf_counter()
+        frame = pd.read_parquet(source) if source.suffix == ".parquet" else pd.read_csv(source)
+        frame.to_parquet(target.with_suffix(".parquet"))
+        seconds = time.perf_counter() - start
+        extra = {"version": "", "blobs": 0}
+    emit({"bench": "child", "seconds": seconds, "baseline_rss_mib": baseline, **extra})
 
 
 def main() -> None:
-    run_selected({"data_append": append, "data_adapter": adapter, "data_import": import_throughput})
+    if option("child"):
+        child()
+        return
+    benches: dict[str, Callable[[Path, Sizes], None]] = {
+        "data_append": append,
+        "data_adapter": adapter,
+        "data_import": import_throughput,
+        "data_import_10m": import_huge,
+    }
+    only = option("only")
+    if only is not None and only not in benches:
+        raise SystemExit(f"--only={only}: no such benchmark (one of {', '.join(benches)})")
+    workdir = Path(sys.argv[1])
+    workdir.mkdir(parents=True, exist_ok=True)
+    sizes = sizes_from_argv()
+    for name, bench in benches.items():
+        if only == name or (only is None and name != "data_import_10m"):
+            bench(workdir, sizes)
 
 
 if __name__ == "__main__":
