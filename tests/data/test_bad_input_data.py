@@ -108,6 +108,13 @@ def _images(sizes: dict[str, list[tuple[int, int]]], data: bytes | None = None) 
     return make
 
 
+def _sixteen_bit(tmp: Path) -> dict[str, Any]:
+    (tmp / "deep" / "a").mkdir(parents=True)
+    pixels = (np.arange(16, dtype=np.uint16) * 4000).reshape(4, 4)
+    Image.fromarray(pixels).save(tmp / "deep" / "a" / "0.png")
+    return {"source": tmp / "deep"}
+
+
 def _with(make: Maker, **kwargs: Any) -> Maker:
     return lambda tmp: {**make(tmp), **kwargs}
 
@@ -161,6 +168,13 @@ IMPORTS: list[tuple[str, Maker, type[HoneError], str]] = [
     ("2-D y", _npz(x=np.ones((3, 2)), y=np.ones((3, 2))), ValidationError, "shape (3, 2)"),
     ("short y", _npz(x=np.ones((3, 2)), y=np.ones(2)), ValidationError, "the labels have 2"),
     ("complex y", _npz(x=np.ones((2, 2)), y=np.ones(2, complex)), ValidationError, "complex"),
+    (
+        "surrogate y",
+        _npz(x=np.ones((2, 1)), y=np.array(["a", "\ud800"])),
+        ValidationError,
+        "Unicode",
+    ),
+    ("object y", _npz(x=np.ones((2, 1)), y=np.array([1, "a"], dtype=object)), ValidationError, "y"),
     ("missing file", _with(GOOD, source="missing.csv"), NotFoundError, "no file missing.csv"),
     ("not a path", _with(GOOD, source=5), ValidationError, "give a file or folder path"),
     ("unknown bundled set", _with(GOOD, source="sklearn:mnist"), ValidationError, "not a bundled"),
@@ -187,6 +201,7 @@ IMPORTS: list[tuple[str, Maker, type[HoneError], str]] = [
     ("empty folder", lambda tmp: {"source": tmp}, ValidationError, "holds no images"),
     ("images of two sizes", _images({"a": [(4, 4), (5, 5)]}), ValidationError, "differ in size"),
     ("corrupt image", _images({"a": [(4, 4)]}, b"\x89PNG nope"), ValidationError, "readable"),
+    ("16-bit image", _sixteen_bit, ValidationError, "16 or 32 bits"),
     ("image_size 0", _with(_images({"a": [(4, 4)]}), image_size=(0, 5)), ValidationError, "1"),
     ("image_size -1", _with(_images({"a": [(4, 4)]}), image_size=(-1, 5)), ValidationError, "1"),
     ("image_size 1-D", _with(_images({"a": [(4, 4)]}), image_size=(5,)), ValidationError, "give"),
@@ -307,6 +322,27 @@ def test_accepted_edge_inputs(workspace: Workspace, tmp_path: Path) -> None:
     column = hone.data.import_dataset("col", tmp_path / "col.npz", workspace=workspace)
     _, y = column.to_numpy()
     assert y is not None and y.tolist() == [0, 1, 0]
+
+
+def test_odd_but_valid_text(workspace: Workspace, tmp_path: Path) -> None:
+    """NUL characters and very long names are text like any other, on both backends; a
+    feature named like an export column does not overwrite it; exports to a file name
+    that is not UTF-8 work."""
+    (tmp_path / "nul.csv").write_bytes(b"a\x00,split,y\n1,5,a\x00b\n2,6,c\n")
+    ds = hone.data.import_dataset("nul", tmp_path / "nul.csv", label="y", workspace=workspace)
+    assert ds.manifest.feature_names == ("a\x00", "split")
+    assert ds.summary["schema"]["classes"] == ["a\x00b", "c"]
+    again = hone.data.get("nul", workspace=workspace)
+    assert again.summary["labels"]["all"] == {"a\x00b": 1, "c": 1}
+    written = hone.data.export(ds, tmp_path / "out.csv")
+    header = written.read_text().splitlines()[0]
+    assert header == '"sample_id","__split","a\x00","split","y"'
+    latin = os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9.parquet")
+    with open(hone.data.export(ds, latin), "rb") as fh:
+        assert pq.read_table(fh).num_rows == 2
+    (tmp_path / "long.csv").write_text("a" * 100_000 + ",y\n1,0\n")
+    long = hone.data.import_dataset("long", tmp_path / "long.csv", label="y", workspace=workspace)
+    assert long.manifest.feature_names == ("a" * 100_000,)
 
 
 @pytest.fixture

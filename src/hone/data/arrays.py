@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import zipfile
-from collections.abc import Iterator
-from contextlib import ExitStack
+from collections.abc import Generator, Iterator
+from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import IO, Any
 
@@ -47,7 +47,13 @@ class _Arrays(Source):
         columns = [pa.FixedSizeListArray.from_arrays(from_numpy(flat), int(np.prod(self.shape)))]
         names = ["x"]
         if y is not None:
-            columns.append(from_numpy(np.ascontiguousarray(y).reshape(-1)))
+            try:
+                columns.append(from_numpy(np.ascontiguousarray(y).reshape(-1)))
+            except UnicodeError as exc:
+                raise ValidationError(
+                    f"{self.text}: a label is not valid Unicode text ({exc}); store "
+                    "labels as valid text or as numbers"
+                ) from exc
             names.append("y")
         return pa.RecordBatch.from_arrays(columns, names=names)
 
@@ -133,7 +139,7 @@ class _Member:
         self.row_bytes = int(np.prod(self.row_shape)) * self.dtype.itemsize
         self.native = self.dtype.newbyteorder("=")  # big-endian arrays read as native
 
-    def rows(self, archive: zipfile.ZipFile, size: int) -> Iterator[np.ndarray]:
+    def rows(self, archive: zipfile.ZipFile, size: int) -> Generator[np.ndarray, None, None]:
         if self.fortran:  # stored column by column: no row can be read alone
             with archive.open(f"{self.name}.npy") as fh:
                 whole = np.lib.format.read_array(fh, allow_pickle=False)
@@ -244,9 +250,10 @@ class NpzSource(_Arrays):
         size = rows_per_batch(int(np.prod(self.shape)))
         with ExitStack() as stack:
             archive = stack.enter_context(self._open())
+            # the member streams close before the archive, whatever ends the read
+            xs = stack.enter_context(closing(self.x.rows(archive, size)))
+            ys = stack.enter_context(closing(self.y.rows(archive, size))) if self.y else None
             try:
-                xs = self.x.rows(archive, size)
-                ys = self.y.rows(archive, size) if self.y is not None else None
                 for x in xs:
                     y = next(ys) if ys is not None else None
                     yield self._batch(x.reshape(len(x), *self.shape), y)

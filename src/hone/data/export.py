@@ -55,16 +55,22 @@ def export(
             names = list(version.manifest.feature_names)
             if len(names) != flat.shape[1]:
                 names = [f"x{i}" for i in range(flat.shape[1])]
-            columns = {"sample_id": ids, "split": splits}
-            columns.update({name: flat[:, i] for i, name in enumerate(names)})
             label = version.manifest.label
-            if y is not None and label is not None:
-                columns[label.name if label.name not in columns else "label"] = y
+            label_name = label.name if y is not None and label is not None else None
+            taken = {*names, label_name}
+            # a feature may itself be called "split": ours then get the prefix chunks use
+            id_name = "sample_id" if "sample_id" not in taken else "__sample_id"
+            split_name = "split" if "split" not in taken else "__split"
+            columns = {id_name: ids, split_name: splits}
+            columns.update({name: flat[:, i] for i, name in enumerate(names)})
+            if label_name is not None:
+                columns[label_name if label_name not in columns else "__label"] = y
             out = pa.table(columns)
-            if fmt == "parquet":
-                pq.write_table(out, tmp)
-            else:
-                pcsv.write_csv(out, tmp)
+            with tmp.open("wb") as fh:  # a Python file: pyarrow cannot encode latin-1 names
+                if fmt == "parquet":
+                    pq.write_table(out, fh)
+                else:
+                    pcsv.write_csv(out, fh)
         os.replace(tmp, target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)

@@ -31,6 +31,8 @@ __all__ = ["IMAGE_SUFFIXES", "ImageFolder", "check_image_size"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 MODES = ("RGB", "L")
+#: Pixel modes wider than 8 bits a channel: Pillow clips them when converting to RGB or L.
+WIDE_MODES = ("I", "I;16", "I;16L", "I;16B", "I;16N", "F")
 
 
 def check_image_size(size: object) -> tuple[int, int] | None:
@@ -149,6 +151,12 @@ class ImageFolder(Source):
                 pixels = image.width * image.height
                 if Image.MAX_IMAGE_PIXELS and pixels > Image.MAX_IMAGE_PIXELS:
                     raise _bomb(shown, pixels)
+                if image.mode in WIDE_MODES:
+                    raise ValidationError(
+                        f"{shown} has {image.mode!r} pixels (16 or 32 bits): decoding them to "
+                        "8-bit RGB or L would clip their values; convert the images to 8 bits "
+                        "first"
+                    )
                 image.load()
                 converted = image.convert(self.mode)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
