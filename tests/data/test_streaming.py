@@ -20,7 +20,7 @@ import hone
 import hone.data
 import hone.errors
 from hone.config import Workspace
-from hone.data import chunks, importers, tables
+from hone.data import chunks, csv_files, importers
 
 SPLITS = {"train": 0.7, "valid": 0.2, "test": 0.1}
 
@@ -43,9 +43,9 @@ def _small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     """Batches of a few hundred rows, blocks of 4 KiB, CSV parts of 64 KiB and small
     chunks: every boundary falls somewhere else than in a default import."""
     monkeypatch.setattr(importers, "BATCH_BYTES", 2_000)
-    monkeypatch.setattr(tables, "CSV_BLOCK_BYTES", 4_096)
-    monkeypatch.setattr(tables, "CSV_PART_BYTES", 64 << 10)
-    monkeypatch.setattr(tables, "MAX_CSV_PARTS", 4)
+    monkeypatch.setattr(csv_files, "CSV_BLOCK_BYTES", 4_096)
+    monkeypatch.setattr(csv_files, "CSV_PART_BYTES", 64 << 10)
+    monkeypatch.setattr(csv_files, "MAX_CSV_PARTS", 4)
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
 
 
@@ -68,7 +68,7 @@ def test_version_does_not_depend_on_batches_or_parts(
     whole = _import(workspace, "whole", source, **options)
     _small_batches(monkeypatch)
     if kind == "csv":
-        assert len(tables.CsvSource(source, str(source), "label", None)._cuts()) == 3
+        assert len(csv_files.CsvSource(source, str(source), "label", None)._cuts()) == 3
     cut = _import(workspace, "cut", source, **options)
     assert cut.manifest.chunks == whole.manifest.chunks  # the same bytes, chunk for chunk
     assert cut.manifest.splits == whole.manifest.splits
@@ -112,7 +112,7 @@ def test_a_column_that_changes_type_after_the_first_block(
     dtype: str,
     column: list[float] | None,
 ) -> None:
-    monkeypatch.setattr(tables, "CSV_BLOCK_BYTES", 1_024)
+    monkeypatch.setattr(csv_files, "CSV_BLOCK_BYTES", 1_024)
     source = tmp_path / "late.csv"
     source.write_text("a,y\n" + "".join(f"1,{i % 2}\n" for i in range(3_000)) + f"{late},1\n")
     ds = _import(workspace, "late", source, label="y", allow_nonfinite=True)
@@ -129,7 +129,7 @@ def test_a_label_column_empty_in_its_first_block(
 ) -> None:
     """Arrow types such a column null from its first block, text once read whole; and
     an empty cell of a text label is an empty label, not the class ''."""
-    monkeypatch.setattr(tables, "CSV_BLOCK_BYTES", 1_024)
+    monkeypatch.setattr(csv_files, "CSV_BLOCK_BYTES", 1_024)
     source = tmp_path / "labels.csv"
     source.write_text("a,y\n" + "".join(f"{i},\n" for i in range(2_000)) + "5,cat\n")
     with pytest.raises(hone.errors.ValidationError, match="label column 'y' has 2000 empty"):

@@ -200,10 +200,12 @@ def open_source(
 
         return NpzSource(path, shown, label, features)
     if suffix in TABLE_SUFFIXES:
-        from hone.data.tables import CsvSource, ParquetSource
-
         if suffix in CSV_SUFFIXES:
+            from hone.data.csv_files import CsvSource
+
             return CsvSource(path, shown, label, features)
+        from hone.data.tables import ParquetSource
+
         return ParquetSource(path, shown, label, features)
     raise ValidationError(f"{shown}: unknown format {suffix!r} (csv, tsv, parquet, npz)")
 

@@ -1,18 +1,14 @@
-"""CSV and Parquet sources, streamed in record batches.
+"""Table sources (CSV in csv_files.py, Parquet here), streamed in record batches.
 
-CSV is read with pyarrow's streaming reader, which fixes each column's type from the
-first block; a later value that does not fit (``1.5`` under ``int64``) makes the source
-widen that column along Arrow's own inference order and ask to be read again, so a column
-gets the type a whole-file read would infer. Only the chosen columns are converted. What
-only the whole file can tell (empty labels anywhere, the file changing underneath) is
-checked by ``finish`` once every part has been read.
+What tables share: choosing the feature and label columns and checking their types, the
+first pass's column-by-column values, decoding a batch into a row-major matrix, and the
+checks only the whole file can answer (empty labels anywhere, the file changing
+underneath), made by ``finish`` once every part has been read.
 """
 
 from __future__ import annotations
 
-import io
 import os
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,36 +19,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from hone.data.arrow import to_numpy
-from hone.data.importers import FileDigest, ReadAgain, Source, rows_per_batch
+from hone.data.importers import FileDigest, Source, rows_per_batch
 from hone.errors import ValidationError
 
-__all__ = ["CSV_BLOCK_BYTES", "CsvSource", "ParquetSource"]
+__all__ = ["ParquetSource", "Table", "coalesce"]
 
-#: The CSV reader's block: 1 MiB parses fastest here (larger blocks cost memory and time).
-CSV_BLOCK_BYTES = 1 << 20
-#: A CSV is parsed as up to this many ranges at once (at most one per core), each of at
-#: least CSV_PART_BYTES.
-MAX_CSV_PARTS = 4
-CSV_PART_BYTES = 32 << 20
-#: Arrow's CSV type inference, loosest last: a value that fails one kind tries the next.
-_WIDER = [
-    pa.null(),
-    pa.int64(),
-    pa.bool_(),
-    pa.date32(),
-    pa.time32("s"),
-    pa.timestamp("s"),
-    pa.timestamp("ns"),
-    pa.timestamp("s", tz="UTC"),
-    pa.timestamp("ns", tz="UTC"),
-    pa.float64(),
-    pa.string(),
-    pa.binary(),
-]
 #: Tables up to this many features are counted column by column in the first pass.
 _COLUMNWISE = 256
 _BLOCK_ROWS = 1024
-_CONVERSION = re.compile(r"In CSV column #(\d+): CSV conversion error to ")
 
 
 def _numeric(kind: pa.DataType) -> bool:
@@ -68,7 +42,7 @@ def _label_kind_ok(kind: pa.DataType) -> bool:
     return _numeric(kind) or bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
 
 
-class _Table(Source):
+class Table(Source):
     """What CSV and Parquet share: choosing columns, checking their types, decoding."""
 
     path: Path
@@ -81,7 +55,7 @@ class _Table(Source):
         self._digest = FileDigest(path, shown)
         self._handles: list[BinaryIO] = []
 
-    def _input(self) -> str | BinaryIO:
+    def input(self) -> str | BinaryIO:
         """What pyarrow reads: the path, or an open file when the path is not UTF-8 text
         (pyarrow cannot encode a latin-1 file name; Python can open it)."""
         text = str(self.path)
@@ -98,7 +72,7 @@ class _Table(Source):
             handle.close()
         self._handles.clear()
 
-    def _choose(self, names: list[str], features: list[str] | None) -> None:
+    def choose(self, names: list[str], features: list[str] | None) -> None:
         source = self.text
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
@@ -134,7 +108,7 @@ class _Table(Source):
         self.columns = chosen + ([label] if label is not None else [])
         self.label_column = len(chosen)
 
-    def _check_types(self, schema: pa.Schema, final: bool) -> None:
+    def check_types(self, schema: pa.Schema, final: bool) -> None:
         """Refuse columns no widening can make right; with ``final``, every column."""
         for name in self.feature_names:
             kind = schema.field(name).type
@@ -148,9 +122,13 @@ class _Table(Source):
         if self.label is None:
             return
         kind = schema.field(self.label).type
-        if _label_kind_ok(kind) or (not final and kind in _WIDER and kind != pa.binary()):
+        if _label_kind_ok(kind) or (not final and self._may_widen(kind)):
             return
         raise ValidationError(f"{self.text}: label column {self.label!r} {_label_problem(kind)}")
+
+    def _may_widen(self, kind: pa.DataType) -> bool:
+        """Whether a later read may give this column another type (CSV inference)."""
+        return False
 
     def decode(
         self, batch: pa.RecordBatch, dtype: np.dtype[Any] | None = None
@@ -191,14 +169,14 @@ class _Table(Source):
             yield from part
         self.finish()
 
-    def _begin(self) -> None:
+    def begin(self) -> None:
         """A new read of the whole file: forget the last one's tallies."""
         self._stamp = _stamp(self.path)
         self._tallies: list[_Tally] = []
         self._schema: pa.Schema | None = None
         self._digest.start()
 
-    def _tallied(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def tallied(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         """The batches of one part, counting what ``finish`` checks over the whole file."""
         tally = _Tally()
         self._tallies.append(tally)
@@ -222,7 +200,7 @@ class _Table(Source):
         if not sum(t.rows for t in self._tallies):
             return
         if self._schema is not None:
-            self._check_types(self._schema, final=True)
+            self.check_types(self._schema, final=True)
         if _stamp(self.path) != self._stamp:
             raise ValidationError(
                 f"{self.text} changed while it was being imported; import it again once it "
@@ -249,142 +227,7 @@ class _Tally:
     nonfinite: int = 0
 
 
-class CsvSource(_Table):
-    """A CSV (or TSV) file. A large file is parsed as a few byte ranges at once, each cut at
-    a line end, each by its own streaming reader on its own thread (pyarrow's streaming
-    reader uses one core): the ranges after the first have no header, and take the column
-    types the first range's first block gave, as a one-reader read would."""
-
-    kind = "csv"
-
-    def __init__(self, path: Path, shown: str, label: str | None, features: list[str] | None):
-        super().__init__(path, shown, label, features)
-        self.delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-        self.types: dict[str, pa.DataType] = {}
-        try:
-            reader = self._open(self._input(), None)
-            names = reader.schema.names
-            reader.close()
-        except UnicodeDecodeError as exc:
-            raise ValidationError(
-                f"{shown}: the header is not UTF-8 text (a latin-1 file?); re-encode the "
-                "file as UTF-8, e.g. iconv -f latin1 -t utf-8"
-            ) from exc
-        finally:
-            self.close()
-        self.names = names
-        self._choose(names, features)
-
-    def _open(
-        self, source: str | BinaryIO, columns: list[str] | None, header: bool = True
-    ) -> pa.RecordBatchReader:
-        import pyarrow.csv as pcsv
-
-        read = pcsv.ReadOptions(
-            block_size=CSV_BLOCK_BYTES, column_names=None if header else self.names
-        )
-        try:
-            return pcsv.open_csv(
-                source,
-                read_options=read,
-                parse_options=pcsv.ParseOptions(delimiter=self.delimiter),
-                convert_options=pcsv.ConvertOptions(
-                    include_columns=columns or [], column_types=self.types
-                ),
-            )
-        except pa.ArrowInvalid as exc:
-            raise self._invalid(exc) from exc
-        except OSError as exc:
-            raise ValidationError(f"cannot read {self.text}: {exc}") from exc
-
-    def _invalid(self, exc: pa.ArrowInvalid) -> ValidationError | ReadAgain:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        found = _CONVERSION.match(message)
-        if found and int(found.group(1)) < len(self.names):
-            name = self.names[int(found.group(1))]
-            current = self.types.get(name)
-            if current is not None and current in _WIDER and current != _WIDER[-1]:
-                self.types[name] = _WIDER[_WIDER.index(current) + 1]
-                return ReadAgain(name)
-        if message == "Empty CSV file":
-            return ValidationError(f"{self.text} holds no rows: the file is empty")
-        # pyarrow says e.g. "CSV parse error: Expected 3 columns, got 2: 1,2" with the row
-        return ValidationError(f"{self.text}: {message}")
-
-    def parts(self) -> list[Iterator[pa.RecordBatch]]:
-        self._begin()
-        cuts = self._cuts()
-        first = self._open(self._range(0, cuts[0]) if cuts else self._input(), self.columns)
-        schema = first.schema
-        for name in self.columns:  # a later failure widens from the type now in force
-            self.types.setdefault(name, schema.field(name).type)
-        self._check_types(schema, final=False)
-        self._schema = schema
-        readers = [first]
-        ends: list[int | None] = [*cuts[1:], None]
-        for start, stop in zip(cuts, ends[: len(cuts)], strict=True):
-            readers.append(self._open(self._range(start, stop), self.columns, header=False))
-        target = rows_per_batch(len(self.feature_names))
-        return [self._tallied(_coalesce(self._read(r), target)) for r in readers]
-
-    def _cuts(self) -> list[int]:
-        """Where the ranges after the first begin: just past a line end."""
-        size = self.path.stat().st_size
-        count = min(MAX_CSV_PARTS, os.cpu_count() or 1, size // CSV_PART_BYTES)
-        if count < 2:
-            return []
-        cuts: list[int] = []
-        with self.path.open("rb") as fh:
-            for i in range(1, count):
-                fh.seek(size * i // count)
-                fh.readline()  # to the end of the line this offset falls in
-                at = fh.tell()
-                if at < size and (not cuts or at > cuts[-1]):
-                    cuts.append(at)
-        return cuts
-
-    def _range(self, start: int, stop: int | None) -> BinaryIO:
-        handle = _Range(self.path, start, stop)
-        self._handles.append(handle)  # type: ignore[arg-type]
-        return handle  # type: ignore[return-value]
-
-    def _read(self, reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
-        while True:
-            try:
-                batch = reader.read_next_batch()
-            except StopIteration:
-                return
-            except pa.ArrowInvalid as exc:
-                raise self._invalid(exc) from exc
-            yield batch
-
-
-class _Range(io.RawIOBase):
-    """Bytes ``start`` to ``stop`` of a file, as a file of their own."""
-
-    def __init__(self, path: Path, start: int, stop: int | None) -> None:
-        self._file = path.open("rb")
-        self._file.seek(start)
-        self._left = -1 if stop is None else stop - start
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        if self._left >= 0:
-            view = view[: self._left]
-        read = self._file.readinto(view)
-        if self._left >= 0:
-            self._left -= read
-        return read
-
-    def close(self) -> None:
-        self._file.close()
-        super().close()
-
-
-class ParquetSource(_Table):
+class ParquetSource(Table):
     kind = "parquet"
 
     def __init__(self, path: Path, shown: str, label: str | None, features: list[str] | None):
@@ -392,17 +235,17 @@ class ParquetSource(_Table):
 
         super().__init__(path, shown, label, features)
         try:
-            self.file = pq.ParquetFile(self._input())
+            self.file = pq.ParquetFile(self.input())
             schema = self.file.schema_arrow
         except (pa.ArrowException, OSError) as exc:
             self.close()
             raise ValidationError(f"{shown} is not a readable Parquet file: {exc}") from exc
-        self._choose(schema.names, features)
-        self._check_types(schema, final=True)
+        self.choose(schema.names, features)
+        self.check_types(schema, final=True)
 
     def parts(self) -> list[Iterator[pa.RecordBatch]]:
-        self._begin()
-        return [self._tallied(self._read())]
+        self.begin()
+        return [self.tallied(self._read())]
 
     def _read(self) -> Iterator[pa.RecordBatch]:
         size = rows_per_batch(len(self.feature_names))
@@ -412,7 +255,7 @@ class ParquetSource(_Table):
             raise ValidationError(f"{self.text} is not a readable Parquet file: {exc}") from exc
 
 
-def _coalesce(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
+def coalesce(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
     """Small reader batches (one per 1 MiB block) regathered into batches of exactly
     ``rows`` (the last may be shorter): fewer, larger batches keep the per-batch work
     vectorized, and batches that line up with chunks are written without a copy."""
