@@ -1,19 +1,20 @@
 """Turning a source into stored chunks, in bounded memory: two passes.
 
-1. **Read and check** (``scan``): the source is read once, batch by batch (a reader thread
-   parses or decodes the next batch while this one is counted). Every batch is checked,
-   its statistics merged, its rows hashed (for duplicates) and its labels counted, and the
-   raw batch is spilled to a temporary Arrow file. Nothing is written to the blob store
-   or the database in this pass, so bad input anywhere in the source, even in its last
-   row, leaves no trace.
-2. **Write** (``write``): the splits are allocated from the totals (the row count, and per
-   class counts when stratified: why this cannot be one pass), the spill is read back in
-   order, and rows get their sample ids and splits and are cut into chunks, encoded on a
-   few threads as they fill.
+1. **Read and check** (``_scan``): the source is read once, in parts read at the same
+   time where it can be (a large CSV), each batch by a reader thread while the last one
+   is counted. Every batch is checked, its statistics merged and its labels counted, and
+   the raw batch is spilled to a temporary Arrow file. Nothing is written to the blob
+   store or the database in this pass, so bad input anywhere in the source, even in its
+   last row, leaves no trace.
+2. **Write** (``_write``): the splits are allocated from the totals (the row count, and
+   per class counts when stratified: why this cannot be one pass), the spill is read back
+   in order (for stratified splits its label column first), and rows get their sample
+   ids and splits, are hashed for duplicates and cut into chunks, encoded on a few
+   threads as they fill.
 
-Memory is a few batches and chunks (``BATCH_BYTES`` and ``CHUNK_ROWS``), plus 8 bytes a
-row for duplicate hashes during the first pass and 1 byte a row for split codes during
-the second (9 bytes a row at most: 90 MB for 10 million rows; drawing a class's
+Memory is a few batches and chunks (``BATCH_BYTES`` and ``CHUNK_ROWS``), plus 9 bytes a
+row during the second pass: 8 for the duplicate hashes (taken from the row-major rows
+being written) and 1 for split codes (90 MB for 10 million rows; drawing a class's
 permutation takes 8 bytes a row of that class for a moment). Results do not depend on
 batch sizes: ids, splits and chunk bytes are those of a one-shot import of the same rows.
 """
@@ -180,7 +181,6 @@ def _add(source: Source, options: Options, scan: _Scan, part: _Part, raw: pa.Rec
     if part.stats is None:
         part.stats = FeatureStats(int(np.prod(shape)))
     part.stats.add(values)
-    scan.hashes.add(values, labels)
     part.spill.write(raw)
     scan.rows += rows
 
@@ -251,6 +251,7 @@ def _write(
             features = features.reshape((rows, *shape))
             if labels is not None and options.label_dtype is not None:
                 labels = _cast_labels(labels, options.label_dtype, source.text, options.target)
+            scan.hashes.add(features.reshape(rows, -1), labels)  # rows are at hand here
             mine = codes[offset : offset + rows]
             if labels is not None and counted is not None:
                 for code, counter in by_split.items():

@@ -209,11 +209,14 @@ class RowHashes:
         self._parts: list[np.ndarray] = []
 
     def add(self, values: np.ndarray | list[np.ndarray], labels: np.ndarray | None) -> None:
-        """``values``: float64 values shaped (rows, features), or a list of columns (the
-        same hashes either way); ``labels`` as stored."""
+        """``values``: rows shaped (rows, features), or a list of float64 columns (the same
+        hashes either way, for float64); ``labels`` as stored. Values are compared as
+        stored when 8 bytes wide, as float64 otherwise: one import passes one dtype."""
         if isinstance(values, list):
             self._add_columns(values, labels)
             return
+        if not (values.dtype.itemsize == 8 and values.dtype.kind in "iuf"):
+            values = values.astype(np.float64)
         words = np.ascontiguousarray(values).view(np.uint64)
         if labels is not None:
             words = np.column_stack([words, label_words(labels)])
