@@ -272,9 +272,11 @@ def _compare(
             "seconds": trials.spread(seconds[name]),
             "rows_per_s": trials.spread([rows / t for t in seconds[name]]),
             "trial_wall_s": trials.side_spread(rounds, name, lambda t: t.wall_s),
-            "peak_rss_mib": trials.side_spread(rounds, name, lambda t: t.peak_rss_mib),
+            # the child's own VmHWM: wait4's ru_maxrss starts at this process's peak
+            "peak_rss_mib": trials.side_spread(rounds, name, lambda t: _child(t, "peak_rss_mib")),
+            "wait4_peak_rss_mib": trials.side_spread(rounds, name, lambda t: t.peak_rss_mib),
             "baseline_rss_mib": trials.side_spread(
-                rounds, name, lambda t: float(t.results["child"]["baseline_rss_mib"])
+                rounds, name, lambda t: _child(t, "baseline_rss_mib")
             ),
         }
     if pandas:
@@ -285,12 +287,17 @@ def _compare(
             ),
         )
         out["rss_ratio"] = trials.pair_ratios(
-            rounds, lambda r: r["hone"].peak_rss_mib / r["pandas"].peak_rss_mib
+            rounds,
+            lambda r: _child(r["hone"], "peak_rss_mib") / _child(r["pandas"], "peak_rss_mib"),
         )
     versions = {r["hone"].results["child"]["version"] for r in rounds}
     assert len(versions) == 1, f"one source, one version id: got {versions}"
     out["hone"]["blobs"] = rounds[0]["hone"].results["child"]["blobs"]
     return out
+
+
+def _child(trial: trials.Trial, key: str) -> float:
+    return float(trial.results["child"][key])
 
 
 def child() -> None:
@@ -314,7 +321,15 @@ def child() -> None:
         frame.to_parquet(target.with_suffix(".parquet"))
         seconds = time.perf_counter() - start
         extra = {"version": "", "blobs": 0}
-    emit({"bench": "child", "seconds": seconds, "baseline_rss_mib": baseline, **extra})
+    emit(
+        {
+            "bench": "child",
+            "seconds": seconds,
+            "baseline_rss_mib": baseline,  # after imports, before the work
+            "peak_rss_mib": rss.peak_mib(),  # VmHWM: this process's own, from exec on
+            **extra,
+        }
+    )
 
 
 def main() -> None:
