@@ -28,7 +28,7 @@ CSV_BLOCK_BYTES = 1 << 20
 #: A CSV is parsed as up to this many ranges at once (at most one per core), each of at
 #: least CSV_PART_BYTES.
 MAX_CSV_PARTS = 4
-CSV_PART_BYTES = 32 << 20
+CSV_PART_BYTES = 8 << 20
 #: Arrow's CSV type inference, loosest last: a value that fails one kind tries the next.
 _WIDER = [
     pa.null(),
