@@ -140,6 +140,10 @@ def _scan(source: Source, options: Options, scratch: Scratch) -> _Scan:
             for part in scan.parts if scan is not None else []:
                 part.spill.discard()
             continue
+        except BaseException:
+            for part in scan.parts if scan is not None else []:
+                part.spill.discard()  # closed now; the scratch folder goes with the import
+            raise
         for part in scan.parts:
             part.spill.close()
         break
