@@ -117,15 +117,12 @@ class FileDigest:
             self._thread.start()
 
     def _run(self) -> None:
-        hasher = hashlib.sha256()
         try:
             with self.path.open("rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    hasher.update(block)
+                # one reused buffer (readinto), no allocation per block
+                self._value = hashlib.file_digest(fh, "sha256").hexdigest()
         except OSError as exc:
             self._error = ValidationError(f"cannot read {self.shown}: {exc.strerror or exc}")
-            return
-        self._value = hasher.hexdigest()
 
     def result(self) -> str:
         self.start()
