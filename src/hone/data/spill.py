@@ -1,12 +1,12 @@
-"""The importer's scratch space: raw batches spilled between its two passes, and chunks
-staged until the source has been checked whole. Both live in a private folder under the
-system's temporary directory (``TMPDIR``), removed when the import ends, however it ends.
+"""The importer's scratch space: raw batches spilled between its two passes, in a private
+folder under the system's temporary directory (``TMPDIR``; about the source's size as
+binary, e.g. 5.1 GB for 10 million rows of 64 float64), removed when the import ends,
+however it ends.
 """
 
 from __future__ import annotations
 
 import errno
-import hashlib
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -48,16 +48,6 @@ class Scratch:
         tb: TracebackType | None,
     ) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
-
-    def stage(self, data: bytes) -> tuple[str, Path]:
-        """Keep ``data`` (a chunk) until it may enter the blob store: (digest, path)."""
-        digest = hashlib.sha256(data).hexdigest()
-        path = self.root / f"chunk-{digest}"
-        try:
-            path.write_bytes(data)
-        except OSError as exc:
-            raise _scratch_error(exc, self.root) from exc
-        return digest, path
 
     def spill(self, attempt: int, part: int = 0) -> Spill:
         return Spill(self.root / f"spill-{attempt}-{part}.arrow")
