@@ -24,6 +24,9 @@ class SilentProxy:
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
+        #: Freeze by itself once the server says it is ready for a first query: the
+        #: connection is made, and then that first query is never answered.
+        self.freeze_after_startup = False
         self.server = socket.create_server(("127.0.0.1", 0))
         self.port = self.server.getsockname()[1]
         self.frozen = threading.Event()
@@ -59,6 +62,8 @@ class SilentProxy:
                 sink.sendall(data)
             except OSError:
                 return
+            if self.freeze_after_startup and b"Z\x00\x00\x00\x05" in data:  # ReadyForQuery
+                self.frozen.set()
 
     def close(self) -> None:
         self.server.close()
@@ -106,3 +111,45 @@ def test_a_run_ends_in_bounded_time_when_the_store_goes_silent(
     hone.sync(workspace=ws)
     got = hone.get_run(run.id, workspace=ws)
     assert got.status is hone.RunStatus.FINISHED and got.metrics["loss"].value == 0.5
+
+
+@pytest.mark.slow
+def test_a_first_connection_that_goes_silent_is_bounded_too(
+    proxy: tuple[SilentProxy, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The very first connection of a process runs the driver's own setup queries (server
+    version, settings) before hone's: they are watched too."""
+    from hone.store.database import Database
+
+    silent, url = proxy
+    silent.freeze_after_startup = True
+    monkeypatch.setenv("HONE_STORE_TIMEOUT", "2")
+    db = Database(url)
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailableError, match="did not answer within 2 s"):
+        db.check_schema()
+    assert time.monotonic() - started < 15
+    db.dispose()
+
+
+def test_a_sqlite_writer_waits_no_longer_than_the_store_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from hone.store.database import Database
+
+    ws, _ = init_workspace(tmp_path / "ws")
+    locker = sqlite3.connect(ws.home / "hone.db", isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    monkeypatch.setenv("HONE_STORE_TIMEOUT", "1.5")
+    db = Database(ws.store_uri)
+    started = time.monotonic()
+    try:
+        with pytest.raises(StoreUnavailableError, match="locked"), db.write():
+            pass
+        assert 1.0 < time.monotonic() - started < 10
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+        db.dispose()

@@ -16,43 +16,40 @@ Contract:
 
 from __future__ import annotations
 
-import math
-import os
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import DBAPIError
 
-from hone.errors import HoneError, StoreUnavailableError, ValidationError, WorkspaceError
-from hone.store.engine import WRITE_OPTION, display_url, make_engine, parse_store_url
+from hone.errors import HoneError, StoreUnavailableError, WorkspaceError
+from hone.store.engine import (
+    TIMEOUT_ENV,
+    WRITE_OPTION,
+    display_url,
+    make_engine,
+    parse_store_url,
+    store_timeout,
+)
 from hone.store.migrations import current_revision, head_revision, known_revisions
 from hone.store.translate import translate_store_error
 from hone.store.watchdog import watchdog
 
-__all__ = ["TIMEOUT_ENV", "Database", "database_for", "dispose_databases", "store_timeout"]
+__all__ = [
+    "TIMEOUT_ENV",
+    "Database",
+    "database_for",
+    "dispose_databases",
+    "dispose_databases_in_child",
+    "store_timeout",
+]
 
 CHECKPOINT_EVERY_S = 5.0
 CHECKPOINT_AFTER_WRITES = 200
-TIMEOUT_ENV = "HONE_STORE_TIMEOUT"
-DEFAULT_TIMEOUT_S = 60.0
-
-
-def store_timeout() -> float:
-    """Seconds one store transaction may take (``HONE_STORE_TIMEOUT``, default 60)."""
-    text = os.environ.get(TIMEOUT_ENV)
-    if not text:
-        return DEFAULT_TIMEOUT_S
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 < value < 1e6:
-        raise ValidationError(f"{TIMEOUT_ENV}={text!r} must be a number of seconds above 0")
-    return value
 
 
 class Database:
@@ -76,6 +73,11 @@ class Database:
         with self._lock:
             if self._engine is None:
                 self._engine = make_engine(self.url)
+                if self.backend == "postgresql":
+                    # insert=True: before the dialect's own first-connect queries.
+                    event.listen(self._engine, "first_connect", _watch_connection, insert=True)
+                    event.listen(self._engine, "connect", _watch_connection)
+                    event.listen(self._engine, "checkout", _watch_connection)
             return self._engine
 
     def display_url(self) -> str:
@@ -104,68 +106,55 @@ class Database:
 
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[Connection]:
-        """A transaction that ends within ``store_timeout()`` seconds, or fails cleanly.
+        """A transaction that ends within ``store_timeout()`` seconds, or fails cleanly."""
+        with self._bounded(), self._translate():
+            conn = self._checked_connection(write)
+            with conn, conn.begin():
+                yield conn
 
-        On PostgreSQL the connection is checked (a ping, under the watchdog) before use:
-        a pooled connection that went stale is replaced, one that hangs is cut off.
-        """
+    @contextmanager
+    def _bounded(self) -> Iterator[None]:
+        """Everything in the block ends by the deadline: on PostgreSQL every connection it
+        touches — a new one's setup queries, a pooled one's ping, every statement — is
+        watched (the engine's pool events arm the watchdog for this thread's deadline)."""
         timeout = store_timeout()
-        deadline = time.monotonic() + timeout
-        guard: int | None = None
+        outer = getattr(_local, "guard", None)
+        if outer is not None or self.backend != "postgresql":
+            yield  # SQLite waits on its busy timeout, which is the same bound
+            return
+        guard = _Guard(time.monotonic() + timeout)
+        _local.guard = guard
         try:
-            with self._translate():
-                conn = self._checked_connection(write, deadline, timeout)
-                with conn:
-                    guard = self._watch(conn, deadline)
-                    with conn.begin():
-                        yield conn
-                    if guard is not None and watchdog.disarm(guard):
-                        conn.invalidate()  # cut off just after it finished: not reusable
-                    guard = None
+            yield
         except HoneError:
-            if guard is not None and watchdog.disarm(guard):
-                raise self._timed_out(timeout) from None
+            if guard.release():
+                raise StoreUnavailableError(
+                    f"the metadata store at {self.display_url()} did not answer within "
+                    f"{timeout:g} s (set {TIMEOUT_ENV} to wait longer)"
+                ) from None
             raise
         finally:
-            if guard is not None:
-                watchdog.disarm(guard)
+            _local.guard = None
+            guard.release()
 
-    def _timed_out(self, timeout: float) -> StoreUnavailableError:
-        return StoreUnavailableError(
-            f"the metadata store at {self.display_url()} did not answer within {timeout:g} s "
-            f"(set {TIMEOUT_ENV} to wait longer)"
-        )
-
-    def _checked_connection(self, write: bool, deadline: float, timeout: float) -> Connection:
+    def _checked_connection(self, write: bool) -> Connection:
+        """A connection; on PostgreSQL pinged first (in place of the pool's pre-ping, which
+        the watchdog could not bound), and replaced once if it went stale."""
         options = {WRITE_OPTION: True} if write else {}
         conn = self.engine.connect().execution_options(**options)
         if self.backend != "postgresql":
             return conn
-        guard = self._watch(conn, deadline)
         try:
             conn.exec_driver_sql("SELECT 1")
             conn.rollback()
         except DBAPIError as exc:
-            fired = guard is not None and watchdog.disarm(guard)
-            guard = None
             conn.close()
-            if fired:
-                raise self._timed_out(timeout) from exc
-            if not exc.connection_invalidated:
+            guard = getattr(_local, "guard", None)
+            if not exc.connection_invalidated or (guard is not None and guard.fired()):
                 raise
             # The pooled connection was stale (the server restarted, say): a fresh one.
             return self.engine.connect().execution_options(**options)
-        finally:
-            if guard is not None:
-                watchdog.disarm(guard)
         return conn
-
-    def _watch(self, conn: Connection, deadline: float) -> int | None:
-        if self.backend != "postgresql":
-            return None
-        raw = conn.connection.dbapi_connection
-        fileno = getattr(raw, "fileno", None)
-        return watchdog.arm(fileno(), deadline) if callable(fileno) else None
 
     def checkpoint(self) -> None:
         """Move committed SQLite WAL pages into the database file, now and then.
@@ -193,7 +182,7 @@ class Database:
         path = self.sqlite_path()
         if path is not None and not path.is_file():
             return None
-        with self._translate(), self.engine.connect() as conn:
+        with self._bounded(), self._translate(), self.engine.connect() as conn:
             return current_revision(conn)
 
     def check_schema(self) -> None:
@@ -243,6 +232,39 @@ class Database:
             raise translated from exc
 
 
+_local = threading.local()
+
+
+class _Guard:
+    """This thread's deadline, and the connections the watchdog watches until it."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.tokens: dict[int, int] = {}  # fd -> watchdog token
+        self._fired = False
+
+    def watch(self, fd: int) -> None:
+        if fd not in self.tokens:
+            self.tokens[fd] = watchdog.arm(fd, self.deadline)
+
+    def fired(self) -> bool:
+        return self._fired or any(watchdog.fired(t) for t in self.tokens.values())
+
+    def release(self) -> bool:
+        """Stop watching; True if the deadline passed and a connection was cut off."""
+        for token in self.tokens.values():
+            self._fired = watchdog.disarm(token) or self._fired
+        self.tokens.clear()
+        return self._fired
+
+
+def _watch_connection(dbapi_connection: Any, *_: Any) -> None:
+    guard: _Guard | None = getattr(_local, "guard", None)
+    fileno = getattr(dbapi_connection, "fileno", None)
+    if guard is not None and callable(fileno):
+        guard.watch(fileno())
+
+
 _databases: dict[str, Database] = {}
 _databases_lock = threading.Lock()
 
@@ -263,3 +285,15 @@ def dispose_databases() -> None:
         _databases.clear()
     for db in dbs:
         db.dispose()
+
+
+def dispose_databases_in_child() -> None:
+    """In a forked child: drop the parent's pooled connections without closing them (they
+    are the parent's sockets); the child connects afresh."""
+    global _databases_lock
+    _databases_lock = threading.Lock()
+    dbs = list(_databases.values())
+    _databases.clear()
+    for db in dbs:
+        if db._engine is not None:
+            db._engine.dispose(close=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import os
 import re
 from typing import Any
 
@@ -12,13 +14,39 @@ from sqlalchemy.pool import NullPool
 
 from hone.errors import ValidationError
 
-__all__ = ["SQLITE_BUSY_TIMEOUT_S", "display_url", "make_engine", "parse_store_url"]
+__all__ = [
+    "TIMEOUT_ENV",
+    "display_url",
+    "make_engine",
+    "parse_store_url",
+    "store_timeout",
+]
 
-SQLITE_BUSY_TIMEOUT_S = 60.0
+TIMEOUT_ENV = "HONE_STORE_TIMEOUT"
+DEFAULT_TIMEOUT_S = 60.0
+MAX_TIMEOUT_S = 1e6
 SQLITE_AUTOCHECKPOINT_PAGES = 10_000
 POSTGRES_CONNECT_TIMEOUT_S = 5
 WRITE_OPTION = "hone_write"
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^@/]*@")
+
+
+def store_timeout() -> float:
+    """Seconds one store transaction may take (``HONE_STORE_TIMEOUT``, default 60): on
+    SQLite the busy timeout, on PostgreSQL the watchdog's deadline."""
+    text = os.environ.get(TIMEOUT_ENV)
+    if not text:
+        return DEFAULT_TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= MAX_TIMEOUT_S:
+        raise ValidationError(
+            f"{TIMEOUT_ENV}={text!r} must be a number of seconds above 0 and at most "
+            f"{MAX_TIMEOUT_S:,.0f}"
+        )
+    return value
 
 
 def parse_store_url(url: str) -> URL:
@@ -80,13 +108,14 @@ def make_engine(url: str) -> Engine:
 
 
 def _sqlite_engine(url: URL) -> Engine:
+    busy_timeout = store_timeout()
     # isolation_level=None hands transaction control to the listeners below, so that
     # writers take the lock up front (BEGIN IMMEDIATE) and wait on the busy timeout
     # instead of failing with "database is locked" when a read upgrades to a write.
     engine = create_engine(
         url,
         poolclass=NullPool if url.database in (None, "", ":memory:") else None,
-        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "isolation_level": None},
+        connect_args={"timeout": busy_timeout, "isolation_level": None},
     )
 
     @event.listens_for(engine, "connect")
@@ -97,7 +126,7 @@ def _sqlite_engine(url: URL) -> Engine:
         # Writers' own commits checkpoint only past this many pages; processes that
         # log runs checkpoint in the background (Database.checkpoint) long before.
         cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
-        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

@@ -20,9 +20,11 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
 )
 
 __all__ = [
+    "PARAM_INDEX_PREFIX",
     "artifacts",
     "dataset_versions",
     "datasets",
@@ -87,13 +89,21 @@ runs = Table(
     Index(None, "parent_run_id"),
 )
 
+#: Characters of a param value that its index holds: PostgreSQL's B-tree takes rows of at
+#: most ~2.7 kB, and values may be 8,000 characters. Filters compare this prefix too.
+PARAM_INDEX_PREFIX = 100
+
 params = Table(
     "params",
     metadata,
     Column("run_id", ID, primary_key=True),
     Column("key", KEY, primary_key=True),
     Column("value", Text, nullable=False),
-    Index(None, "key", "value"),
+)
+Index(
+    "ix_params_key_value_prefix",
+    params.c.key,
+    func.substr(params.c.value, 1, PARAM_INDEX_PREFIX),
 )
 
 tags = Table(

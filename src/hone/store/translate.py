@@ -79,6 +79,8 @@ def translate_store_error(exc: BaseException, where: str) -> HoneError | None:
     sqlstate = getattr(orig, "sqlstate", None)
     if isinstance(sqlstate, str) and sqlstate:
         return _postgres(sqlstate, message, where)
+    if "error binding parameter" in lowered:  # sqlite3: a value of a type it cannot bind
+        return RejectedError(f"the metadata store at {where} refused a value: {message}")
     if "number of parameters must be" in lowered:  # psycopg: over 65,535 bind parameters
         return RejectedError(f"the metadata store at {where} refused the request: {message}")
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
@@ -124,6 +126,8 @@ def _postgres(sqlstate: str, message: str, where: str) -> HoneError:
     if klass in ("22", "23", "54") or (sqlstate == "42601" and "memory exhausted" in message):
         # (42601 "memory exhausted": the parser's limit on a query's nesting.)
         return RejectedError(f"the metadata store at {where} refused the request: {message}")
+    if sqlstate in ("42804", "42P18"):  # a value of the wrong type for its column
+        return RejectedError(f"the metadata store at {where} refused a value: {message}")
     if sqlstate in ("42P01", "42703"):
         return _schema_damaged(where, message)
     if sqlstate == "42501":

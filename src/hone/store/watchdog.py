@@ -43,6 +43,11 @@ class Watchdog:
             self._cond.notify()
         return token
 
+    def fired(self, token: int) -> bool:
+        """Whether ``token``'s deadline passed and its socket was shut down."""
+        with self._cond:
+            return token in self._fired
+
     def disarm(self, token: int) -> bool:
         """Stop watching; True if the deadline had passed and the socket was shut down."""
         with self._cond:

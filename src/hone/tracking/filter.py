@@ -50,15 +50,25 @@ from sqlalchemy import (
     Table,
     and_,
     exists,
+    func,
+    literal_column,
     not_,
     or_,
     select,
 )
 
 from hone.errors import FilterError
-from hone.store.schema import experiments, latest_metrics, params, run_inputs, runs, tags
+from hone.store.schema import (
+    PARAM_INDEX_PREFIX,
+    experiments,
+    latest_metrics,
+    params,
+    run_inputs,
+    runs,
+    tags,
+)
 from hone.tracking.entities import RunStatus
-from hone.tracking.filter_sql import MAX_PATTERN_CHARS, OPS, CodePointOrder, Pattern
+from hone.tracking.filter_sql import MAX_PATTERN_CHARS, OPS, CodePointOrder, Exact, Pattern
 
 __all__ = [
     "ATTRIBUTES",
@@ -373,9 +383,20 @@ def _compare(
     table, column_name = _keyed(scope)
     matches = make(table.c[column_name], operands)
     if scope == "params":
-        # Params have a (key, value) index: a non-correlated IN finds the matching runs
-        # once. Metric and tag values have none (random floats would scatter every run's
-        # writes across it), so those probe each candidate run by primary key instead.
+        # Params have a (key, value prefix) index: a non-correlated IN finds the matching
+        # runs once; = and in also compare the prefix, so that the index narrows them.
+        # Metric and tag values have none (random floats would scatter every run's writes
+        # across it), so those probe each candidate run by primary key instead.
+        if op in ("=", "in"):
+            # Rendered as literals: an index on an expression serves only that very expression.
+            prefix = func.substr(
+                params.c.value, literal_column("1"), literal_column(str(PARAM_INDEX_PREFIX))
+            )
+            cut = [str(v)[:PARAM_INDEX_PREFIX] for v in operands]
+            matches = and_(
+                prefix == cut[0] if op == "=" else prefix.in_(cut),
+                OPS[op](Exact(params.c.value), operands),
+            )
         return runs.c.id.in_(select(table.c.run_id).where(table.c.key == key, matches))
     return exists(select(1).where(table.c.run_id == runs.c.id, table.c.key == key, matches))
 

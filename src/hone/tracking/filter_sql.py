@@ -20,7 +20,7 @@ from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
 
 from hone.errors import FilterError
 
-__all__ = ["MAX_PATTERN_CHARS", "OPS", "CodePointOrder", "Match", "Pattern"]
+__all__ = ["MAX_PATTERN_CHARS", "OPS", "CodePointOrder", "Exact", "Match", "Pattern"]
 
 MAX_PATTERN_CHARS = 10_000  # ≤ 40 kB as a GLOB: under SQLite's 50 kB pattern limit
 ESCAPE = "\\"
@@ -136,3 +136,29 @@ OPS: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
     "ilike": lambda c, v: Match(c, v[0], fold=True),
     "not ilike": lambda c, v: not_(Match(c, v[0], fold=True)),
 }
+
+
+class Exact(ColumnElement[Any]):
+    """A text column compared as it is. On SQLite it carries its (default, binary)
+    collation explicitly: otherwise ``value = 'x'`` lets SQLite propagate the constant
+    into ``substr(value, 1, 100) = 'x'`` and so stop using the params index on it."""
+
+    __visit_name__ = "hone_exact"
+    inherit_cache = True
+    _traverse_internals: _TraverseInternalsType = [  # noqa: RUF012 (SQLAlchemy's type)
+        ("expr", InternalTraversal.dp_clauseelement)
+    ]
+
+    def __init__(self, expr: ColumnElement[Any]) -> None:
+        self.expr = expr
+        self.type = expr.type
+
+
+@compiles(Exact)
+def _exact(element: Exact, compiler: SQLCompiler, **kw: Any) -> str:
+    return str(compiler.process(element.expr, **kw))
+
+
+@compiles(Exact, "sqlite")
+def _exact_sqlite(element: Exact, compiler: SQLCompiler, **kw: Any) -> str:
+    return str(compiler.process(element.expr.collate("BINARY"), **kw))

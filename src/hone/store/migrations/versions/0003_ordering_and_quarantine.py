@@ -1,6 +1,7 @@
 """Write order and quarantine: the time that set a run's status or a tag orders later
 writes (newest wins, whatever order journals are replayed in); records the store refused
-are kept aside with the reason.
+are kept aside with the reason. The params value index covers a value's first 100
+characters: PostgreSQL's B-tree cannot hold a row of a long value (~2.7 kB at most).
 
 Revision ID: 0003
 Revises: 0002
@@ -19,6 +20,7 @@ depends_on = None
 
 ID = sa.String(32)
 DOUBLE = sa.Float(precision=53)
+PREFIX = 100  # characters of a param value that its index holds
 
 
 def upgrade() -> None:
@@ -39,9 +41,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_quarantine"),
     )
     op.create_index("ix_quarantine_run_id", "quarantine", ["run_id"])
+    op.drop_index("ix_params_key_value", table_name="params")
+    op.create_index(
+        "ix_params_key_value_prefix", "params", ["key", sa.text(f"substr(value, 1, {PREFIX})")]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_params_key_value_prefix", table_name="params")
+    op.create_index("ix_params_key_value", "params", ["key", "value"])
     op.drop_index("ix_quarantine_run_id", table_name="quarantine")
     op.drop_table("quarantine")
     with op.batch_alter_table("tags") as batch:
