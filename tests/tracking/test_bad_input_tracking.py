@@ -4,6 +4,7 @@ one-line HoneError naming the problem, never a traceback, and writes nothing."""
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,11 @@ from hone.errors import HoneError, NotFoundError, UserError, ValidationError
 class BadStr:
     def __str__(self) -> str:
         raise RuntimeError("no text for you")
+
+
+class FailingFloat:
+    def __float__(self) -> float:
+        raise RuntimeError("no number for you")
 
 
 class FakeVersion:
@@ -107,6 +113,46 @@ RUN_CASES: list[tuple[str, Call, type[HoneError], str]] = [
         ValidationError,
         "split",
     ),
+    ("list key", lambda r, _: r.log_metric(["a"], 1.0), ValidationError, "must be a string"),
+    ("list tag key", lambda r, _: r.set_tag(["a"], 1), ValidationError, "must be a string"),
+    ("list param key", lambda r, _: r.log_param({"a"}, 1), ValidationError, "must be a string"),
+    (
+        "__float__ raises",
+        lambda r, _: r.log_metric("x", FailingFloat()),
+        ValidationError,
+        "not a number",
+    ),
+    (
+        "text with a lone surrogate",
+        lambda r, _: r.log_text("\ud800", "x.txt"),
+        ValidationError,
+        "not valid Unicode",
+    ),
+    ("artifact FIFO", lambda r, p: r.log_artifact(p / "fifo"), ValidationError, "regular file"),
+    (
+        "artifact device",
+        lambda r, _: r.log_artifact("/dev/zero"),
+        ValidationError,
+        "regular file",
+    ),
+    (
+        "artifact name dot",
+        lambda r, p: r.log_artifact(p / "f.txt", name="."),
+        ValidationError,
+        "named parts",
+    ),
+    (
+        "artifact name with an empty part",
+        lambda r, p: r.log_artifact(p / "f.txt", name="a//b"),
+        ValidationError,
+        "named parts",
+    ),
+    (
+        "artifact path of too many bytes",
+        lambda r, _: r.log_text("x", "\U0001f600" * 600),
+        ValidationError,
+        "bytes of UTF-8",
+    ),
     ("end bogus", lambda r, _: r.end("bogus"), ValidationError, "ends as one of"),
     ("end running", lambda r, _: r.end("running"), ValidationError, "ends as one of"),
     ("end number", lambda r, _: r.end(5), ValidationError, "ends as one of"),
@@ -125,6 +171,7 @@ def test_bad_input_to_a_live_run(
     fragment: str,
 ) -> None:
     (tmp_path / "f.txt").write_text("x")
+    os.mkfifo(tmp_path / "fifo")
     with hone.start_run("bad", workspace=workspace) as run:
         before = run._writer.offset
         with pytest.raises(error, match=fragment):
@@ -218,3 +265,29 @@ def test_bad_input_on_the_command_line_is_one_line_and_exit_2_or_3(
     err = capsys.readouterr().err
     assert code in (2, 3), err
     assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_a_step_past_64_bits_writes_nothing_of_the_call(workspace: Workspace) -> None:
+    with hone.start_run(workspace=workspace) as run:
+        run.log_metric("big", 1.0, step=2**63 - 1)
+        before = run._writer.offset
+        with pytest.raises(ValidationError, match="64 bits"):
+            run.log_metrics({"first": 1.0, "big": 3.0})
+        with pytest.raises(ValidationError, match="64 bits"):
+            run.log_metric("big", 2.0)
+        assert run._writer.offset == before
+    got = hone.get_run(run.id, workspace=workspace)
+    assert set(got.metrics) == {"big"} and got.metrics["big"].value == 1.0
+
+
+def test_logging_after_the_end_stores_no_blob(workspace: Workspace, tmp_path: Path) -> None:
+    (tmp_path / "f.txt").write_text("late")
+    with hone.start_run(workspace=workspace) as run:
+        pass
+    blobs = Path(workspace.blob_uri.removeprefix("file://"))
+    before = sorted(blobs.rglob("*")) if blobs.exists() else []
+    for call in (lambda: run.log_artifact(tmp_path / "f.txt"), lambda: run.log_text("t", "t")):
+        with pytest.raises(ValidationError, match="has ended"):
+            call()
+    assert (sorted(blobs.rglob("*")) if blobs.exists() else []) == before
+    assert run.fetch().status is hone.RunStatus.FINISHED  # fetch after the end just reads

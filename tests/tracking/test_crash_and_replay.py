@@ -178,3 +178,41 @@ def test_a_failed_live_flush_is_recovered_from_the_journal(
     assert [p.step for p in history] == list(range(150))
     close_retired_segments()  # normally done by the flusher thread, in the background
     assert not list(workspace.journal_dir.glob("*.jnl"))
+
+
+def test_continuing_a_dead_run_by_a_prefix_replays_its_journal_first(
+    workspace: Workspace,
+) -> None:
+    """An id prefix (or capitals) must find the dead process's journal too: otherwise the
+    run continues at a stale step and its points overwrite the journal's."""
+    run_id = kill_mid_run(LOGGER, workspace.home)
+    with hone.start_run(run_id=run_id[:8].upper(), workspace=workspace) as resumed:
+        assert resumed.id == run_id
+        last = hone.get_run(run_id, workspace=workspace).metrics["loss"].step
+        resumed.log_metric("loss", -1.0)
+    history = hone.get_metric_history(run_id, "loss", workspace=workspace)
+    assert [p.step for p in history] == list(range(last + 2))
+    assert history[-1].value == -1.0 and all(p.value > 0 for p in history[:-1])
+    assert hone.get_run(run_id, workspace=workspace).status is hone.RunStatus.FINISHED
+
+
+OLD_TIMES = """
+import hone
+run = hone.start_run("old")
+print(run.id, flush=True)
+for i in range(10_000_000):
+    run.log_metric("loss", 1.0, step=i, timestamp=1.6e9 + i)  # re-logging 2020's data
+    if i == 1000:
+        print("going", flush=True)
+"""
+
+
+def test_a_dead_run_whose_points_carry_old_timestamps_is_marked_killed(
+    workspace: Workspace,
+) -> None:
+    run_id = kill_mid_run(OLD_TIMES, workspace.home)
+    report = hone.sync(workspace=workspace)
+    assert report.killed_runs == [run_id]
+    got = hone.get_run(run_id, workspace=workspace)
+    assert got.status is hone.RunStatus.KILLED and got.end_time is not None
+    assert got.end_time >= got.start_time

@@ -73,3 +73,11 @@ def test_a_run_queues_at_most_its_bound_in_memory_and_loses_nothing(
     history = hone.get_metric_history(run.id, "loss", workspace=workspace)
     assert [p.step for p in history] == list(range(30_000))
     assert all(p.value == p.step / 7 for p in history)
+
+
+def test_a_long_lived_process_forgets_the_series_of_ended_runs(workspace: Workspace) -> None:
+    sink = get_tracker(workspace).sink
+    for _ in range(50):
+        with hone.start_run(workspace=workspace) as run:
+            run.log_metrics({f"k{i}": 1.0 for i in range(10)})
+    assert sink._series_ids == {}

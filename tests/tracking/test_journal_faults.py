@@ -214,9 +214,11 @@ def test_odd_things_in_the_journal_folder_block_nothing(
     (journals / "empty.jnl").write_bytes(b"")
     (journals / "zeros.jnl").write_bytes(b"\0" * 4096)
     (journals / "junk.jnl").write_bytes(os.urandom(3000))
+    os.mkfifo(journals / "fifo.jnl")  # opening it for reading would wait for a writer
     for argv in (["sync"], ["runs", "list"], ["sync", "--json"]):
         assert main(["--workspace", str(workspace.home), *argv]) == 0, argv
     assert (journals / "x.jnl").is_dir() and (journals / "link.jnl").is_symlink()
+    assert (journals / "fifo.jnl").exists()
     assert not (journals / "empty.jnl").exists() and not (journals / "zeros.jnl").exists()
     assert (journals / DAMAGED_DIR / "junk.jnl").exists()
 
@@ -240,7 +242,8 @@ print("ended", flush=True)
 
 
 @pytest.mark.slow
-def test_a_full_disk_is_a_clean_error_not_a_crash(tmp_path: Path) -> None:
+@pytest.mark.parametrize("store", ["elsewhere", "on the full disk"])
+def test_a_full_disk_is_a_clean_error_not_a_crash(tmp_path: Path, store: str) -> None:
     mount = tmp_path / "small"
     mount.mkdir()
     done = subprocess.run(
@@ -253,8 +256,8 @@ def test_a_full_disk_is_a_clean_error_not_a_crash(tmp_path: Path) -> None:
             pytest.fail(f"cannot mount a tmpfs in CI: {done.stderr.decode()}")
         pytest.skip("cannot mount a tmpfs here (needs root)")
     try:
-        store = tmp_path / "store.db"  # the store on a roomy disk, the journal on the small
-        ws = hone.init(mount / "ws", store_uri=f"sqlite:///{store}")
+        elsewhere = f"sqlite:///{tmp_path / 'store.db'}"  # a roomy disk
+        ws = hone.init(mount / "ws", store_uri=elsewhere if store == "elsewhere" else None)
         proc = subprocess.run(
             [sys.executable, "-c", FILL_DISK],
             env={**os.environ, "HONE_HOME": str(ws.home)},
@@ -268,9 +271,12 @@ def test_a_full_disk_is_a_clean_error_not_a_crash(tmp_path: Path) -> None:
         run_id, logged = lines[0], int(lines[2])
         assert lines[1] == "full" and lines[-1] == "ended" and logged > 10_000
         assert "disk holding the run journals" in proc.stderr and "is full" in proc.stderr
+        # Space comes back: what the run logged, and that it ended, reach the store.
+        subprocess.run(["mount", "-o", "remount,size=64m", str(mount)], check=True)
         hone.sync(workspace=ws)
         history = hone.get_metric_history(run_id, "loss", workspace=ws)
         assert [p.step for p in history] == list(range(logged))
+        assert hone.get_run(run_id, workspace=ws).status is hone.RunStatus.FINISHED
     finally:
         from hone.tracking.tracker import close_trackers
 
@@ -282,3 +288,33 @@ def _json(value: object) -> bytes:
     import json
 
     return json.dumps(value, separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize("tail", [b"J", b'J{"kind":'], ids=["bare", "event-like"])
+def test_crafted_damage_costs_reading_time_linear_in_its_size(tmp_path: Path, tail: bytes) -> None:
+    """Each unit claims a frame reaching the end of the file, with a bad CRC: read whole
+    for every candidate, that took time quadratic in the damage (1 MiB: 22 s)."""
+    path = tmp_path / "crafted.jnl"
+    start = encode_event("start", {"run_id": "a" * 32, "time": 0.0})
+    unit = 8 + len(tail)
+    units = 2_000_000 // unit
+    size = len(start) + unit * units
+    body = bytearray()
+    for i in range(units):
+        body += HEADER.pack(size - (len(start) + unit * i) - 8, 0) + tail
+    path.write_bytes(start + bytes(body))
+    read = 0
+    with path.open("rb") as fh:
+        scanner = FrameScanner(fh.fileno(), 0, size)
+        real_read = scanner._read
+
+        def counting(offset: int, length: int) -> bytes:
+            nonlocal read
+            data = real_read(offset, length)
+            read += len(data)
+            return data
+
+        scanner._read = counting  # type: ignore[method-assign,assignment]
+        kinds = [getattr(r, "kind", "metric") for _, r in scanner.frames()]
+    assert kinds == ["start"]
+    assert read <= 20 * size + (80 << 20)  # bounded by the segment's size, not its square

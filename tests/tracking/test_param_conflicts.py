@@ -63,18 +63,44 @@ def test_two_processes_logging_one_param_differently_one_is_refused(
     assert hone.get_run(owner.id, workspace=workspace).params == {"seed": winner}
 
 
-def test_a_conflicting_param_that_reaches_the_store_second_is_set_aside_and_reported(
-    workspace: Workspace, tmp_path: Path, caplog: pytest.LogCaptureFixture
+def test_the_creators_params_win_over_a_process_that_attaches_early(
+    workspace: Workspace, tmp_path: Path
 ) -> None:
+    """A process that continues a run waits for the run to reach the store; the params a
+    run starts with reach it together with the run, so they are there first."""
     get_tracker(workspace).flusher.interval = 3600
-    run = hone.start_run("first", workspace=workspace)
-    run.fetch()  # the run row exists; seed=1 below stays in memory for now
-    run.log_param("seed", "1")
+    run = hone.start_run("first", params={"seed": "1"}, workspace=workspace)
     go = tmp_path / "go"
     go.touch()
-    other = _attach(workspace, run.id, "2", go)
+    other = _attach(workspace, run.id, "2", go)  # waits: the run is not in the store yet
+    run.fetch()  # now it is, with seed=1
     out, err = other.communicate(timeout=60)
-    assert other.returncode == 0 and out.strip() == "ok", err
+    assert other.returncode == 0 and out.startswith("conflict"), err
+    assert "already '1'" in out
+    run.log_param("lr", "0.1")  # a param logged later is claimed in the store at once
+    run.end()
+    assert hone.get_run(run.id, workspace=workspace).params == {"seed": "1", "lr": "0.1"}
+
+
+def test_a_conflicting_param_that_reaches_the_store_second_is_set_aside_and_reported(
+    workspace: Workspace, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the store was out of reach as a param was logged, the journal carries it; if
+    another value got there first, this one is set aside and its writer told."""
+    from hone.errors import StoreUnavailableError
+    from hone.tracking.sink import StoreSink
+
+    get_tracker(workspace).flusher.interval = 3600
+    run = hone.start_run("first", workspace=workspace)
+    run.fetch()
+
+    def unreachable(self: StoreSink, run_id: str, values: dict[str, str]) -> dict[str, str]:
+        raise StoreUnavailableError("down for the test")
+
+    monkeypatch.setattr(StoreSink, "claim_params", unreachable)
+    run.log_param("seed", "1")  # journaled only
+    monkeypatch.undo()
+    get_tracker(workspace).sink.claim_params(run.id, {"seed": "2"})  # another process's
     with caplog.at_level(logging.WARNING, "hone.tracking"):
         got = run.fetch()
     assert got.params == {"seed": "2"}  # the first value to reach the store stays

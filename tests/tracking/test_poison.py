@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import math
+import random
+import string
 import threading
 import time
 from pathlib import Path
@@ -35,7 +37,7 @@ SURROGATE = "caf\udce9"  # what a non-UTF-8 byte from argv or a file name become
         (lambda r: r.log_params({"p": SURROGATE}), "lone surrogate"),
         (lambda r: r.log_metric("m", 1.0, timestamp=math.nan), "not finite"),
         (lambda r: r.log_metric("m", 1.0, timestamp=math.inf), "not finite"),
-        (lambda r: r.log_text("x", "a/" * 600), "limit is 1,000"),
+        (lambda r: r.log_text("x", "ab/" * 400 + "c"), "limit is 1,000"),
         (lambda r: r.log_text("x", "a\x00b"), "NUL character"),
         (lambda r: r.log_text("x", SURROGATE), "lone surrogate"),
     ],
@@ -190,3 +192,110 @@ def _has_metric(workspace: Workspace, run_id: str, key: str) -> bool:
         return key in hone.get_run(run_id, workspace=workspace).metrics
     except NotFoundError:  # not even the run row yet
         return False
+
+
+def test_long_values_within_the_documented_limits_are_stored_on_every_backend(
+    workspace: Workspace,
+) -> None:
+    """PostgreSQL's B-tree holds rows of at most ~2.7 kB: a param value's index holds its
+    first 100 characters, so 8,000-character values fit (and are still found by filters)."""
+    rng = random.Random(0)
+    letters = "".join(rng.choice(string.ascii_letters) for _ in range(8000))
+    cjk = "".join(chr(rng.randrange(0x4E00, 0x9FFF)) for _ in range(3000))
+    path = "é/" * 500 + "x"  # 1,001 characters, 1,501 bytes: within both limits
+    with hone.start_run(params={"config": letters, "cjk": cjk}, workspace=workspace) as run:
+        run.log_param("later", letters[::-1])  # claimed in the store as it is logged
+        run.set_tag("long", cjk)
+        run.log_text("hello", path[:-2])
+    got = hone.get_run(run.id, workspace=workspace)
+    assert got.params == {"config": letters, "cjk": cjk, "later": letters[::-1]}
+    assert got.tags["long"] == cjk and path[:-2] in [a.path for a in got.artifacts]
+    assert not run.quarantined
+    found = hone.search_runs(filter=f"params.config = '{letters}'", workspace=workspace)
+    assert [r.id for r in found] == [run.id]
+    near = letters[:100] + "x" * 10  # the same first 100 characters, another value
+    assert hone.search_runs(filter=f"params.config = '{near}'", workspace=workspace) == []
+
+
+@pytest.mark.parametrize(
+    ("frame", "data"),
+    [
+        ("tags", {"time": 10**400, "values": {"t": "v"}}),
+        ("end", {"time": 1.0, "status": ["x"]}),
+        ("\ud800", {"time": 1.0}),
+        ("\x00x", {"time": 1.0}),
+        ("artifact", {"time": 1.0, "path": "p", "digest": "d", "size": 10**30}),
+        ("tags", {"time": 1.0, "values": {"t": [1, 2]}}),
+    ],
+)
+def test_a_crafted_record_with_a_valid_crc_blocks_nothing(
+    workspace: Workspace, frame: str, data: dict[str, object]
+) -> None:
+    bad = hone.start_run("crafted", workspace=workspace)
+    journal_only(bad, frame, data)
+    bad.log_metric("after", 1.0)
+    crash(bad)
+    healthy = hone.start_run("healthy", workspace=workspace)
+    healthy.log_metric("x", 2.0)
+    crash(healthy)  # both journals wait for the replay
+    report = hone.sync(workspace=workspace)
+    assert report.segments == 2 and report.quarantined_count == 1
+    assert hone.get_run(healthy.id, workspace=workspace).metrics["x"].value == 2.0
+    assert hone.get_run(bad.id, workspace=workspace).metrics["after"].value == 1.0
+    assert main(["--workspace", str(workspace.home), "runs", "show", bad.id]) == 0
+
+
+def test_a_start_with_malformed_extras_still_starts_its_run(workspace: Workspace) -> None:
+    """An odd environment or git state (a journal from elsewhere) is dropped, not the run."""
+    from hone.tracking.records import encode_event
+
+    run = hone.start_run("extras", workspace=workspace)
+    run.log_metric("loss", 0.5)
+    segment = crash(run)
+    data = segment.read_bytes()
+    head = encode_event(
+        "start",
+        {
+            "time": 1.0,
+            "run_id": run.id,
+            "experiment": "extras",
+            "name": "n",
+            "environment": 7,
+            "parent_run_id": [1],
+            "git_dirty": 5,
+        },
+    )
+    from hone.tracking.records import decode_frames
+
+    (first_end, _), *_ = decode_frames(data)
+    segment.write_bytes(head + data[first_end:])
+    report = hone.sync(workspace=workspace)
+    assert report.quarantined_count == 1 and "dropped" in report.quarantined[0].reason
+    got = hone.get_run(run.id, workspace=workspace)
+    assert got.environment == {} and got.parent_run_id is None
+    assert got.metrics["loss"].value == 0.5
+    assert main(["--workspace", str(workspace.home), "runs", "list", "--json"]) == 0
+
+
+def test_a_refused_key_is_set_aside_in_a_few_records_not_one_per_point(
+    workspace: Workspace,
+) -> None:
+    """A key with a NUL character (from a foreign journal): PostgreSQL refuses its series,
+    and its 5,000 points go aside in one record rather than 5,000 transactions."""
+    from hone.tracking.records import encode_metric
+
+    run = hone.start_run("key", workspace=workspace)
+    with run._wlock:
+        for step in range(5000):
+            run._writer.write(encode_metric(b"k\x00ey", 1.0, step, 1.0))
+    run.log_metric("good", 1.0)
+    crash(run)
+    report = hone.sync(workspace=workspace)
+    stored = quarantined_records(get_tracker(workspace).db, run.id)
+    got = hone.get_run(run.id, workspace=workspace)
+    assert got.metrics["good"].value == 1.0
+    if workspace.store_uri.startswith("postgresql"):
+        assert report.quarantined_count == len(stored) == 1
+        assert stored[0].kind == "metrics" and stored[0].record.count("[") == 5001
+    else:
+        assert report.quarantined_count == 0 and len(got.metrics) == 2

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from hone.tracking.run import ActiveRun
 
-__all__ = ["active_run", "forget", "push"]
+__all__ = ["active_run", "forget", "forget_all_in_child", "push"]
 
 _stack: list[ActiveRun] = []
 _lock = threading.Lock()
@@ -30,3 +30,13 @@ def forget(run: ActiveRun) -> None:
     with _lock:
         if run in _stack:
             _stack.remove(run)
+
+
+def forget_all_in_child() -> None:
+    """In a forked child: the parent's runs are not the child's to log to."""
+    global _lock
+    _lock = threading.Lock()  # the parent may have held it at the fork
+    runs = list(_stack)
+    _stack.clear()
+    for run in runs:
+        run.inherited_by_fork()

@@ -32,6 +32,7 @@ class AppliedRange:
     quarantined: list[Quarantined] = field(default_factory=list)
     quarantined_count: int = 0
     last_timestamp: float | None = None
+    last_event_time: float | None = None
     saw_end: bool = False
 
 
@@ -52,7 +53,10 @@ def apply_range(
             break
         set_aside = sink.apply(batch, segment=segment)
         result.records += count
-        result.last_timestamp = batch.last_timestamp or result.last_timestamp
+        if batch.last_timestamp is not None:
+            result.last_timestamp = batch.last_timestamp
+        if batch.last_event_time is not None:
+            result.last_event_time = batch.last_event_time
         result.saw_end = result.saw_end or any(s["kind"] == "end" for s in batch.statuses)
         result.quarantined_count += len(set_aside)
         room = KEEP_QUARANTINED - len(result.quarantined)

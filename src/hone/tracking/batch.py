@@ -8,17 +8,20 @@ set it aside and apply the rest.
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from hone.tracking.entities import RunStatus
-from hone.tracking.points import Points
+from hone.tracking.points import POINT, Points
 from hone.tracking.records import Event, Malformed, MetricPoint, Record
 
 __all__ = ["Batch", "Rejected"]
 
+#: Points of a refused key per quarantine record.
+SERIES_RECORD_POINTS = 10_000
 _ENDED = frozenset(s.value for s in RunStatus if s is not RunStatus.RUNNING)
 
 
@@ -47,6 +50,8 @@ class Batch:
     statuses: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     last_timestamp: float | None = None
+    #: The time of the last event (hone's clock; metric timestamps may be anything).
+    last_event_time: float | None = None
 
     def add(self, record: Record) -> None:
         if isinstance(record, MetricPoint):
@@ -71,14 +76,15 @@ class Batch:
         if reason is not None:
             time = data.get("time")
             self.rejected.append(
-                Rejected(record.kind, data, reason, time if _is_number(time) else None)
+                Rejected(record.kind, data, reason, time if _finite_number(time) else None)
             )
             return
         time = float(data["time"])
         self.last_timestamp = time
+        self.last_event_time = time
         kind = record.kind
         if kind == "start":
-            self.starts.append(data)
+            self.starts.append(self._repaired_start(data, time))
         elif kind == "params":
             for key, value in data["values"].items():
                 kept = self.params.setdefault(key, value)
@@ -101,6 +107,19 @@ class Batch:
             self.inputs.append(data)
         elif kind in ("end", "resume"):
             self.statuses.append({"kind": kind, **data})
+
+    def _repaired_start(self, data: dict[str, Any], time: float) -> dict[str, Any]:
+        """A start record whose descriptive fields (host, git state, environment, …) are
+        malformed still starts its run — without them; what was dropped is set aside."""
+        bad = {
+            name: data[name] for name in _START_EXTRAS if not _START_EXTRAS[name](data.get(name))
+        }
+        if not bad:
+            return data
+        self.rejected.append(
+            Rejected("start", bad, f"malformed start fields {sorted(bad)} dropped", time)
+        )
+        return {k: v for k, v in data.items() if k not in bad}
 
     def __len__(self) -> int:
         return (
@@ -132,6 +151,13 @@ class Batch:
         for status in self.statuses:
             yield Batch(self.run_id, statuses=[status])
 
+    def first_point(self) -> Batch | None:
+        """A batch of this one-key batch's first point alone; None for anything else."""
+        if len(self.metrics) != 1 or len(self) != len(next(iter(self.metrics.values()))):
+            return None
+        ((key, points),) = self.metrics.items()
+        return Batch(self.run_id, metrics={key: Points(points.data[: POINT.size])})
+
     def halves(self) -> tuple[Batch, Batch] | None:
         """A one-key batch of many points split in two; None for a single record."""
         if len(self.metrics) != 1:
@@ -156,9 +182,12 @@ class Batch:
         for item in self.inputs:
             out.append(Rejected("input", item, reason, item.get("time")))
         for key, points in self.metrics.items():
-            for number, step, ts in points.rows():
-                point = {"key": key, "step": step, "value": number, "timestamp": ts}
-                out.append(Rejected("metric", point, reason, ts))
+            rows = points.rows()
+            # One record per 10,000 points: a refused key's whole series in a few rows.
+            for at in range(0, len(rows), SERIES_RECORD_POINTS):
+                part = rows[at : at + SERIES_RECORD_POINTS]
+                record = {"key": key, "points": [[step, value, ts] for value, step, ts in part]}
+                out.append(Rejected("metrics", record, reason, part[-1][2]))
         for status in self.statuses:
             out.append(Rejected(status["kind"], status, reason, status.get("time")))
         return out
@@ -173,18 +202,13 @@ def _point_dict(point: MetricPoint) -> dict[str, Any]:
     }
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _is_text(value: Any) -> bool:
     return isinstance(value, str)
 
 
 def _shape_problem(kind: str, data: dict[str, Any]) -> str | None:
     """Why an event cannot be applied as it stands, or None if it can."""
-    time = data.get("time")
-    if not isinstance(time, (int, float)) or isinstance(time, bool) or not math.isfinite(time):
+    if not _finite_number(data.get("time")):
         return "its time is missing or not a finite number"
     if kind == "start":
         for name in ("run_id", "experiment", "name"):
@@ -202,13 +226,57 @@ def _shape_problem(kind: str, data: dict[str, Any]) -> str | None:
         if not (_is_text(data.get("path")) and _is_text(data.get("digest"))):
             return "artifact record without a path and digest"
         size = data.get("size")
-        return None if isinstance(size, int) and size >= 0 else "artifact size is not a count"
+        ok = isinstance(size, int) and not isinstance(size, bool) and 0 <= size < 2**63
+        return None if ok else "artifact size is not a count"
     if kind == "input":
         if not (_is_text(data.get("version_id")) and _is_text(data.get("dataset"))):
             return "input record without a version id and dataset"
         return None if data.get("split") is None or _is_text(data["split"]) else "bad split"
     if kind == "end":
-        return None if data.get("status") in _ENDED else "end record with an unknown status"
+        status = data.get("status")
+        return None if _is_text(status) and status in _ENDED else "end record with a bad status"
     if kind in ("resume", "attach"):
         return None
     return f"unknown record kind {kind!r} (written by a newer hone?)"
+
+
+def _finite_number(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _json_object(text: Any) -> bool:
+    if not _is_text(text):
+        return False
+    try:
+        return isinstance(json.loads(text), dict)
+    except (ValueError, RecursionError):
+        return False
+
+
+def _text_or_none(value: Any) -> bool:
+    return value is None or _is_text(value)
+
+
+def _flag_or_none(value: Any) -> bool:
+    return value is None or isinstance(value, bool)
+
+
+def _object_or_none(value: Any) -> bool:
+    return value is None or _json_object(value)
+
+
+#: A start record's optional fields, and what each must be to be stored.
+_START_EXTRAS: dict[str, Callable[[Any], bool]] = {
+    "parent_run_id": _text_or_none,
+    "git_commit": _text_or_none,
+    "host": _text_or_none,
+    "user": _text_or_none,
+    "source": _text_or_none,
+    "git_dirty": _flag_or_none,
+    "environment": _object_or_none,
+}

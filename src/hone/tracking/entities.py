@@ -78,7 +78,11 @@ class Run:
     @cached_property
     def environment(self) -> dict[str, Any]:
         """Python, platform and package versions (decoded on first use)."""
-        return dict(json.loads(self.environment_json)) if self.environment_json else {}
+        try:
+            decoded = json.loads(self.environment_json) if self.environment_json else {}
+        except (ValueError, RecursionError):  # written by something other than hone
+            return {}
+        return decoded if isinstance(decoded, dict) else {}
 
     @property
     def duration(self) -> float | None:

@@ -39,6 +39,8 @@ class Flushable(Protocol):
 
     def flush(self) -> None: ...
 
+    def inherited_by_fork(self) -> None: ...
+
 
 class Flusher:
     """A daemon thread that flushes every registered live run every ``interval`` seconds."""
@@ -103,6 +105,19 @@ class Flusher:
             else:
                 remove_segment(writer.path)
                 writer.close(trim=False)
+
+    def forget_in_child(self) -> None:
+        """In a forked child: the live runs and segments are the parent's. The child's
+        copies of the segments' descriptors are closed (the parent keeps its own, and its
+        locks); nothing is removed or trimmed."""
+        self._lock = threading.Lock()
+        for item in self._live.values():
+            item.inherited_by_fork()
+        self._live.clear()
+        for writer in self._retired + self._spare:
+            writer.abandon()
+        self._retired, self._spare = [], []
+        self._thread = None
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():

@@ -54,6 +54,8 @@ INITIAL_SIZE = 64 << 10
 MAX_GROWTH = 16 << 20
 #: At most this much of a segment is mapped (and so resident) at a time.
 WINDOW = 16 << 20
+#: Reserved room at the end of every segment that only a run's end record may use.
+FINAL_ROOM = 4096
 #: A pending segment older than this belongs to a process that died while creating it.
 STALE_PENDING_S = 300.0
 _PAGE = mmap.ALLOCATIONGRANULARITY
@@ -102,6 +104,8 @@ class JournalWriter:
         self._size = INITIAL_SIZE
         self._map: mmap.mmap | None = mmap.mmap(fd, INITIAL_SIZE)
         self._map_start = 0
+        # Writes that end before this need neither a new window nor a larger file.
+        self._room_end = INITIAL_SIZE - FINAL_ROOM
         self.offset = 0
         self._sealed = False
 
@@ -118,23 +122,39 @@ class JournalWriter:
         """Refuse further writes but keep the lock, so no replayer claims the segment
         while its own process drains it."""
         self._sealed = True
+        self._room_end = -1  # every write now takes the slow path, which refuses it
 
     def write(self, frame: bytes) -> int:
         """Append ``frame``; returns the offset after it."""
+        end = self.offset + len(frame)
+        if end > self._room_end or self._sealed:
+            return self._append_slowly(frame, FINAL_ROOM)
+        base = self._map_start
+        self._map[self.offset - base : end - base] = frame  # type: ignore[index]
+        self.offset = end
+        return end
+
+    def write_final(self, frame: bytes) -> int:
+        """Append the run's last record. It may use the room every segment keeps for it,
+        so that a run can record its end even when the disk has just filled up."""
+        return self._append_slowly(frame, 0)
+
+    def _append_slowly(self, frame: bytes, keep: int) -> int:
         if self._sealed:
             raise ValidationError("this run has ended; start or resume a run to log")
         start = self.offset
         end = start + len(frame)
         window = self._map
-        if window is None or end > self._map_start + len(window):
-            window = self._move_window(start, end)
+        if window is None or end + keep > self._size or end > self._map_start + len(window):
+            window = self._move_window(start, end + keep)
         base = self._map_start
         window[start - base : end - base] = frame
         self.offset = end
         return end
 
     def _move_window(self, start: int, end: int) -> mmap.mmap:
-        """Grow the file (reserving its blocks) and map a window that holds [start, end)."""
+        """Grow the file (reserving its blocks) to hold ``end`` bytes, and map a window
+        that holds [start, end)."""
         if end > self._size:
             size = self._size
             while size < end:
@@ -150,6 +170,7 @@ class JournalWriter:
         if self._map is not None:
             self._map.close()
         self._map, self._map_start = new_map, map_start
+        self._room_end = min(map_start + length, self._size - FINAL_ROOM)
         return new_map
 
     def recycle(self) -> bool:
@@ -170,10 +191,22 @@ class JournalWriter:
             self._map = None
             return False
         self._map_start = 0
+        self._room_end = INITIAL_SIZE - FINAL_ROOM
         self._size = INITIAL_SIZE
         self.offset = 0
         self._sealed = False
         return True
+
+    def abandon(self) -> None:
+        """Let go of this process's copy of the segment without touching the file (a
+        forked child's copy of its parent's segment)."""
+        self.seal()
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def close(self, *, trim: bool = True) -> None:
         """Release the segment (its lock goes with the descriptor).
@@ -181,7 +214,7 @@ class JournalWriter:
         ``trim`` cuts the reserved room off a segment that stays on disk; a segment
         already removed needs no trimming.
         """
-        self._sealed = True
+        self.seal()
         if self._fd is None:
             return
         if self._map is not None:
@@ -251,7 +284,8 @@ def _head(fd: int, path: Path) -> SegmentFile:
 
 def _claim(path: Path) -> int | None:
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        # O_NONBLOCK: opening a FIFO would otherwise wait for a writer, forever.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
         return None
     except OSError as exc:  # a symlink, or something we may not read

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import socket
 import time
 from collections.abc import Sequence
@@ -27,8 +28,11 @@ from hone.tracking.batch import Rejected
 
 __all__ = ["MAX_RECORD_CHARS", "Quarantined", "quarantined_records", "write_quarantine"]
 
-MAX_RECORD_CHARS = 16_000
+#: Records are kept whole: hone's own are at most ~1 MiB (an event frame's bound) or
+#: 10,000 points. Only a foreign record past this is cut, and says so.
+MAX_RECORD_CHARS = 8_000_000
 _HOST = socket.gethostname()[:250]
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -60,21 +64,26 @@ class Quarantined:
 def as_quarantined(run_id: str | None, rejected: Rejected, segment: str | None) -> Quarantined:
     text = json.dumps(rejected.record, ensure_ascii=True, default=repr, sort_keys=True)
     if len(text) > MAX_RECORD_CHARS:
-        text = text[:MAX_RECORD_CHARS] + f"… ({len(text):,} characters in all)"
-    reason = rejected.reason.encode("ascii", "backslashreplace").decode()[:4000]
+        text = text[:MAX_RECORD_CHARS] + f"… (cut: {len(text):,} characters in all)"
     record_time = rejected.time
-    if record_time is not None and not math.isfinite(record_time):
+    if not isinstance(record_time, (int, float)) or not math.isfinite(record_time):
         record_time = None
     return Quarantined(
-        run_id=run_id,
-        kind=rejected.kind[:32],
+        run_id=_storable(run_id, 32) if run_id is not None else None,
+        kind=_storable(rejected.kind, 32),
         record=text,
-        reason=reason,
+        reason=_storable(rejected.reason, 4000),
         record_time=record_time,
         quarantined_at=time.time(),
         host=_HOST,
-        segment=segment[:250] if segment else None,
+        segment=_storable(segment, 250) if segment else None,
     )
+
+
+def _storable(text: str, limit: int) -> str:
+    """``text`` as every backend stores it (NUL and lone surrogates escaped, as ``\\uXXXX``):
+    what is set aside must never be refused in its turn."""
+    return _UNSTORABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)[:limit]
 
 
 def write_quarantine(conn: Connection, items: Sequence[Quarantined]) -> None:

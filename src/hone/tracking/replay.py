@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hone.errors import DiskFullError, StoreUnavailableError, WorkspaceError
-from hone.tracking.applier import KEEP_QUARANTINED, apply_range
+from hone.tracking.applier import KEEP_QUARANTINED, AppliedRange, apply_range
 from hone.tracking.journal import SegmentFile, abandoned_segments, remove_segment, set_aside
 from hone.tracking.quarantine import Quarantined
 from hone.tracking.sink import StoreSink
@@ -109,11 +109,22 @@ def _replay(segment: SegmentFile, sink: StoreSink, report: SyncReport) -> None:
             skipped.length,
             skipped.offset,
         )
-    if not result.saw_end and segment.owns_run:
-        end_time = result.last_timestamp or segment.path.stat().st_mtime
-        if sink.mark_killed(segment.run_id, end_time):
-            report.killed_runs.append(segment.run_id)
+    died = not result.saw_end and segment.owns_run
+    if died and sink.mark_killed(segment.run_id, _death_time(result, segment.fd)):
+        report.killed_runs.append(segment.run_id)
+    sink.forget(segment.run_id)
     remove_segment(segment.path)
+
+
+def _death_time(result: AppliedRange, fd: int) -> float:
+    """When the process that wrote a segment died, as well as hone can tell: the time of
+    its last record. A metric's own timestamp counts only if it is not later than the
+    file's last change: users log timestamps of any era, events carry hone's clock."""
+    changed = os.fstat(fd).st_mtime
+    candidates = [] if result.last_event_time is None else [result.last_event_time]
+    if result.last_timestamp is not None and result.last_timestamp <= changed:
+        candidates.append(result.last_timestamp)
+    return max(candidates, default=changed)
 
 
 def _set_aside(report: SyncReport, path: Path, reason: str) -> None:

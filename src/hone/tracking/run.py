@@ -92,6 +92,8 @@ class ActiveRun:
         self.lock = threading.Lock()
         # Appending to the journal and queueing in memory happen together, under this.
         self._wlock = threading.Lock()
+        self._end_lock = threading.Lock()
+        self._inherited = False  # by a forked child, from the process that started it
         # Records not yet taken by a flush: events in order, and points queued per key
         # beside the key's encoded bytes (one dict lookup per point serves both).
         self._events: list[Event] = []
@@ -122,78 +124,101 @@ class ActiveRun:
         Keyed by (run, key, step): logging the same step again replaces the value (the
         point with the newer timestamp wins). NaN and ±inf are stored faithfully.
         """
-        entry = self._keys.get(key)
+        try:
+            entry = self._keys.get(key)
+        except TypeError:  # an unhashable key: _admit_key says what is wrong with it
+            entry = None
         if entry is None:
             entry = self._admit_key(key)
         if type(value) is not float:
             value = check_metric_value(key, value)
-        if step is None:
-            step = self._next_step.get(key, 0)
-        elif type(step) is not int or not _MIN_STEP <= step <= _MAX_STEP:
+        if step is not None and (type(step) is not int or not _MIN_STEP <= step <= _MAX_STEP):
             step = check_step(key, step)
         ts = time.time() if timestamp is None else check_timestamp(key, timestamp)
-        # The packed point is both the frame's body and what the memory queue keeps.
-        point = _pack_point(value, step, ts)
-        payload = b"M" + point + entry[0]
-        frame = _pack_header(len(payload), _crc32(payload)) + payload
+        key_bytes, queued = entry
         with self._wlock:
-            end = self._write(frame)
+            # The step is chosen and advanced under the lock: threads logging one key
+            # without steps get distinct steps.
+            at = self._next_step.get(key, 0) if step is None else step
+            if at > _MAX_STEP:
+                raise ValidationError(f"metric {key!r}: the next step does not fit in 64 bits")
+            # The packed point is both the frame's body and what the memory queue keeps.
+            point = _pack_point(value, at, ts)
+            payload = b"M" + point + key_bytes
+            end = self._write(_pack_header(len(payload), _crc32(payload)) + payload)
+            self._next_step[key] = at + 1
             if self._spill_at is None:
-                entry[1].extend(point)
+                queued.extend(point)
                 if end - self._base > QUEUE_LIMIT:
                     self._spill()
-        self._next_step[key] = step + 1
 
     def log_metrics(
         self, values: Mapping[str, float], step: int | None = None, timestamp: float | None = None
     ) -> None:
-        """Several metrics at one step. The whole call is checked before any is logged."""
+        """Several metrics at one step: the whole call is checked, then journaled at once
+        (all of it, or none of it if the disk is full)."""
         check_mapping(values, "metric")
         ts = time.time() if timestamp is None else check_timestamp("(all)", timestamp)
         if step is not None:
             step = check_step("(all)", step)
         checked = []
         for key, value in values.items():
-            entry = self._keys.get(key) or self._admit_key(key)
+            try:
+                entry = self._keys.get(key)
+            except TypeError:
+                entry = None
+            if entry is None:
+                entry = self._admit_key(key)
             number = value if type(value) is float else check_metric_value(key, value)
-            at = self._next_step.get(key, 0) if step is None else step
-            checked.append((key, entry, number, at))
+            checked.append((key, entry, number))
         with self._wlock:
-            for _, entry, number, at in checked:
+            frames, steps, points = [], [], []
+            for key, (key_bytes, _), number in checked:
+                at = self._next_step.get(key, 0) if step is None else step
+                if at > _MAX_STEP:
+                    raise ValidationError(f"metric {key!r}: the next step does not fit in 64 bits")
                 point = _pack_point(number, at, ts)
-                payload = b"M" + point + entry[0]
-                end = self._write(_pack_header(len(payload), _crc32(payload)) + payload)
+                payload = b"M" + point + key_bytes
+                frames.append(_pack_header(len(payload), _crc32(payload)) + payload)
+                steps.append(at)
+                points.append(point)
+            end = self._write(b"".join(frames))
+            for (key, (_, queued), _), at, point in zip(checked, steps, points, strict=True):
+                self._next_step[key] = at + 1
                 if self._spill_at is None:
-                    entry[1].extend(point)
-                    if end - self._base > QUEUE_LIMIT:
-                        self._spill()
-        for key, _, _, at in checked:
-            self._next_step[key] = at + 1
+                    queued.extend(point)
+            if self._spill_at is None and end - self._base > QUEUE_LIMIT:
+                self._spill()
 
     def log_param(self, key: str, value: Any) -> None:
-        self.log_params({key: value})
+        self.log_params({check_key(key, "param"): value})
 
     def log_params(self, values: Mapping[str, Any]) -> None:
         """Params are fixed once logged: a different value for the same key is an error."""
         self._record_params(checked_values(values, "param"))
 
     def set_tag(self, key: str, value: Any) -> None:
-        self.set_tags({key: value})
+        self.set_tags({check_key(key, "tag"): value})
 
     def set_tags(self, values: Mapping[str, Any]) -> None:
         """Tags may change; the newest value wins."""
         self._record_tags(checked_values(values, "tag"))
 
-    def _record_params(self, checked: dict[str, str]) -> None:
+    def _record_params(self, checked: dict[str, str], *, claim: bool = True) -> None:
+        """Params are claimed in the store as they are logged (one round trip; any other
+        process writing this run then sees them), except those a new run starts with,
+        which reach the store with the run itself."""
         _check_param_conflicts(self.id, self._params, checked)
-        if self._shared and checked:
+        if claim and checked:
             self._claim_params(checked)
         self._params.update(checked)
         for part in _split(checked):
             self._event("params", {"values": part})
 
     def _claim_params(self, checked: dict[str, str]) -> None:
-        """Another process may write this run too: the store decides which value is first."""
+        """Another process may write this run too: the store decides which value is first.
+        If it cannot be reached, the journal carries the params (and the store refuses a
+        conflicting one when it gets them)."""
         try:
             conflicts = self._tracker.sink.claim_params(self.id, checked)
         except StoreUnavailableError as exc:
@@ -213,11 +238,16 @@ class ActiveRun:
         by digest; the journal records the path → digest mapping. Every path is checked
         before any byte is stored.
         """
+        self._refuse_if_ended()
         if not isinstance(path, (str, os.PathLike)):
             raise ValidationError(f"log_artifact takes a file or folder path, got {path!r}")
         source = Path(path)
         if not source.exists():
-            raise ValidationError(f"cannot log artifact {source}: no such file or folder")
+            raise ValidationError(f"cannot log artifact {str(source)!r}: no such file or folder")
+        if not (source.is_dir() or source.is_file()):  # a FIFO or a device never ends
+            raise ValidationError(
+                f"cannot log artifact {str(source)!r}: not a regular file or a folder"
+            )
         base = check_artifact_path(name if name is not None else source.name)
         if source.is_dir():
             files = sorted(p for p in source.rglob("*") if p.is_file())
@@ -252,10 +282,16 @@ class ActiveRun:
 
     def log_text(self, text: str, name: str) -> str:
         """Store ``text`` as an artifact named ``name``."""
+        self._refuse_if_ended()
         if not isinstance(text, str):
             raise ValidationError(f"log_text takes text, got {type(text).__name__}")
         check_artifact_path(name)
-        data = text.encode(errors="surrogateescape")
+        try:  # bytes that were not UTF-8 (surrogate escapes) are stored as they were
+            data = text.encode(errors="surrogateescape")
+        except UnicodeEncodeError as exc:
+            raise ValidationError(
+                f"log_text: the text is not valid Unicode ({exc.reason} at {exc.start})"
+            ) from None
         self._artifact(name, self._tracker.blobs.put_bytes(data), len(data))
         return name
 
@@ -271,17 +307,18 @@ class ActiveRun:
         If the store cannot be reached (within its time bound) the run still ends: its
         journal stays on disk and ``hone sync`` (or any later hone command) replays it.
         """
-        if self.ended:
-            return
         final = check_end_status(status)
+        with self._end_lock:  # ending from several threads at once ends it once
+            if self._status is not None:
+                return
+            self._status = final
         unjournaled: dict[str, Any] | None = None
         if self._owner:
             try:
-                self._event("end", {"status": final.value})
+                self._event("end", {"status": final.value}, final=True)
             except DiskFullError as exc:  # the run still ends: its status goes straight in
                 log.warning("hone: run %s: %s", self.id, exc)
                 unjournaled = {"kind": "end", "status": final.value, "time": time.time()}
-        self._status = final
         with self._wlock:
             # From here on the segment may be recycled for another run: never write to it.
             self._write = self._refuse
@@ -298,6 +335,7 @@ class ActiveRun:
                 self._tracker.flusher.retire(self._writer)
             else:
                 self._writer.close()
+            self._tracker.sink.forget(self.id)
         if self.quarantined:
             log.warning(
                 "hone: run %s ended; %d of its records were refused by the store and set "
@@ -352,8 +390,9 @@ class ActiveRun:
 
     def fetch(self) -> Run:
         """This run as the store now has it (flushing pending records first)."""
-        with self.lock:
-            self.flush()
+        if not self.ended:
+            with self.lock:
+                self.flush()
         return get_run(self._tracker.db, self.id)
 
     def __enter__(self) -> ActiveRun:
@@ -374,7 +413,26 @@ class ActiveRun:
 
     # Internals -------------------------------------------------------------------------
 
+    def inherited_by_fork(self) -> None:
+        """In a forked child: this run is the parent's. Logging to it here would write into
+        the parent's journal behind its back; refuse instead (and never end it)."""
+        self._wlock = threading.Lock()
+        self.lock = threading.Lock()
+        self._end_lock = threading.Lock()
+        self._inherited = True
+        self._write = self._refuse
+        self._status = self._status or RunStatus.KILLED  # end() is a no-op in the child
+
+    def _refuse_if_ended(self) -> None:
+        if self.ended:
+            self._refuse(b"")
+
     def _refuse(self, frame: bytes) -> int:
+        if self._inherited:
+            raise ValidationError(
+                f"run {self.id} belongs to the process that started it, not to this forked "
+                f"child: call hone.start_run(run_id={self.id!r}) in the child to log to it"
+            )
         raise ValidationError(f"run {self.id} has ended; start or resume a run to log")
 
     def _spill(self) -> None:
@@ -384,16 +442,17 @@ class ActiveRun:
         self._tracker.flusher.wake()
 
     def _admit_key(self, key: str) -> tuple[bytes, bytearray]:
-        entry = (check_key(key, "metric").encode(), bytearray())
-        self._keys[key] = entry
-        return entry
+        # setdefault is atomic: two threads admitting one key share one queue.
+        return self._keys.setdefault(key, (check_key(key, "metric").encode(), bytearray()))
 
-    def _event(self, kind: str, data: dict[str, Any]) -> None:
+    def _event(self, kind: str, data: dict[str, Any], *, final: bool = False) -> None:
         with self._wlock:
             now = max(time.time(), self._clock + 1e-6)
             self._clock = now
             payload = {"time": now, **data}
-            end = self._write(encode_event(kind, payload))
+            frame = encode_event(kind, payload)
+            # The end record may use the room kept for it: a full disk cannot stop it.
+            end = self._writer.write_final(frame) if final else self._write(frame)
             if self._spill_at is None:
                 self._events.append(Event(kind, payload))
                 if end - self._base > QUEUE_LIMIT:

@@ -23,6 +23,12 @@ from hone.tracking.records import HEADER, MAX_FRAME_BYTES, Record, frame_at
 __all__ = ["READ_WINDOW", "FrameScanner", "Skipped"]
 
 READ_WINDOW = 4 << 20
+#: Bytes of candidate frames a scanner may read while resynchronizing, per segment byte.
+RESYNC_BUDGET = 8
+#: Every event record hone writes begins so (the payload's type byte, then JSON).
+_EVENT_START = b'J{"kind":'
+#: The longest metric frame payload: type, packed point and a key of at most 1,000 bytes.
+_MAX_METRIC = 1 + 24 + 1000
 _METRIC_KEY_AT = HEADER.size + 1 + POINT.size  # a metric frame's key, from its start
 _TIME = struct.Struct("<d")
 _TIME_AT = 1 + 16  # a metric frame's timestamp, from its body
@@ -49,6 +55,7 @@ class FrameScanner:
 
     def __post_init__(self) -> None:
         self._offset = self.start
+        self._budget = RESYNC_BUDGET * (self.end - self.start) + (64 << 20)
 
     def frames(self) -> Iterator[tuple[int, Record]]:
         offset = self.start
@@ -127,8 +134,11 @@ class FrameScanner:
     def _next_frame(self, damaged: int) -> int | None:
         """The offset of the next intact frame after ``damaged``, if any.
 
-        Candidates are the places where a record type byte could stand; most fail on the
-        length field at once, the rest on the CRC.
+        Candidates are the places where a record type byte could stand. Most fail at once
+        on their length field or on the bytes every record of their type begins with;
+        only the rest are read whole and checked against their CRC. Reading candidates is
+        bounded (``RESYNC_BUDGET`` times the segment's size), so crafted damage costs
+        linear time: past the budget, the rest of the segment counts as damaged.
         """
         position = damaged + 1
         while position < self.end:
@@ -141,7 +151,9 @@ class FrameScanner:
                 candidate = position + tag - HEADER.size
                 if candidate <= damaged:
                     continue
-                if self._intact_at(candidate):
+                if self._budget <= 0:
+                    return None
+                if self._intact_at(candidate, window, tag - HEADER.size):
                     return candidate
             position += READ_WINDOW
         return None
@@ -156,13 +168,24 @@ class FrameScanner:
                 at = window.find(tag, at + 1, limit)
         return sorted(found)
 
-    def _intact_at(self, offset: int) -> bool:
-        head = self._read(offset, HEADER.size)
+    def _intact_at(self, offset: int, window: bytes, at: int) -> bool:
+        """Whether a whole, intact frame starts at ``offset`` (``window[at:]``)."""
+        if at + HEADER.size + len(_EVENT_START) <= len(window):
+            head = window[at : at + HEADER.size]
+            start = window[at + HEADER.size : at + HEADER.size + len(_EVENT_START)]
+        else:
+            head = self._read(offset, HEADER.size + len(_EVENT_START))
+            head, start = head[: HEADER.size], head[HEADER.size :]
         if len(head) < HEADER.size:
             return False
         length = HEADER.unpack(head)[0]
         if length == 0 or length > MAX_FRAME_BYTES or offset + HEADER.size + length > self.end:
             return False
+        if start[:1] == b"M" and not _METRIC_KEY_AT - HEADER.size < length <= _MAX_METRIC:
+            return False
+        if start[:1] == b"J" and not _EVENT_START.startswith(start[: len(_EVENT_START)]):
+            return False
+        self._budget -= HEADER.size + length
         return frame_at(memoryview(self._read(offset, HEADER.size + length)), 0) is not None
 
     def _nonzero_bytes(self, offset: int) -> int:

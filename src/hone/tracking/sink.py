@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from hone.errors import HoneError, RejectedError
+from hone.errors import DiskFullError, HoneError, StoreUnavailableError, WorkspaceError
 from hone.ids import new_id
 from hone.store.database import Database
 from hone.store.schema import (
@@ -66,6 +66,8 @@ _SERIES_CHUNK = 200
 #: Up to this many points a batch goes in one statement for all keys.
 _SMALL_BATCH = 2000
 _KEY_CHUNK = 500
+#: Failures that mean "not now" rather than "not this record": the journal waits for later.
+_OUTAGES = (StoreUnavailableError, DiskFullError, WorkspaceError)
 # The metrics table as the database has it, with its columns declared in the order a packed
 # point unpacks (value, step, timestamp): compiled against it, rows bind as they come.
 _METRICS_IN_BIND_ORDER = Table(
@@ -84,7 +86,8 @@ class StoreSink:
         self.db = db
         # Ids the store has committed; ids from a transaction enter only after its commit.
         self._experiment_ids: dict[str, str] = {}
-        self._series_ids: dict[tuple[str, str], int] = {}
+        # run id -> key -> series id; a run's entry goes when the run ends (forget).
+        self._series_ids: dict[str, dict[str, int]] = {}
         self._point_sql: dict[str, tuple[str, bool]] = {}
         self._series_sql: dict[tuple[str, int], tuple[str, tuple[str, ...] | None]] = {}
         self._lock = threading.Lock()
@@ -101,12 +104,10 @@ class StoreSink:
             return []
         try:
             return self._apply(batch, segment)
-        except RejectedError as exc:
-            log.info("hone: the store refused a record of run %s (%s)", batch.run_id, exc)
-        except HoneError:
+        except _OUTAGES:
             raise
-        except Exception as exc:  # a record hone itself could not apply: isolate it too
-            log.warning("hone: could not apply records of run %s", batch.run_id, exc_info=exc)
+        except Exception as exc:  # this batch holds a record the store refuses: isolate it
+            log.info("hone: the store refused a record of run %s (%s)", batch.run_id, exc)
         out = []
         if batch.rejected:
             out = self._apply(Batch(batch.run_id, rejected=batch.rejected), segment)
@@ -115,20 +116,40 @@ class StoreSink:
         return out
 
     def _apply_isolated(self, unit: Batch, segment: str | None) -> list[Quarantined]:
-        try:
-            return self._apply(unit, segment)
-        except HoneError as exc:
-            if not isinstance(exc, RejectedError):
-                raise
-            reason = str(exc)
-        except Exception as exc:
-            reason = f"hone could not apply it: {type(exc).__name__}: {exc}"
+        """Apply one record (or one key's points), setting aside what the store refuses.
+        A key's points are tried one first: if the store refuses even that, the key itself
+        is what it refuses, and the points go aside together rather than one by one."""
+        first = unit.first_point()
+        if first is not None and len(unit) > 1:
+            reason = self._refusal(first, segment)
+            if reason is not None:
+                return self._set_aside(unit.as_rejected(reason), unit.run_id, segment)
+        reason = self._refusal(unit, segment)
+        if reason is None:
+            return []  # (nothing refused: whatever _apply set aside is already written)
         halves = unit.halves()
         if halves is not None:
             return self._apply_isolated(halves[0], segment) + self._apply_isolated(
                 halves[1], segment
             )
-        items = [as_quarantined(unit.run_id, r, segment) for r in unit.as_rejected(reason)]
+        return self._set_aside(unit.as_rejected(reason), unit.run_id, segment)
+
+    def _refusal(self, unit: Batch, segment: str | None) -> str | None:
+        """Why the store refuses ``unit``; None once it is applied."""
+        try:
+            self._apply(unit, segment)
+        except _OUTAGES:
+            raise
+        except Exception as exc:
+            if isinstance(exc, HoneError):
+                return str(exc)
+            return f"hone could not apply it: {type(exc).__name__}: {exc}"
+        return None
+
+    def _set_aside(
+        self, rejected: list[Rejected], run_id: str, segment: str | None
+    ) -> list[Quarantined]:
+        items = [as_quarantined(run_id, r, segment) for r in rejected]
         with self.db.write() as conn:
             write_quarantine(conn, items)
         return items
@@ -155,8 +176,15 @@ class StoreSink:
                 write_quarantine(conn, set_aside)
         with self._lock:
             self._experiment_ids.update(fresh_experiments)
-            self._series_ids.update(fresh_series)
+            for (run_id, key), series_id in fresh_series.items():
+                self._series_ids.setdefault(run_id, {})[key] = series_id
         return set_aside
+
+    def forget(self, run_id: str) -> None:
+        """Drop what this sink remembers of a run (its series ids): the run has ended here,
+        and a long-lived process must not grow with every run it ever wrote."""
+        with self._lock:
+            self._series_ids.pop(run_id, None)
 
     def claim_params(self, run_id: str, values: dict[str, str]) -> dict[str, str]:
         """Write ``values`` now unless the store holds other values for those keys; returns
@@ -370,8 +398,9 @@ class StoreSink:
         found: dict[str, int] = {}
         missing: list[str] = []
         with self._lock:
+            cached = self._series_ids.get(run_id, {})
             for key in keys:
-                known = self._series_ids.get((run_id, key)) or fresh.get((run_id, key))
+                known = cached.get(key) or fresh.get((run_id, key))
                 if known is None:
                     missing.append(key)
                 else:

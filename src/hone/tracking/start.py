@@ -6,19 +6,25 @@ import atexit
 import logging
 import os
 import sys
+import time
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
 from hone.config import Workspace
-from hone.errors import HoneError, ValidationError
+from hone.errors import HoneError, NotFoundError, ValidationError
 from hone.ids import new_id
-from hone.tracking.active import active_run, push
+from hone.tracking.active import active_run, forget_all_in_child, push
 from hone.tracking.entities import RunStatus
 from hone.tracking.environment import capture_environment
-from hone.tracking.queries import get_run
+from hone.tracking.queries import get_run, resolve_run_id
 from hone.tracking.run import ActiveRun, _check_param_conflicts, checked_values
-from hone.tracking.tracker import Tracker, close_retired_segments, get_tracker
+from hone.tracking.tracker import (
+    Tracker,
+    close_retired_segments,
+    get_tracker,
+    reset_trackers_in_child,
+)
 from hone.tracking.validation import check_name, check_run_id
 
 __all__ = ["start_run", "workspace_of"]
@@ -26,6 +32,8 @@ __all__ = ["start_run", "workspace_of"]
 log = logging.getLogger("hone.tracking")
 
 _crashed = False
+#: How long continuing a run waits for it to reach the store.
+ATTACH_WAIT_S = 10.0
 
 
 def workspace_of(workspace: Any) -> Workspace:
@@ -76,7 +84,8 @@ def start_run(
             parent_id = current.id if current else None
         run = _create(tracker, experiment, name, parent_id)
     if checked_params:
-        run._record_params(checked_params)
+        # A new run's params reach the store with its start record; nobody else has it yet.
+        run._record_params(checked_params, claim=run_id is not None)
     if checked_tags:
         run._record_tags(checked_tags)
     tracker.flusher.register(run)
@@ -115,8 +124,9 @@ def _create(
 
 
 def _continue(tracker: Tracker, run_id: str, params: dict[str, str]) -> ActiveRun:
-    tracker.sync(run_id=run_id)
-    existing = get_run(tracker.db, run_id)
+    full = _resolve(tracker, run_id)
+    tracker.sync(run_id=full)
+    existing = get_run(tracker.db, full)
     _check_param_conflicts(existing.id, existing.params, params)
     owner = existing.status != RunStatus.RUNNING
     run = ActiveRun(
@@ -133,6 +143,28 @@ def _continue(tracker: Tracker, run_id: str, params: dict[str, str]) -> ActiveRu
         run._next_step[key] = metric.step + 1
     run._event("resume" if owner else "attach", {"run_id": existing.id})
     return run
+
+
+def _resolve(tracker: Tracker, run_id: str) -> str:
+    """The full id of the run to continue. A run another process has just started may not
+    be in the store yet (its first records reach it within a flush interval): wait a while
+    for it, replaying this machine's dead journals once, in case they hold it."""
+    deadline = time.monotonic() + ATTACH_WAIT_S
+    synced = False
+    while True:
+        try:
+            return resolve_run_id(tracker.db, run_id)
+        except NotFoundError:
+            if not synced:
+                tracker.sync()
+                synced = True
+                continue
+            if len(run_id) != 32 or time.monotonic() >= deadline:  # (only a full id is waited for)
+                raise NotFoundError(
+                    f"no run {run_id!r} in {tracker.db.display_url()} (waited "
+                    f"{ATTACH_WAIT_S:g} s for a run another process is starting)"
+                ) from None
+            time.sleep(0.1)
 
 
 _hooks_installed = False
@@ -153,6 +185,15 @@ def _install_hooks() -> None:
 
     sys.excepthook = hook
     atexit.register(_end_open_runs)
+    os.register_at_fork(after_in_child=_forget_in_forked_child)
+
+
+def _forget_in_forked_child() -> None:
+    """A forked child inherits the parent's runs, journal maps and connections, none of
+    which it may use: its runs refuse to log (start or continue one in the child), and it
+    opens its own journals and connections."""
+    forget_all_in_child()
+    reset_trackers_in_child()
 
 
 def _end_open_runs() -> None:

@@ -6,12 +6,18 @@ import threading
 
 from hone.blobs import BlobStore, open_blob_store
 from hone.config import Workspace
-from hone.store.database import database_for, dispose_databases
+from hone.store.database import database_for, dispose_databases, dispose_databases_in_child
 from hone.tracking.flusher import Flusher
 from hone.tracking.replay import SyncReport, sync_journals
 from hone.tracking.sink import StoreSink
 
-__all__ = ["Tracker", "close_retired_segments", "close_trackers", "get_tracker"]
+__all__ = [
+    "Tracker",
+    "close_retired_segments",
+    "close_trackers",
+    "get_tracker",
+    "reset_trackers_in_child",
+]
 
 
 class Tracker:
@@ -49,6 +55,18 @@ def close_retired_segments() -> None:
         trackers = list(_trackers.values())
     for tracker in trackers:
         tracker.flusher.close_retired(keep_spares=False)
+
+
+def reset_trackers_in_child() -> None:
+    """In a forked child: forget the parent's trackers (their runs, journal segments and
+    connections are the parent's); the child builds its own on first use."""
+    global _lock
+    _lock = threading.Lock()  # the parent may have held it at the fork
+    trackers = list(_trackers.values())
+    _trackers.clear()
+    for tracker in trackers:
+        tracker.flusher.forget_in_child()
+    dispose_databases_in_child()
 
 
 def close_trackers() -> None:

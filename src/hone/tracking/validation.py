@@ -36,6 +36,7 @@ __all__ = [
 MAX_KEY_LENGTH = 250
 MAX_VALUE_LENGTH = 8000
 MAX_ARTIFACT_PATH = 1000
+MAX_ARTIFACT_BYTES = 2000
 # Letters, digits and the punctuation people use to group keys ("val/acc", "lr.head").
 _KEY_RE = re.compile(r"^[A-Za-z0-9_\-./: ]+$")
 _RUN_ID_RE = re.compile(r"^[0-9a-f]{32}$")
@@ -120,8 +121,10 @@ def check_metric_value(key: str, value: Any) -> float:
         raise ValidationError(
             f"metric {key!r}: value {str(value)[:40]}… is too large for a 64-bit float"
         ) from None
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"metric {key!r}: value {value!r} is not a number") from exc
+    except Exception as exc:  # TypeError, ValueError, or whatever a __float__ raises
+        raise ValidationError(
+            f"metric {key!r}: value {_short(value)} is not a number ({exc})"
+        ) from None
 
 
 def check_step(key: str, step: Any) -> int:
@@ -170,12 +173,24 @@ def check_text_value(key: str, value: Any, kind: str) -> str:
 
 
 def check_artifact_path(path: Any) -> str:
-    """A relative POSIX path without ``..``, storable on every backend."""
+    """A relative POSIX path of named parts (no ``.``, ``..`` or empty part), storable on
+    every backend: at most 1,000 characters and 2,000 bytes of UTF-8 (PostgreSQL indexes
+    at most ~2.7 kB a row)."""
     if not isinstance(path, str) or not path:
         raise ValidationError(f"artifact path must be a non-empty string, got {path!r}")
-    if path.startswith("/") or ".." in path.split("/"):
-        raise ValidationError(f"artifact path {path[:80]!r} must be relative, without '..'")
-    return check_text(path, f"artifact path {path[:80]!r}", MAX_ARTIFACT_PATH)
+    parts = path.split("/")
+    if path.startswith("/") or any(part in ("", ".", "..") for part in parts):
+        raise ValidationError(
+            f"artifact path {path[:80]!r} must be relative, of named parts (no '', '.', '..')"
+        )
+    check_text(path, f"artifact path {path[:80]!r}", MAX_ARTIFACT_PATH)
+    size = len(path.encode())
+    if size > MAX_ARTIFACT_BYTES:
+        raise ValidationError(
+            f"artifact path {path[:80]!r} is {size:,} bytes of UTF-8; the limit is "
+            f"{MAX_ARTIFACT_BYTES:,}"
+        )
+    return path
 
 
 def check_end_status(status: Any) -> RunStatus:
@@ -188,6 +203,14 @@ def check_end_status(status: Any) -> RunStatus:
     if final is None or final is RunStatus.RUNNING:
         raise ValidationError(f"a run ends as one of {', '.join(ended)}, not {status!r}")
     return final
+
+
+def _short(value: Any) -> str:
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _to_text(value: Any) -> str:
