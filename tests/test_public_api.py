@@ -76,6 +76,7 @@ def test_data_api_surface() -> None:
     assert set(hone.data.__all__) == {
         "DatasetInfo",
         "DatasetVersion",
+        "SplitWarning",
         "VersionDiff",
         "VersionRow",
         "append",

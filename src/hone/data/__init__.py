@@ -15,6 +15,7 @@ from hone.data.compare import VersionDiff, diff, history
 from hone.data.dataset import DatasetVersion
 from hone.data.derive import append, filter, normalize, relabel, resplit
 from hone.data.export import export
+from hone.data.splits import SplitWarning
 from hone.data.versions import DatasetInfo, VersionRow
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ def loader(
 __all__ = [
     "DatasetInfo",
     "DatasetVersion",
+    "SplitWarning",
     "VersionDiff",
     "VersionRow",
     "append",
