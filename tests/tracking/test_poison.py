@@ -6,6 +6,7 @@ on."""
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
@@ -299,3 +300,34 @@ def test_a_refused_key_is_set_aside_in_a_few_records_not_one_per_point(
         assert stored[0].kind == "metrics" and stored[0].record.count("[") == 5001
     else:
         assert report.quarantined_count == 0 and len(got.metrics) == 2
+
+
+def test_set_aside_records_can_be_applied_again_once_their_cause_is_fixed(
+    workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sqlalchemy import delete
+
+    from hone.store.schema import params
+
+    with hone.start_run("retry", params={"seed": "1"}, workspace=workspace) as run:
+        pass
+    sink = get_tracker(workspace).sink
+    from hone.tracking.batch import Batch
+
+    refused = sink.apply(Batch(run.id, params={"seed": "2"}))  # a second writer's value
+    assert [q.kind for q in refused] == ["params"]
+    bad = hone.start_run("bad", workspace=workspace)
+    journal_only(bad, "tags", {"values": {"t": SURROGATE}})  # no store will ever take it
+    crash(bad)
+    hone.sync(workspace=workspace)
+    with sink.db.write() as conn:  # the user decides the second value was the right one
+        conn.execute(delete(params).where(params.c.run_id == run.id))
+    home = str(workspace.home)
+    assert main(["--workspace", home, "sync", "--retry-set-aside", "--json"]) == 0
+    retried = json.loads(capsys.readouterr().out)["retried"]
+    assert retried == {"applied": 1, "refused": 1, "unreadable": 0}
+    assert hone.get_run(run.id, workspace=workspace).params == {"seed": "2"}
+    assert quarantined_records(sink.db, run.id) == []
+    assert len(quarantined_records(sink.db, bad.id)) == 1  # still refused, kept once
+    assert main(["--workspace", home, "sync", "--retry-set-aside"]) == 0
+    assert "applied 0 set-aside record(s); 1 still refused" in capsys.readouterr().out

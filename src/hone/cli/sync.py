@@ -11,14 +11,23 @@ from hone.tracking.tracker import get_tracker
 __all__ = ["sync"]
 
 
-def sync(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def sync(
+    retry: bool = typer.Option(
+        False,
+        "--retry-set-aside",
+        help="Also apply again the records set aside earlier (once their cause is fixed).",
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
     """Replay what the store lacks from local journals; mark runs of dead processes killed.
 
     Records the store refuses are set aside (listed here and by `hone runs show`) and
     never block the rest; a journal that cannot be read is moved to journals/damaged/.
     """
     state.synced = True  # this command does the replay itself, and reports it
-    report = get_tracker(state.workspace()).sync()
+    tracker = get_tracker(state.workspace())
+    report = tracker.sync()
+    retried = tracker.retry_set_aside() if retry else None
     if json_out:
         print_json(
             {
@@ -30,6 +39,7 @@ def sync(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
                 "quarantined_count": report.quarantined_count,
                 "quarantined": [q.to_dict() for q in report.quarantined],
                 "set_aside": [{"path": s.path, "reason": s.reason} for s in report.set_aside],
+                "retried": None if retried is None else vars(retried),
             }
         )
         return
@@ -55,3 +65,8 @@ def sync(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
             )
     for aside in report.set_aside:
         console.print(f"[yellow]moved {aside.path} aside[/]: {aside.reason}")
+    if retried is not None:
+        console.print(
+            f"applied {retried.applied} set-aside record(s); {retried.refused} still refused"
+            + (f", {retried.unreadable} unreadable" if retried.unreadable else "")
+        )

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, delete, select
 
 from hone.ids import sha256_bytes
 from hone.store.database import Database
@@ -26,7 +26,13 @@ from hone.store.schema import quarantine
 from hone.store.upsert import upsert
 from hone.tracking.batch import Rejected
 
-__all__ = ["MAX_RECORD_CHARS", "Quarantined", "quarantined_records", "write_quarantine"]
+__all__ = [
+    "MAX_RECORD_CHARS",
+    "Quarantined",
+    "forget_quarantined",
+    "quarantined_records",
+    "write_quarantine",
+]
 
 #: Records are kept whole: hone's own are at most ~1 MiB (an event frame's bound) or
 #: 10,000 points. Only a foreign record past this is cut, and says so.
@@ -39,6 +45,7 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 class Quarantined:
     """A record that was set aside instead of applied."""
 
+    id: str
     run_id: str | None
     kind: str
     record: str  # ASCII JSON, possibly truncated
@@ -50,6 +57,7 @@ class Quarantined:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "id": self.id,
             "run_id": self.run_id,
             "kind": self.kind,
             "record": self.record,
@@ -68,11 +76,15 @@ def as_quarantined(run_id: str | None, rejected: Rejected, segment: str | None) 
     record_time = rejected.time
     if not isinstance(record_time, (int, float)) or not math.isfinite(record_time):
         record_time = None
+    run = _storable(run_id, 32) if run_id is not None else None
+    kind = _storable(rejected.kind, 32)
+    reason = _storable(rejected.reason, 4000)
     return Quarantined(
-        run_id=_storable(run_id, 32) if run_id is not None else None,
-        kind=_storable(rejected.kind, 32),
+        id=sha256_bytes(f"{run}\0{kind}\0{text}\0{reason}".encode()),
+        run_id=run,
+        kind=kind,
         record=text,
-        reason=_storable(rejected.reason, 4000),
+        reason=reason,
         record_time=record_time,
         quarantined_at=time.time(),
         host=_HOST,
@@ -90,7 +102,7 @@ def write_quarantine(conn: Connection, items: Sequence[Quarantined]) -> None:
     """Set ``items`` aside; the same record of the same run is kept once."""
     rows = [
         {
-            "id": sha256_bytes(f"{q.run_id}\0{q.kind}\0{q.record}\0{q.reason}".encode()),
+            "id": q.id,
             "run_id": q.run_id,
             "kind": q.kind,
             "record": q.record,
@@ -114,6 +126,7 @@ def quarantined_records(db: Database, run_id: str | None = None) -> list[Quarant
         rows = conn.execute(query).mappings().all()
     return [
         Quarantined(
+            id=r["id"],
             run_id=r["run_id"],
             kind=r["kind"],
             record=r["record"],
@@ -125,3 +138,9 @@ def quarantined_records(db: Database, run_id: str | None = None) -> list[Quarant
         )
         for r in rows
     ]
+
+
+def forget_quarantined(db: Database, record_id: str) -> None:
+    """Drop a set-aside record (it has since been applied)."""
+    with db.write() as conn:
+        conn.execute(delete(quarantine).where(quarantine.c.id == record_id))

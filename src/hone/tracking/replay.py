@@ -9,7 +9,9 @@ replay, leaving the remaining segments in place for the next one.
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -17,11 +19,13 @@ from pathlib import Path
 
 from hone.errors import DiskFullError, StoreUnavailableError, WorkspaceError
 from hone.tracking.applier import KEEP_QUARANTINED, AppliedRange, apply_range
+from hone.tracking.batch import Batch
 from hone.tracking.journal import SegmentFile, abandoned_segments, remove_segment, set_aside
-from hone.tracking.quarantine import Quarantined
+from hone.tracking.quarantine import Quarantined, forget_quarantined, quarantined_records
+from hone.tracking.records import Event, MetricPoint
 from hone.tracking.sink import StoreSink
 
-__all__ = ["SetAside", "SyncReport", "sync_journals"]
+__all__ = ["RetryReport", "SetAside", "SyncReport", "retry_set_aside", "sync_journals"]
 
 log = logging.getLogger("hone.tracking")
 
@@ -135,3 +139,72 @@ def _set_aside(report: SyncReport, path: Path, reason: str) -> None:
         return
     report.set_aside.append(SetAside(str(target), reason))
     log.warning("hone: moved %s to %s: %s", path.name, target, reason)
+
+
+@dataclass
+class RetryReport:
+    """What ``retry_set_aside`` did with the records it found set aside."""
+
+    applied: int = 0
+    #: Refused again (they stay set aside, with the store's reason now).
+    refused: int = 0
+    #: Records hone cannot rebuild (damaged bytes, a record cut for size): they stay.
+    unreadable: int = 0
+
+
+def retry_set_aside(sink: StoreSink, run_id: str | None = None) -> RetryReport:
+    """Apply again what was set aside (of one run, or all): after the cause is fixed (a
+    column widened, a value edited by hand, a newer hone), records go in and leave the
+    quarantine; those the store still refuses stay, with its reason."""
+    report = RetryReport()
+    for item in quarantined_records(sink.db, run_id):
+        batch = _rebuilt(item)
+        if batch is None:
+            report.unreadable += 1
+            continue
+        again = sink.apply(batch, segment=item.segment)
+        if item.id in {q.id for q in again}:
+            report.refused += 1  # refused for the same reason: the same row, kept
+            continue
+        forget_quarantined(sink.db, item.id)  # applied, or set aside anew with a new reason
+        if again:
+            report.refused += 1
+        else:
+            report.applied += 1
+    return report
+
+
+def _rebuilt(item: Quarantined) -> Batch | None:
+    """The batch a set-aside record came from, or None if it cannot be rebuilt."""
+    if item.run_id is None or item.kind == "malformed":
+        return None
+    try:
+        data = json.loads(item.record)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    batch = Batch(item.run_id)
+    if item.kind in ("metric", "metrics"):
+        points = (
+            data.get("points")
+            if item.kind == "metrics"
+            else [[data.get("step"), data.get("value"), data.get("timestamp")]]
+        )
+        if not isinstance(points, list):
+            return None
+        for point in points:
+            if not (isinstance(point, list) and len(point) == 3):
+                return None
+            step, value, ts = point
+            numbers = (value if value is not None else 0.0, ts)
+            if not isinstance(step, int) or not all(
+                isinstance(n, (int, float)) and not isinstance(n, bool) for n in numbers
+            ):
+                return None
+            key = str(data.get("key"))
+            batch.add(MetricPoint(key, math.nan if value is None else float(value), step, ts))
+        return batch
+    data.setdefault("time", item.record_time or item.quarantined_at)
+    batch.add_event(Event(item.kind, data))
+    return batch

@@ -8,7 +8,7 @@ from hone.blobs import BlobStore, open_blob_store
 from hone.config import Workspace
 from hone.store.database import database_for, dispose_databases, dispose_databases_in_child
 from hone.tracking.flusher import Flusher
-from hone.tracking.replay import SyncReport, sync_journals
+from hone.tracking.replay import RetryReport, SyncReport, retry_set_aside, sync_journals
 from hone.tracking.sink import StoreSink
 
 __all__ = [
@@ -33,6 +33,10 @@ class Tracker:
     def sync(self, run_id: str | None = None) -> SyncReport:
         """Replay journals that no living process holds into the store."""
         return sync_journals(self.workspace.journal_dir, self.sink, run_id=run_id)
+
+    def retry_set_aside(self, run_id: str | None = None) -> RetryReport:
+        """Apply again the records set aside (of one run, or all)."""
+        return retry_set_aside(self.sink, run_id)
 
 
 _trackers: dict[Workspace, Tracker] = {}
