@@ -6,9 +6,10 @@ same point is queued in memory as the row the store will take. The store sees it
 flusher next runs or when the run ends, whichever is first.
 
 Memory is bounded: once ``QUEUE_LIMIT`` bytes of journal wait in memory, further records
-go to the journal only, and the flusher reads them back from there (they are already
-durable), until it has caught up. A flush from memory that fails does the same: everything
-from the start of the failed part on is read back from the journal next time.
+go to the journal only (they are already durable there) and the flusher is woken; its
+next flush takes the queue and reads the spilled part back from the journal. A flush from
+memory that fails does the same: everything from the start of the failed part on is read
+back from the journal next time.
 """
 
 from __future__ import annotations
@@ -77,7 +78,6 @@ class ActiveRun:
         name: str,
         *,
         owner: bool,
-        shared: bool = False,
         clock: float = 0.0,
     ) -> None:
         self.id = run_id
@@ -85,8 +85,6 @@ class ActiveRun:
         self.name = name
         self._tracker = tracker
         self._owner = owner
-        # A run continued from another process: its params are claimed in the store at once.
-        self._shared = shared
         self._writer = tracker.flusher.writer(tracker.workspace.journal_dir)
         #: One flush at a time (the flusher thread, or the run's end).
         self.lock = threading.Lock()
@@ -124,7 +122,7 @@ class ActiveRun:
         Keyed by (run, key, step): logging the same step again replaces the value (the
         point with the newer timestamp wins). NaN and ±inf are stored faithfully.
         """
-        try:
+        try:  # (self._entry, inlined: this is the hot path)
             entry = self._keys.get(key)
         except TypeError:  # an unhashable key: _admit_key says what is wrong with it
             entry = None
@@ -163,12 +161,7 @@ class ActiveRun:
             step = check_step("(all)", step)
         checked = []
         for key, value in values.items():
-            try:
-                entry = self._keys.get(key)
-            except TypeError:
-                entry = None
-            if entry is None:
-                entry = self._admit_key(key)
+            entry = self._entry(key)
             number = value if type(value) is float else check_metric_value(key, value)
             checked.append((key, entry, number))
         with self._wlock:
@@ -440,6 +433,14 @@ class ActiveRun:
         until the next flush takes the queue (woken now rather than at its next tick)."""
         self._spill_at = self._writer.offset
         self._tracker.flusher.wake()
+
+    def _entry(self, key: str) -> tuple[bytes, bytearray]:
+        """A metric key's encoded bytes and memory queue."""
+        try:
+            entry = self._keys.get(key)
+        except TypeError:
+            entry = None
+        return entry if entry is not None else self._admit_key(key)
 
     def _admit_key(self, key: str) -> tuple[bytes, bytearray]:
         # setdefault is atomic: two threads admitting one key share one queue.

@@ -121,12 +121,12 @@ class StoreSink:
         is what it refuses, and the points go aside together rather than one by one."""
         first = unit.first_point()
         if first is not None and len(unit) > 1:
-            reason = self._refusal(first, segment)
+            done, reason = self._attempt(first, segment)
             if reason is not None:
                 return self._set_aside(unit.as_rejected(reason), unit.run_id, segment)
-        reason = self._refusal(unit, segment)
+        done, reason = self._attempt(unit, segment)
         if reason is None:
-            return []  # (nothing refused: whatever _apply set aside is already written)
+            return done
         halves = unit.halves()
         if halves is not None:
             return self._apply_isolated(halves[0], segment) + self._apply_isolated(
@@ -134,17 +134,16 @@ class StoreSink:
             )
         return self._set_aside(unit.as_rejected(reason), unit.run_id, segment)
 
-    def _refusal(self, unit: Batch, segment: str | None) -> str | None:
-        """Why the store refuses ``unit``; None once it is applied."""
+    def _attempt(self, unit: Batch, segment: str | None) -> tuple[list[Quarantined], str | None]:
+        """Apply ``unit``: what it set aside, and None; or, if the store refuses it, why."""
         try:
-            self._apply(unit, segment)
+            return self._apply(unit, segment), None
         except _OUTAGES:
             raise
         except Exception as exc:
             if isinstance(exc, HoneError):
-                return str(exc)
-            return f"hone could not apply it: {type(exc).__name__}: {exc}"
-        return None
+                return [], str(exc)
+            return [], f"hone could not apply it: {type(exc).__name__}: {exc}"
 
     def _set_aside(
         self, rejected: list[Rejected], run_id: str, segment: str | None

@@ -135,7 +135,6 @@ def _continue(tracker: Tracker, run_id: str, params: dict[str, str]) -> ActiveRu
         existing.experiment,
         existing.name,
         owner=owner,
-        shared=True,
         clock=tracker.sink.clock(existing.id),
     )
     run._params.update(existing.params)
