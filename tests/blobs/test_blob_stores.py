@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import re
@@ -185,3 +186,11 @@ def test_a_bare_memory_url_keeps_its_scheme() -> None:
     digest = store.put_bytes(b"in memory")
     assert store.get_bytes(digest) == b"in memory"
     store.delete(digest)
+
+
+def test_a_digest_the_caller_computed_is_used_as_given(store: BlobStore) -> None:
+    data = b"hashed once by the caller"
+    digest = hashlib.sha256(data).hexdigest()
+    assert store.put_stream(io.BytesIO(data), digest) == digest
+    assert store.get_bytes(digest) == data
+    assert store.put_bytes(data) == digest  # and put_bytes, which hashes, agrees

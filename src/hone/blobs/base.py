@@ -64,8 +64,9 @@ class BlobStore(ABC):
         """Raise ``BlobError`` (or ``DiskFullError``) unless blobs can be written here."""
 
     @abstractmethod
-    def put_stream(self, stream: BinaryIO) -> str:
-        """Store everything read from ``stream``; return its digest."""
+    def put_stream(self, stream: BinaryIO, digest: str | None = None) -> str:
+        """Store everything read from ``stream``; return its digest. A caller that hashed
+        the very bytes already passes ``digest``, and they are not hashed again."""
 
     @abstractmethod
     def open(self, digest: str) -> BinaryIO:
@@ -93,7 +94,7 @@ class BlobStore(ABC):
         digest = hashlib.sha256(data).hexdigest()
         if self.exists(digest):
             return digest
-        return self.put_stream(io.BytesIO(data))
+        return self.put_stream(io.BytesIO(data), digest)
 
     def put_file(self, path: str | os.PathLike[str]) -> str:
         try:

@@ -42,7 +42,7 @@ class LocalBlobStore(BlobStore):
         except OSError as exc:
             raise write_error(exc, self.root) from exc
 
-    def put_stream(self, stream: BinaryIO) -> str:
+    def put_stream(self, stream: BinaryIO, digest: str | None = None) -> str:
         tmp_dir = self.root / "tmp"
         try:
             tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -51,14 +51,17 @@ class LocalBlobStore(BlobStore):
             raise write_error(exc, self.root) from exc
         tmp = Path(tmp_name)
         try:
-            hasher = hashlib.sha256()
+            hasher = hashlib.sha256() if digest is None else None
             with os.fdopen(fd, "wb") as out:
                 for chunk in iter(lambda: stream.read(CHUNK_SIZE), b""):
-                    hasher.update(chunk)
+                    if hasher is not None:
+                        hasher.update(chunk)
                     out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
-            digest = hasher.hexdigest()
+            if hasher is not None:
+                digest = hasher.hexdigest()
+            assert digest is not None
             final = self._path(digest)
             if final.exists():
                 return digest

@@ -50,17 +50,20 @@ class FsspecBlobStore(BlobStore):
                 f"cannot write to the blob store at {self.url}: {_first_line(exc)}"
             ) from exc
 
-    def put_stream(self, stream: BinaryIO) -> str:
-        hasher = hashlib.sha256()
+    def put_stream(self, stream: BinaryIO, digest: str | None = None) -> str:
+        hasher = hashlib.sha256() if digest is None else None
         with tempfile.TemporaryFile() as spool:
             try:
                 for chunk in iter(lambda: stream.read(CHUNK_SIZE), b""):
-                    hasher.update(chunk)
+                    if hasher is not None:
+                        hasher.update(chunk)
                     spool.write(chunk)
                 spool.flush()
             except OSError as exc:  # the local spool, not the remote store, ran out
                 raise write_error(exc, f"the local temp folder {tempfile.gettempdir()}") from exc
-            digest = hasher.hexdigest()
+            if hasher is not None:
+                digest = hasher.hexdigest()
+            assert digest is not None
             key = self._key(digest)
             try:
                 if self._fs.exists(key):
