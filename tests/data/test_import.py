@@ -194,10 +194,10 @@ print(v.id)
 
 
 @pytest.mark.slow
-def test_two_processes_importing_one_name(sqlite_workspace: Workspace) -> None:
+def test_two_processes_importing_one_name(workspace: Workspace) -> None:
     import os
 
-    env = {**os.environ, "HONE_HOME": str(sqlite_workspace.home)}
+    env = {**os.environ, "HONE_HOME": str(workspace.home)}
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", IMPORTER, spec],
@@ -213,8 +213,8 @@ def test_two_processes_importing_one_name(sqlite_workspace: Workspace) -> None:
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
         ids.append(out.strip())
-    found = {v.id for v in hone.data.versions("shared", workspace=sqlite_workspace)}
+    found = {v.id for v in hone.data.versions("shared", workspace=workspace)}
     assert found == set(ids) and len(found) == 2
     for version_id in ids:
-        x, _ = hone.data.get(f"shared@{version_id}", workspace=sqlite_workspace).to_numpy()
+        x, _ = hone.data.get(f"shared@{version_id}", workspace=workspace).to_numpy()
         assert x.shape == (178, 13)
