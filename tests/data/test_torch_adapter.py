@@ -63,6 +63,38 @@ def test_ranks_get_disjoint_deterministic_equal_shards(
     assert torch.equal(first_y, torch.from_numpy(y_all[positions]))  # type: ignore[index]
 
 
+def test_evaluation_shards_hold_every_sample_once(digits: hone.data.DatasetVersion) -> None:
+    """``even=False``: 359 test samples over 3 ranks are 120, 120, 119 (none left out)."""
+    shards, batches = [], 0
+    for rank in range(3):
+        loader = hone.data.loader(
+            digits, "test", 50, rank=rank, world_size=3, shuffle=False, even=False
+        )
+        got = [len(x) for x, _ in loader]
+        assert len(got) == len(loader)
+        batches += len(got)
+        shards.append(loader.indices())
+    assert [len(s) for s in shards] == [120, 120, 119]
+    assert sorted(np.concatenate(shards).tolist()) == list(range(359))
+    assert batches == 3 + 3 + 3
+
+
+def test_a_loader_begins_mid_epoch_where_a_job_stopped(
+    digits: hone.data.DatasetVersion,
+) -> None:
+    whole = hone.data.loader(digits, "train", 64, seed=3)
+    whole.set_epoch(2)
+    expected = [x for x, _ in whole][5:]
+    resumed = hone.data.loader(digits, "train", 64, seed=3)
+    resumed.set_epoch(2, start=5)
+    got = [x for x, _ in resumed]
+    assert len(got) == len(expected) and all(
+        torch.equal(a, b) for a, b in zip(got, expected, strict=True)
+    )
+    with pytest.raises(ValidationError, match="start -1"):
+        resumed.set_epoch(0, start=-1)
+
+
 def test_loader_options_are_checked(digits: hone.data.DatasetVersion) -> None:
     with pytest.raises(ValidationError, match="batch_size"):
         hone.data.loader(digits, "train", 0)

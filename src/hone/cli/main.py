@@ -15,6 +15,7 @@ from hone.cli.runs import runs_app
 from hone.cli.setup import db_app, init
 from hone.cli.state import state
 from hone.cli.sync import sync
+from hone.cli.train import train
 from hone.errors import HoneError, exit_code_for
 
 __all__ = ["app", "main", "run"]
@@ -44,6 +45,7 @@ def root(
 app.command("init")(init)
 app.command("sync")(sync)
 app.command("quickstart")(quickstart)
+app.command("train")(train)
 app.add_typer(runs_app, name="runs")
 app.add_typer(data_app, name="data")
 app.add_typer(db_app, name="db")

@@ -1,4 +1,4 @@
-"""``hone runs``: list, show, metric history, compare."""
+"""``hone runs``: list, show, metric history, compare, checkpoints."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from hone.cli.output import (
 )
 from hone.cli.state import state
 from hone.tracking import queries
+from hone.tracking.checkpoints import list_checkpoints
 from hone.tracking.entities import Run, RunStatus, json_number
 from hone.tracking.quarantine import quarantined_records
 
@@ -194,4 +195,35 @@ def compare(
             style = "bold yellow" if len(set(cells)) > 1 else ""
             label = f"{title}.{key}"
             table.add_row(f"[{style}]{label}[/]" if style else label, *cells)
+    console.print(table)
+
+
+@runs_app.command("checkpoints")
+def checkpoints(
+    run_id: str = typer.Argument(..., help="Run id (or a unique prefix)."),
+    json_out: bool = JSON,
+) -> None:
+    """List a run's checkpoints (the parameter library): step, epoch, size, metrics."""
+    db = state.tracker().db
+    full = queries.resolve_run_id(db, run_id)
+    found = list_checkpoints(db, full)
+    if json_out:
+        print_json([c.to_dict() for c in found])
+        return
+    if not found:
+        console.print(f"run {full} has no checkpoints")
+        return
+    names = {k for c in found for k in c.metrics}
+    keys = sorted(names, key=lambda k: (not k.startswith("val/"), k))[:3]
+    table = Table(title=f"{len(found)} checkpoint(s) of run {full[:12]}")
+    for column in ("step", "epoch", "saved", "size", *keys):
+        table.add_column(column, no_wrap=True)
+    for c in found:
+        table.add_row(
+            str(c.step),
+            str(c.epoch),
+            fmt_time(c.created_at, short=True),
+            f"{c.size / 2**20:.2f} MiB",
+            *(fmt_number(c.metrics[k]) if k in c.metrics else "" for k in keys),
+        )
     console.print(table)

@@ -3,8 +3,10 @@
 ``TorchDataset`` is a map-style ``torch.utils.data.Dataset`` for any DataLoader.
 ``Loader`` is hone's own batched iterator: it indexes whole batches at once (no per-sample
 Python calls), gives every rank of a distributed job a disjoint, deterministic part of the
-split with the same number of batches, reshuffles per epoch, applies the version's fitted
-transforms per batch, and records the version as an input of the active run.
+split with the same number of batches (or, with ``even=False`` for evaluation, every
+sample exactly once across ranks), reshuffles per epoch, begins mid-epoch on resume,
+applies the version's fitted transforms per batch, and records the version as an input of
+the active run.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class Loader:
         rank: int | None = None,
         world_size: int | None = None,
         drop_last: bool = False,
+        even: bool = True,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValidationError(
@@ -71,16 +74,20 @@ class Loader:
         self.version, self.split = version, split
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
         self.rank, self.world_size, self.drop_last = rank, world_size, drop_last
+        self.even = even
         self.epoch = 0
+        self.start = 0  # batches of this epoch to pass over (a resumed job did them)
         self._x, y = version.to_numpy(split, raw=True)
         self._y = class_indices(y, version)
         self._transforms = version.manifest.transforms
 
-    def set_epoch(self, epoch: int) -> None:
-        """Shuffle differently (and identically on every rank) for this epoch."""
-        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-            raise ValidationError(f"epoch {epoch!r}: give a non-negative integer")
-        self.epoch = epoch
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        """Shuffle differently (and identically on every rank) for this epoch; begin at
+        batch ``start`` of it (where a resumed job stopped)."""
+        for name, value in (("epoch", epoch), ("start", start)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValidationError(f"{name} {value!r}: give a non-negative integer")
+        self.epoch, self.start = epoch, start
 
     def indices(self) -> np.ndarray:
         """This rank's sample positions for the current epoch."""
@@ -90,18 +97,23 @@ class Loader:
             if self.shuffle
             else np.arange(total)
         )
-        usable = total - total % self.world_size  # equal steps on every rank (DDP needs it)
-        return order[:usable][self.rank :: self.world_size]
+        if self.even:  # equal steps on every rank (DDP needs it): a few samples wait
+            order = order[: total - total % self.world_size]
+        return order[self.rank :: self.world_size]
 
     def __len__(self) -> int:
-        count = len(self._x) // self.world_size
+        """Batches in an epoch (on this rank), counting any passed over by ``start``."""
+        total = len(self._x)
+        count = total // self.world_size
+        if not self.even:
+            count += int(self.rank < total % self.world_size)
         return count // self.batch_size if self.drop_last else -(-count // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         mine = self.indices()
         stop = len(mine) - len(mine) % self.batch_size if self.drop_last else len(mine)
         labels = self._y
-        for start in range(0, stop, self.batch_size):
+        for start in range(self.start * self.batch_size, stop, self.batch_size):
             batch = mine[start : start + self.batch_size]
             x = self._x[batch]  # one gather per batch (a copy of the batch only)
             if self._transforms:

@@ -26,6 +26,7 @@ from sqlalchemy import (
 __all__ = [
     "PARAM_INDEX_PREFIX",
     "artifacts",
+    "checkpoints",
     "dataset_versions",
     "datasets",
     "experiments",
@@ -212,4 +213,20 @@ quarantine = Table(
     Column("host", String(250), nullable=True),
     Column("segment", String(250), nullable=True),
     Index(None, "run_id"),
+)
+
+# The parameter library's index: a run's saved training states (blobs) by optimizer step.
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("run_id", ID, primary_key=True),
+    Column("step", BigInteger, primary_key=True, autoincrement=False),
+    Column("epoch", Integer, nullable=False),
+    Column("weights", String(64), nullable=False),  # safetensors
+    Column("state", String(64), nullable=False),  # optimizer, scheduler, RNG, position
+    Column("size", BigInteger, nullable=False),
+    Column("metrics", Text, nullable=False),  # JSON: the metrics at that step
+    Column("created_at", DOUBLE, nullable=False),
+    Index(None, "weights"),
+    Index(None, "state"),
 )

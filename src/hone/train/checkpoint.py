@@ -1,0 +1,232 @@
+"""Checkpoints in the parameter library: weights as safetensors, the rest of the training
+state as a tensor file read with ``torch.load(weights_only=True)`` (no arbitrary objects
+are ever unpickled), both as blobs, indexed in the store by run and step.
+
+``save_checkpoint`` and ``load_latest`` serve the standard loop and a user's own loop
+alike. Only the job's first process (rank 0) saves; every rank loads.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from hone.blobs import BlobStore, open_blob_store
+from hone.errors import BlobError, HoneError, NotFoundError, ValidationError
+from hone.store.database import Database, database_for
+from hone.tracking.checkpoints import Checkpoint, list_checkpoints, record_checkpoint, retain
+from hone.tracking.run import ActiveRun, active_run
+
+__all__ = ["Restored", "load_latest", "save_checkpoint"]
+
+log = logging.getLogger("hone.train")
+
+
+@dataclass
+class Restored:
+    """What ``load_latest`` put back, and where training continues."""
+
+    checkpoint: Checkpoint
+    step: int
+    epoch: int
+    batch: int  # batches of ``epoch`` already trained
+    extra: dict[str, Any] = field(default_factory=dict)
+    skipped: list[int] = field(default_factory=list)  # newer steps that could not be read
+
+
+def _stores(run: ActiveRun) -> tuple[Database, BlobStore]:
+    workspace = run._tracker.workspace
+    return database_for(workspace.store_uri), open_blob_store(workspace.blob_uri)
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    inner = getattr(model, "module", None)  # DistributedDataParallel, DataParallel
+    return inner if isinstance(inner, torch.nn.Module) else model
+
+
+def _weights_bytes(model: torch.nn.Module) -> bytes:
+    from safetensors.torch import save
+
+    tensors: dict[str, torch.Tensor] = {}
+    seen: set[tuple[int, int]] = set()
+    for name, tensor in _unwrap(model).state_dict().items():
+        value = tensor.detach().cpu().contiguous()
+        key = (value.untyped_storage().data_ptr(), value.storage_offset())
+        if key in seen:  # tied weights: safetensors stores no shared memory
+            value = value.clone()
+        seen.add(key)
+        tensors[name] = value
+    return save(tensors)
+
+
+def save_checkpoint(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any = None,
+    *,
+    step: int,
+    epoch: int = 0,
+    batch: int = 0,
+    metrics: Mapping[str, float] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    run: ActiveRun | None = None,
+    keep_last: int = 2,
+    keep_best: int = 1,
+    best_metric: str = "val/loss",
+    best_mode: str = "min",
+) -> Checkpoint | None:
+    """Save the training state at optimizer ``step`` to the run's parameter library.
+
+    On any rank but 0 of a distributed job this does nothing and returns None. ``extra``
+    holds what else a loop needs back (tensors, numbers, text, lists, dicts). Afterwards
+    the run keeps its last ``keep_last`` and best ``keep_best`` checkpoints.
+    """
+    if _rank() != 0:
+        return None
+    run = run or active_run()
+    if run is None:
+        raise ValidationError("save_checkpoint: no active run (start one, or pass run=)")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ValidationError(f"save_checkpoint: step {step!r}: give a non-negative integer")
+    db, blobs = _stores(run)
+    weights = _weights_bytes(model)
+    state: dict[str, Any] = {
+        "position": {"step": step, "epoch": epoch, "batch": batch},
+        "rng": {"torch": torch.get_rng_state()},
+        "extra": dict(extra or {}),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():  # type: ignore[no-untyped-call]
+        state["rng"]["cuda"] = torch.cuda.get_rng_state_all()
+    if optimizer is not None:
+        state["optimizer"] = optimizer.state_dict()
+    if scheduler is not None:
+        state["scheduler"] = scheduler.state_dict()
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    weights_digest = blobs.put_bytes(weights)
+    state_digest = blobs.put_bytes(buffer.getvalue())
+    saved = record_checkpoint(
+        db,
+        run.id,
+        step,
+        epoch,
+        weights_digest,
+        state_digest,
+        len(weights) + buffer.tell(),
+        dict(metrics or {}),
+    )
+    retain(
+        db,
+        blobs,
+        run.id,
+        keep_last=keep_last,
+        keep_best=keep_best,
+        metric=best_metric,
+        mode=best_mode,
+    )
+    return saved
+
+
+def load_latest(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any = None,
+    *,
+    run: ActiveRun | str | None = None,
+    workspace: Any = None,
+) -> Restored | None:
+    """Put the run's latest readable checkpoint back into ``model`` (and the optimizer and
+    scheduler); None when the run has none. A checkpoint whose blobs are missing or corrupt
+    (their digest says so) is skipped with a warning, and the one before it is used."""
+    run_id, db, blobs = _locate(run, workspace)
+    found = list_checkpoints(db, run_id)
+    if not found:
+        return None
+    skipped: list[int] = []
+    for checkpoint in reversed(found):
+        try:
+            weights = blobs.get_bytes(checkpoint.weights)
+            state = torch.load(
+                io.BytesIO(blobs.get_bytes(checkpoint.state)),
+                weights_only=True,
+                map_location="cpu",
+            )
+        except (BlobError, NotFoundError, OSError, RuntimeError, HoneError) as exc:
+            log.warning(
+                "hone: checkpoint at step %d of run %s cannot be read (%s); trying the one "
+                "before it",
+                checkpoint.step,
+                run_id,
+                exc,
+            )
+            skipped.append(checkpoint.step)
+            continue
+        _restore(model, optimizer, scheduler, weights, state, checkpoint)
+        position = state.get("position", {})
+        return Restored(
+            checkpoint,
+            step=int(position.get("step", checkpoint.step)),
+            epoch=int(position.get("epoch", checkpoint.epoch)),
+            batch=int(position.get("batch", 0)),
+            extra=dict(state.get("extra", {})),
+            skipped=skipped,
+        )
+    raise HoneError(
+        f"none of run {run_id}'s {len(found)} checkpoints can be read (steps "
+        f"{', '.join(str(c.step) for c in found)}): their blobs are missing or corrupt"
+    )
+
+
+def _restore(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer | None,
+    scheduler: Any,
+    weights: bytes,
+    state: dict[str, Any],
+    checkpoint: Checkpoint,
+) -> None:
+    from safetensors.torch import load
+
+    try:
+        _unwrap(model).load_state_dict(load(weights))
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise ValidationError(
+            f"the checkpoint at step {checkpoint.step} does not fit this model: {first}"
+        ) from exc
+    if optimizer is not None and "optimizer" in state:
+        optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None and "scheduler" in state:
+        scheduler.load_state_dict(state["scheduler"])
+    rng = state.get("rng", {})
+    if "torch" in rng:
+        torch.set_rng_state(rng["torch"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+
+
+def _locate(run: ActiveRun | str | None, workspace: Any) -> tuple[str, Database, BlobStore]:
+    if isinstance(run, ActiveRun):
+        return (run.id, *_stores(run))
+    if run is None:
+        current = active_run()
+        if current is None:
+            raise ValidationError("load_latest: no active run (start one, or pass run=)")
+        return (current.id, *_stores(current))
+    from hone.tracking.queries import resolve_run_id
+    from hone.tracking.start import workspace_of
+
+    ws = workspace_of(workspace).require()
+    db = database_for(ws.store_uri)
+    return resolve_run_id(db, run), db, open_blob_store(ws.blob_uri)
+
+
+def _rank() -> int:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return int(torch.distributed.get_rank())
+    return 0

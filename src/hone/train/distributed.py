@@ -1,0 +1,116 @@
+"""The process group, from what torchrun puts in the environment, and the few collective
+helpers a loop needs (sums, gathers, "am I rank 0").
+
+Without a launcher (no ``WORLD_SIZE``) everything works as one process: no group is
+created and the collectives return their input.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from hone.errors import ValidationError
+
+__all__ = ["Context", "all_gather_objects", "init_distributed", "is_main", "sum_across"]
+
+#: How long a collective waits for the other ranks before the job fails.
+COLLECTIVE_TIMEOUT_S = 300
+
+
+@dataclass(frozen=True)
+class Context:
+    rank: int
+    world_size: int
+    local_rank: int
+    local_world_size: int
+    backend: str | None  # None: one process, no group
+    device: torch.device
+    threads: int
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def cpu_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _env_int(name: str, default: int) -> int:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise ValidationError(f"{name}={text!r} in the environment is not an integer") from None
+
+
+def init_distributed(device: str = "auto", threads: int | None = None) -> Context:
+    """Join the job's process group (gloo on CPU, NCCL on CUDA) when a launcher started
+    this process, pick its device, and set its intra-op threads: by default the cores
+    divided among the processes on this machine, so ranks do not oversubscribe them."""
+    world = _env_int("WORLD_SIZE", 1)
+    rank = _env_int("RANK", 0)
+    local_rank = _env_int("LOCAL_RANK", 0)
+    local_world = _env_int("LOCAL_WORLD_SIZE", 1)
+    if world < 1 or not 0 <= rank < world or not 0 <= local_rank < max(local_world, 1):
+        raise ValidationError(
+            f"RANK={rank}, LOCAL_RANK={local_rank}, WORLD_SIZE={world}: not a valid process "
+            "of a job; start it with torchrun or hone train"
+        )
+    use_cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
+    chosen = torch.device(f"cuda:{local_rank}") if use_cuda else torch.device("cpu")
+    if use_cuda:
+        torch.cuda.set_device(chosen)
+    count = threads or max(1, cpu_cores() // max(local_world, 1))
+    torch.set_num_threads(count)
+    backend: str | None = None
+    if world > 1:
+        backend = "nccl" if use_cuda else "gloo"
+        if not dist.is_initialized():
+            dist.init_process_group(
+                backend=backend, timeout=datetime.timedelta(seconds=COLLECTIVE_TIMEOUT_S)
+            )
+    return Context(rank, world, local_rank, local_world, backend, chosen, count)
+
+
+def is_main() -> bool:
+    """True in a single process, and on rank 0 of a distributed job."""
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+def sum_across(values: torch.Tensor) -> torch.Tensor:
+    """Element-wise sums over every rank (the input itself in a single process)."""
+    if dist.is_available() and dist.is_initialized():
+        values = values.clone()
+        dist.all_reduce(values, op=dist.ReduceOp.SUM)
+    return values
+
+
+def all_gather_objects(value: Any) -> list[Any]:
+    """Every rank's ``value``, in rank order (picklable values: small ones only)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return [value]
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, value)
+    return gathered
+
+
+def host_name() -> str:
+    return socket.gethostname()
+
+
+def shutdown() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,354 @@
+"""``hone train``: check everything, create the run, start the workers through torchrun,
+and end the run with what happened to the job.
+
+The launcher owns the run. It creates it (and waits until the store has it) before any
+worker starts, so workers only ever attach; rank 0 logs, the others do not touch it. The
+run ends ``finished`` when torchrun reports success, ``failed`` with the error when the job
+failed (a fault of its own is recorded by rank 0, so it is not retried), and ``killed``
+when the launcher is interrupted. On several machines, the launcher of node rank 0 owns
+the run; the others only run workers, which learn the run from rank 0's node.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+from hone.config import Workspace
+from hone.data.api import get as get_version
+from hone.data.dataset import DatasetVersion
+from hone.errors import UserError, ValidationError
+from hone.tracking.entities import RunStatus
+from hone.tracking.queries import get_run
+from hone.tracking.run import ActiveRun
+from hone.tracking.start import start_run
+from hone.train.distributed import cpu_cores
+from hone.train.loop import ERROR_TAG, FATAL, Job, train_in_process, validation_split
+from hone.train.params import Params, declare, resolve
+from hone.train.recipes import DataSpec, LoadedRecipe, data_spec, load_recipe
+
+__all__ = ["Outcome", "Prepared", "Topology", "launch", "prepare"]
+
+#: What the run records of the job beside the recipe's params.
+JOB_PARAMS = ("recipe", "data")
+
+
+@dataclass(frozen=True)
+class Topology:
+    """How many processes, on how many machines, and how to recover."""
+
+    nproc_per_node: int = 1
+    nnodes: int = 1
+    node_rank: int = 0
+    rdzv_endpoint: str | None = None  # HOST:PORT on node rank 0
+    rdzv_id: str = ""
+    local_addr: str | None = None  # the address other nodes reach this one at
+    max_restarts: int = 0
+    join_timeout: int = 300  # seconds to wait for every node to join
+
+    @property
+    def world_size(self) -> int:
+        return self.nproc_per_node * self.nnodes
+
+    @property
+    def in_process(self) -> bool:
+        """One process and nothing to restart: train right here, no launcher needed."""
+        return self.world_size == 1 and self.max_restarts == 0
+
+    def check(self) -> None:
+        for name, value, low in (
+            ("--nproc-per-node", self.nproc_per_node, 1),
+            ("--nnodes", self.nnodes, 1),
+            ("--node-rank", self.node_rank, 0),
+            ("--max-restarts", self.max_restarts, 0),
+            ("--join-timeout", self.join_timeout, 1),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValidationError(f"{name} {value!r}: give an integer of at least {low}")
+        if self.nproc_per_node > 1024 or self.nnodes > 4096:
+            raise ValidationError("--nproc-per-node is at most 1024, --nnodes at most 4096")
+        if self.node_rank >= self.nnodes:
+            raise ValidationError(
+                f"--node-rank {self.node_rank}: the nodes are numbered 0 to {self.nnodes - 1}"
+            )
+        if self.nnodes > 1:
+            if not self.rdzv_endpoint:
+                raise ValidationError(
+                    f"--nnodes {self.nnodes} needs --rdzv-endpoint HOST:PORT (node rank 0's "
+                    "address, the same on every node)"
+                )
+            endpoint(self.rdzv_endpoint)
+        if self.local_addr is not None:
+            _check_host(self.local_addr, "--local-addr")
+        if self.rdzv_id and not all(c.isalnum() or c in "-_." for c in self.rdzv_id):
+            raise ValidationError(f"--rdzv-id {self.rdzv_id!r}: use letters, digits, - _ .")
+
+
+def endpoint(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValidationError(
+            f"--rdzv-endpoint {text!r}: give HOST:PORT, e.g. 10.0.0.1:29400 (node rank 0)"
+        )
+    _check_host(host.strip("[]"), "--rdzv-endpoint")
+    return host.strip("[]"), int(port)
+
+
+def _check_host(host: str, what: str) -> None:
+    try:
+        ipaddress.ip_address(host)
+        return
+    except ValueError:
+        pass
+    if not host or len(host) > 253 or not all(c.isalnum() or c in "-." for c in host):
+        raise ValidationError(f"{what} {host!r}: not an address or host name")
+
+
+@dataclass
+class Prepared:
+    """A job checked before any process starts."""
+
+    recipe: LoadedRecipe
+    params: Params
+    version: DatasetVersion
+    spec: DataSpec
+    workspace: Workspace
+
+    @property
+    def run_params(self) -> dict[str, Any]:
+        return {"recipe": self.recipe.ref, "data": self.spec.ref, **self.params}
+
+
+def prepare(
+    recipe: str,
+    data: str,
+    overrides: Mapping[str, Any],
+    *,
+    world_size: int = 1,
+    workspace: Workspace | None = None,
+) -> Prepared:
+    """Load the recipe, resolve its params, find the data, and build the model once on no
+    memory at all (PyTorch's meta device): every mistake that does not need the workers
+    shows here, with one message."""
+    ws = (workspace or Workspace.discover()).require()
+    loaded = load_recipe(recipe)
+    params = resolve(declare(loaded.params, loaded.ref), overrides)
+    version = get_version(data, workspace=ws)
+    spec = data_spec(version)
+    if params.train_split not in spec.splits:
+        raise ValidationError(
+            f"train_split={params.train_split!r}: {version.ref} has splits "
+            f"{', '.join(sorted(spec.splits))}"
+        )
+    validation_split(params, spec)
+    if params.batch_size % world_size:
+        fits = params.batch_size - params.batch_size % world_size or world_size
+        raise ValidationError(
+            f"batch_size={params.batch_size} is the global batch: it must divide among the "
+            f"job's {world_size} processes (e.g. -p batch_size={fits})"
+        )
+    import torch
+
+    with torch.device("meta"):
+        loaded.model(params, spec)
+    return Prepared(loaded, params, version, spec, ws)
+
+
+@dataclass
+class Outcome:
+    run_id: str
+    status: RunStatus
+    error: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+Progress = Callable[[str], None]
+
+
+def launch(
+    job: Prepared,
+    topology: Topology,
+    *,
+    experiment: str = "train",
+    name: str | None = None,
+    resume: str | None = None,
+    on_start: Progress | None = None,
+) -> Outcome:
+    """Run the job. Node rank 0 creates (or, with ``resume``, reopens) the run; ``on_start``
+    hears its id before training begins."""
+    topology.check()
+    if topology.nnodes > 1 and topology.node_rank == 0:
+        _check_port_free(topology)  # before the run exists: a busy port leaves nothing behind
+    run: ActiveRun | None = None
+    if topology.node_rank == 0:
+        run = _open_run(job, experiment, name, resume)
+        if on_start is not None:
+            on_start(run.id)
+    try:
+        if topology.in_process:
+            assert run is not None
+            return _in_process(job, run)
+        return _through_torchrun(job, topology, run)
+    except BaseException:
+        if run is not None and not run.ended:
+            run.end(RunStatus.FAILED)
+        raise
+
+
+def _open_run(job: Prepared, experiment: str, name: str | None, resume: str | None) -> ActiveRun:
+    if resume is not None:
+        run = start_run(run_id=resume, workspace=job.workspace)
+        if not run._owner:
+            run.end()
+            raise UserError(
+                f"run {run.id} is still running: another hone train owns it (if that "
+                "process died without ending it, wait for its journal to be synced or "
+                "end it first)"
+            )
+        run.set_tag(ERROR_TAG, "")
+    else:
+        run = start_run(
+            experiment,
+            name or f"{job.recipe.ref.rsplit(':', 1)[-1]}-{job.version.name}",
+            params=job.run_params,
+            tags={"hone.kind": "train"},
+            workspace=job.workspace,
+        )
+    run.log_input(job.version, job.params.train_split)
+    with run.lock:
+        run.flush()  # the workers attach to it: it must be in the store before they start
+    return run
+
+
+def _in_process(job: Prepared, run: ActiveRun) -> Outcome:
+    try:
+        metrics = train_in_process(_job(job, run.id, 0), run)
+    except FATAL as exc:
+        run.end(RunStatus.FAILED)
+        return Outcome(run.id, RunStatus.FAILED, str(exc))
+    except KeyboardInterrupt:
+        run.end(RunStatus.KILLED)
+        return Outcome(run.id, RunStatus.KILLED, "interrupted")
+    run.end(RunStatus.FINISHED)
+    return Outcome(run.id, RunStatus.FINISHED, None, metrics)
+
+
+def _job(job: Prepared, run_id: str, threads: int) -> Job:
+    return Job(
+        recipe=job.recipe.ref,
+        data=f"{job.version.name}@{job.version.id}",
+        params=dict(job.params),
+        workspace=str(job.workspace.home),
+        run_id=run_id,
+        threads=threads,
+    )
+
+
+def torchrun_command(topology: Topology) -> list[str]:
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        f"--nproc-per-node={topology.nproc_per_node}",
+        f"--max-restarts={topology.max_restarts}",
+        "--monitor-interval=0.5",
+    ]
+    if topology.nnodes == 1:
+        command.append("--standalone")
+    else:
+        assert topology.rdzv_endpoint is not None
+        is_host = 1 if topology.node_rank == 0 else 0
+        command += [
+            f"--nnodes={topology.nnodes}",
+            "--rdzv-backend=c10d",
+            f"--rdzv-endpoint={topology.rdzv_endpoint}",
+            f"--rdzv-id={topology.rdzv_id or 'hone-' + topology.rdzv_endpoint.replace(':', '-')}",
+            f"--rdzv-conf=is_host={is_host},join_timeout={topology.join_timeout}",
+        ]
+        if topology.local_addr:
+            command.append(f"--local-addr={topology.local_addr}")
+    return [*command, "-m", "hone.train.worker"]
+
+
+def _through_torchrun(job: Prepared, topology: Topology, run: ActiveRun | None) -> Outcome:
+    threads = max(1, cpu_cores() // topology.nproc_per_node)
+    env = dict(os.environ)
+    env.update(
+        HONE_TRAIN_JOB=_job(job, run.id if run else "", threads).to_json(),
+        OMP_NUM_THREADS=str(threads),
+        PYTHONUNBUFFERED="1",
+        # The workers' group gets a store of its own for each restart: on the rendezvous's
+        # shared store a restarted group read the dead group's addresses and never
+        # connected (pytorch/pytorch#135712, still so with gloo in 2.13).
+        TORCH_DISABLE_SHARE_RDZV_TCP_STORE="1",
+    )
+    process = subprocess.Popen(torchrun_command(topology), env=env, start_new_session=True)
+    interrupted = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        interrupted.set()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)  # torchrun passes it to its workers
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code = process.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if run is None:  # another node owns the run
+        if code:
+            return Outcome("", RunStatus.FAILED, f"this node's workers failed (exit {code})")
+        return Outcome("", RunStatus.FINISHED)
+    run._tracker.sync()  # what a killed worker journaled, before the run's end is decided
+    recorded = get_run(run._tracker.db, run.id)
+    error = recorded.tags.get(ERROR_TAG)
+    if interrupted.is_set():
+        status, error = RunStatus.KILLED, "interrupted"
+    elif error:
+        status = RunStatus.FAILED
+    elif code:
+        status = RunStatus.FAILED
+        error = _failure(topology, code, recorded)
+        run.set_tag(ERROR_TAG, error)
+    else:
+        status = RunStatus.FINISHED
+    run.end(status)
+    metrics = {k: m.value for k, m in recorded.metrics.items()}
+    return Outcome(run.id, status, error or None, metrics)
+
+
+def _failure(topology: Topology, code: int, recorded: Any) -> str:
+    if topology.nnodes > 1 and recorded is not None and "world_size" not in recorded.params:
+        return (
+            f"the job never started training (torchrun exit {code}): not all {topology.nnodes} "
+            f"nodes joined the rendezvous at {topology.rdzv_endpoint} within "
+            f"{topology.join_timeout} s, or a worker failed while starting (see the log above)"
+        )
+    restarts = f" after {topology.max_restarts} restart(s)" if topology.max_restarts else ""
+    return f"a worker failed{restarts} (torchrun exit {code}): see the log above"
+
+
+def _check_port_free(topology: Topology) -> None:
+    assert topology.rdzv_endpoint is not None
+    host, port = endpoint(topology.rdzv_endpoint)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise UserError(
+                f"--rdzv-endpoint {topology.rdzv_endpoint}: cannot listen there ({exc.strerror}); "
+                "the port is in use, or the address is not this machine's (node rank 0 "
+                "hosts the rendezvous)"
+            ) from None

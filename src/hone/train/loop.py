@@ -1,0 +1,409 @@
+"""hone's standard training loop: one recipe, one dataset version, one run, any number of
+processes.
+
+Every rank builds the same model from the same seed, reads its own shard of the training
+split, and takes one synchronous step at a time (DDP all-reduces the gradients). The loss
+of every step is summed across ranks, so every rank sees the same value: a NaN stops the
+whole job at once, and rank 0 logs what all of them computed. Evaluation counts every
+validation sample exactly once. Rank 0 saves a checkpoint at the end of every epoch (and
+every ``checkpoint_every`` steps); a restarted job continues from the latest one, in the
+same run, at the next batch of the same data order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from hone.data.api import get as get_version
+from hone.data.dataset import DatasetVersion
+from hone.data.torch_adapter import Loader
+from hone.errors import HoneError, NotFoundError, UserError, ValidationError
+from hone.tracking.run import ActiveRun
+from hone.tracking.start import start_run
+from hone.train.checkpoint import load_latest, save_checkpoint
+from hone.train.distributed import (
+    Context,
+    all_gather_objects,
+    host_name,
+    init_distributed,
+    sum_across,
+)
+from hone.train.params import Params, declare, resolve
+from hone.train.recipes import DataSpec, LoadedRecipe, data_spec, load_recipe
+
+__all__ = ["ERROR_TAG", "Job", "NonFiniteLoss", "best_mode", "train_in_process", "validation_split"]
+
+log = logging.getLogger("hone.train")
+
+#: The tag a job's fatal error is recorded in (the launcher reads it).
+ERROR_TAG = "hone.error"
+_VAL_SPLITS = ("validation", "val", "valid", "test")
+_MAX_WORDS = ("acc", "f1", "auc", "precision", "recall", "r2")
+
+
+class NonFiniteLoss(UserError):
+    """The loss became NaN or infinite: training cannot go on from there."""
+
+
+#: Faults of the job itself: a restart would meet them again.
+FATAL = (UserError, NotFoundError)
+
+
+@dataclass
+class Job:
+    """What every process of a training job is told (JSON in ``HONE_TRAIN_JOB``)."""
+
+    recipe: str
+    data: str  # name@full-version-id: every rank reads exactly this version
+    params: dict[str, Any]  # resolved and checked by the launcher
+    workspace: str
+    run_id: str = ""  # set on the launcher that owns the run; others learn it from rank 0's group
+    threads: int = 0  # intra-op threads per rank; 0: cores / local processes
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Job:
+        return cls(**json.loads(text))
+
+
+def validation_split(params: Params, spec: DataSpec) -> str | None:
+    wanted = params.val_split
+    if wanted == "none":
+        return None
+    if wanted == "auto":
+        return next((s for s in _VAL_SPLITS if s in spec.splits and s != params.train_split), None)
+    if wanted not in spec.splits:
+        raise ValidationError(
+            f"val_split={wanted!r}: {spec.ref} has splits {', '.join(sorted(spec.splits))} "
+            "(or give none)"
+        )
+    return str(wanted)
+
+
+def best_mode(params: Params) -> str:
+    if params.best_mode != "auto":
+        return str(params.best_mode)
+    name = params.best_metric.lower()
+    return "max" if any(word in name for word in _MAX_WORDS) else "min"
+
+
+def train_in_process(job: Job, run: ActiveRun | None = None) -> dict[str, float]:
+    """Run this process's part of ``job``; returns the final metrics (the same on every
+    rank). ``run`` is given when the caller owns it in this very process."""
+    ctx = init_distributed(threads=job.threads or None)
+    recipe = load_recipe(job.recipe)
+    params = resolve(declare(recipe.params, recipe.ref), job.params)
+    version = get_version(job.data, workspace=job.workspace)
+    spec = data_spec(version)
+    run_id = _agree(job, version, run)
+    attached = run
+    if ctx.main and attached is None:
+        attached = start_run(run_id=run_id, workspace=job.workspace)
+    try:
+        trainer = _Trainer(ctx, recipe, params, version, spec, run_id, attached)
+        return trainer.fit(job.workspace)
+    except FATAL as exc:
+        # A fault of the job itself (bad data, NaN loss): recorded where the launcher
+        # looks, so it fails the run at once instead of restarting into the same fault.
+        if attached is not None:
+            attached.set_tag(ERROR_TAG, str(exc)[:4000])
+        raise
+    finally:
+        if attached is not None and attached is not run:
+            attached.end()  # an attached run ends without a status: the launcher owns it
+
+
+def _agree(job: Job, version: DatasetVersion, run: ActiveRun | None) -> str:
+    """Every rank must train on the same version for the same run: the run id comes from
+    the node whose launcher created it."""
+    mine = run.id if run is not None else job.run_id
+    seen = all_gather_objects((mine, version.id))
+    versions = {v for _, v in seen}
+    if len(versions) > 1:
+        raise ValidationError(
+            f"the job's processes read different versions of {version.name} "
+            f"({', '.join(sorted(v[:12] for v in versions))}): give an exact version"
+        )
+    ids = {r for r, _ in seen if r}
+    if len(ids) != 1:
+        raise ValidationError(
+            f"the job's nodes name {len(ids)} runs ({', '.join(sorted(ids)) or 'none'}): exactly "
+            "one node (node rank 0) creates the run"
+        )
+    return str(ids.pop())
+
+
+class _Trainer:
+    def __init__(
+        self,
+        ctx: Context,
+        recipe: LoadedRecipe,
+        params: Params,
+        version: DatasetVersion,
+        spec: DataSpec,
+        run_id: str,
+        run: ActiveRun | None,
+    ) -> None:
+        self.ctx, self.recipe, self.params, self.spec = ctx, recipe, params, spec
+        self.run_id, self.run = run_id, run
+        per_rank, left = divmod(params.batch_size, ctx.world_size)
+        if left or per_rank < 1:
+            raise ValidationError(
+                f"batch_size={params.batch_size} is the global batch: it must divide among "
+                f"the job's {ctx.world_size} processes"
+            )
+        torch.manual_seed(params.seed)
+        self.model = recipe.model(params, spec).to(ctx.device)
+        self.loss_fn = self._loss()
+        self.metric_fns: dict[str, Callable[..., torch.Tensor]] = dict(
+            self._call("metrics", params, spec) or {}
+        )
+        self.train_data = Loader(
+            version, params.train_split, per_rank, seed=params.seed, shuffle=True
+        )
+        val_split = validation_split(params, spec)
+        self.val_data = (
+            Loader(version, val_split, per_rank, shuffle=False, even=False)
+            if val_split is not None
+            else None
+        )
+        per_epoch = len(self.train_data)
+        self.total_steps = params.epochs * per_epoch
+        if params.max_steps:
+            self.total_steps = min(self.total_steps, params.max_steps)
+        self.optimizer = self._optimizer()
+        self.scheduler = self._scheduler()
+        self.amp_dtype = _amp_dtype(params.amp, ctx.device)
+        self.scaler = torch.amp.GradScaler(ctx.device.type, enabled=self.amp_dtype is torch.float16)
+        self.ddp: nn.Module = self.model
+        if ctx.world_size > 1:
+            self.ddp = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None
+            )
+
+    # Parts a recipe may supply ---------------------------------------------------------
+
+    def _call(self, name: str, *args: Any) -> Any:
+        member = self.recipe.member(name)
+        if member is None:
+            return None
+        try:
+            return member(*args)
+        except HoneError:
+            raise
+        except Exception as exc:
+            raise ValidationError(f"recipe {self.recipe.ref}: {name}() failed: {exc}") from exc
+
+    def _loss(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        given = self._call("loss", self.params, self.spec)
+        if given is not None:
+            return given  # type: ignore[no-any-return]
+        if self.spec.classes is not None:
+            return nn.CrossEntropyLoss()
+        mse = nn.MSELoss()
+        return lambda out, y: mse(out.reshape(y.shape[0], -1).squeeze(1), y.float())
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        given = self._call("optimizer", self.params, self.model)
+        if given is not None:
+            return given  # type: ignore[no-any-return]
+        p = self.params
+        weights = self.model.parameters()
+        if p.optimizer == "sgd":
+            return torch.optim.SGD(
+                weights, lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay
+            )
+        if p.optimizer == "adam":
+            return torch.optim.Adam(weights, lr=p.lr, weight_decay=p.weight_decay)
+        return torch.optim.AdamW(weights, lr=p.lr, weight_decay=p.weight_decay)
+
+    def _scheduler(self) -> torch.optim.lr_scheduler.LRScheduler:
+        given = self._call("scheduler", self.params, self.optimizer, self.total_steps)
+        if given is not None:
+            return given  # type: ignore[no-any-return]
+        warmup, total = self.params.warmup_steps, max(self.total_steps, 1)
+        cosine = self.params.scheduler == "cosine"
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return float((step + 1) / warmup)
+            if not cosine:
+                return 1.0
+            done = min(1.0, (step - warmup) / max(total - warmup, 1))
+            return 0.5 * (1.0 + math.cos(math.pi * done))
+
+        return torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
+
+    # The loop --------------------------------------------------------------------------
+
+    def fit(self, workspace: str) -> dict[str, float]:
+        p, ctx = self.params, self.ctx
+        restored = load_latest(
+            self.model, self.optimizer, self.scheduler, run=self.run_id, workspace=workspace
+        )
+        step, epoch, batch = 0, 0, 0
+        # The epoch's loss so far (sum, samples): a resumed epoch reports all of it.
+        self.totals = torch.zeros(2, dtype=torch.float64)
+        if restored is not None:
+            step, epoch, batch = restored.step, restored.epoch, restored.batch
+            if batch and "epoch_totals" in restored.extra:
+                self.totals = torch.as_tensor(restored.extra["epoch_totals"], dtype=torch.float64)
+            if "scaler" in restored.extra and self.scaler.is_enabled():
+                self.scaler.load_state_dict(restored.extra["scaler"])
+            if restored.skipped and ctx.main:
+                log.warning(
+                    "hone: resumed from step %d: the checkpoints at %s could not be read",
+                    step,
+                    ", ".join(map(str, restored.skipped)),
+                )
+        self._describe(restored is not None, step)
+        final: dict[str, float] = {}
+        while epoch < p.epochs and step < self.total_steps:
+            self.train_data.set_epoch(epoch, start=batch)
+            self.ddp.train()
+            totals = self.totals
+            for x, y in self.train_data:
+                loss, count = self._step(x, y)
+                step += 1
+                batch += 1
+                reduced = sum_across(torch.tensor([loss * count, count], dtype=torch.float64))
+                mean = float(reduced[0] / reduced[1])
+                if not math.isfinite(mean):
+                    raise NonFiniteLoss(
+                        f"the training loss became {mean} at step {step} (epoch {epoch + 1}): "
+                        "lower lr, or check the data for extreme values"
+                    )
+                totals += reduced
+                if self.run is not None and step % p.log_every == 0:
+                    self.run.log_metric("train/loss", mean, step=step)
+                if p.checkpoint_every and step % p.checkpoint_every == 0:
+                    self._save(step, epoch, batch, {"train/loss": mean})
+                if step >= self.total_steps:
+                    break
+            finished_epoch = batch >= len(self.train_data)
+            if finished_epoch:
+                epoch, batch = epoch + 1, 0
+            final = self._evaluate()
+            if totals[1] > 0:
+                final["train/epoch_loss"] = float(totals[0] / totals[1])
+            final["epoch"] = float(epoch)
+            self.totals = totals = torch.zeros(2, dtype=torch.float64)
+            final["lr"] = float(self.optimizer.param_groups[0]["lr"])
+            if self.run is not None:
+                self.run.log_metrics(final, step=step)
+            self._save(step, epoch, batch, final)
+        if not final:  # resumed after the last step: report what the model does now
+            final = self._evaluate()
+        return final
+
+    def _step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int]:
+        x, y = x.to(self.ctx.device, non_blocking=True), y.to(self.ctx.device, non_blocking=True)
+        with self._autocast():
+            loss = self.loss_fn(self.ddp(x), y)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
+        if self.params.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.params.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return float(loss.detach()), len(x)
+
+    def _autocast(self) -> AbstractContextManager[Any]:
+        if self.amp_dtype is None:
+            return nullcontext()
+        return torch.autocast(self.ctx.device.type, dtype=self.amp_dtype)
+
+    @torch.no_grad()
+    def _evaluate(self) -> dict[str, float]:
+        if self.val_data is None:
+            return {}
+        self.model.eval()
+        names = ["loss", *(["acc"] if self.spec.classes is not None else []), *self.metric_fns]
+        sums = torch.zeros(len(names) + 1, dtype=torch.float64)
+        for x, y in self.val_data:
+            x, y = x.to(self.ctx.device), y.to(self.ctx.device)
+            with self._autocast():
+                out = self.model(x)
+            n = len(x)
+            values = [float(self.loss_fn(out, y)) * n]
+            if self.spec.classes is not None:
+                values.append(float((out.argmax(1) == y).sum()))
+            for name, fn in self.metric_fns.items():
+                values.append(float(torch.as_tensor(fn(out, y)).double().sum()))
+                del name
+            sums += torch.tensor([*values, n], dtype=torch.float64)
+        sums = sum_across(sums)
+        count = float(sums[-1])
+        if count == 0:
+            return {}
+        return {f"val/{name}": float(sums[i]) / count for i, name in enumerate(names)}
+
+    def _save(self, step: int, epoch: int, batch: int, metrics: dict[str, float]) -> None:
+        if self.run is None:
+            return
+        p = self.params
+        save_checkpoint(
+            self.model,
+            self.optimizer,
+            self.scheduler,
+            step=step,
+            epoch=epoch,
+            batch=batch,
+            metrics=metrics,
+            extra={
+                "epoch_totals": self.totals.tolist(),
+                **({"scaler": self.scaler.state_dict()} if self.scaler.is_enabled() else {}),
+            },
+            run=self.run,
+            keep_last=p.keep_last,
+            keep_best=p.keep_best,
+            best_metric=p.best_metric,
+            best_mode=best_mode(p),
+        )
+
+    def _describe(self, resumed: bool, step: int) -> None:
+        """Rank 0 records how the job ran: sizes as params, hosts as a tag (a restarted
+        job may land elsewhere)."""
+        ctx = self.ctx
+        hosts = all_gather_objects(f"{host_name()} (node {os.environ.get('GROUP_RANK', '0')})")
+        if self.run is None:
+            return
+        described = {
+            "world_size": ctx.world_size,
+            "nodes": int(os.environ.get("GROUP_WORLD_SIZE", "1") or 1),
+            "backend": ctx.backend or "none",
+            "device": ctx.device.type,
+            "threads_per_rank": ctx.threads,
+            "amp_dtype": str(self.amp_dtype).removeprefix("torch.") if self.amp_dtype else "none",
+            "total_steps": self.total_steps,
+        }
+        # A run resumed on another layout keeps its first params; what changed is a tag.
+        before = self.run._params
+        changed = {k: v for k, v in described.items() if k in before and before[k] != str(v)}
+        self.run.log_params({k: v for k, v in described.items() if k not in changed})
+        self.run.set_tags({f"hone.resumed.{k}": v for k, v in changed.items()})
+        self.run.set_tags({"hone.hosts": json.dumps(hosts)})
+        if resumed:
+            self.run.set_tag("hone.resumed_at_step", step)
+
+
+def _amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    if amp == "off" or (amp == "auto" and device.type != "cuda"):
+        return None
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16  # CPU autocast, asked for with amp=on

@@ -1,0 +1,46 @@
+"""A training job's worker process, as torchrun starts it: ``python -m hone.train.worker``
+with the job in ``HONE_TRAIN_JOB``.
+
+Exit status: 0 when this rank's part is done, or when the job failed for a reason of its
+own (bad data, NaN loss: recorded on the run for the launcher, since restarting would meet
+it again); 1 when something went wrong that a restart may cure (torchrun restarts the group
+up to ``--max-restarts`` times).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from hone.errors import HoneError
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    text = os.environ.get("HONE_TRAIN_JOB")
+    if not text:
+        print(
+            "hone.train.worker: HONE_TRAIN_JOB is not set: start jobs with hone train",
+            file=sys.stderr,
+        )
+        return 2
+    from hone.train.distributed import shutdown
+    from hone.train.loop import FATAL, Job, train_in_process
+
+    rank = os.environ.get("RANK", "0")
+    try:
+        train_in_process(Job.from_json(text))
+    except FATAL as exc:
+        print(f"hone train (rank {rank}): {exc}", file=sys.stderr)
+        return 0
+    except HoneError as exc:
+        print(f"hone train (rank {rank}): {exc}", file=sys.stderr)
+        return 1
+    finally:
+        shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""``hone train`` and ``hone runs checkpoints`` from the command line, and every kind of bad
+input they take: one clear line, exit 2 or 3, nothing started, nothing written."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from hone.cli.main import main
+from hone.cli.state import state
+from hone.config import Workspace
+from hone.store.database import database_for
+from hone.tracking.queries import search_runs
+from tests.train.helpers import digits
+
+
+def hone_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    state.synced = False
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def home(sqlite_workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    monkeypatch.setenv("HONE_HOME", str(sqlite_workspace.home))
+    return sqlite_workspace
+
+
+def test_train_prints_the_run_and_its_checkpoints(
+    home: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ref = digits(home)
+    code, out, err = hone_cli(
+        capsys, "train", "builtin:mlp", "--data", ref, "-p", "epochs=2", "--json"
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["status"] == "finished" and result["error"] is None
+    assert result["metrics"]["val/acc"] > 0.85
+    assert [c["epoch"] for c in result["checkpoints"]] == [1, 2]
+    code, out, err = hone_cli(capsys, "runs", "checkpoints", result["run_id"][:10], "--json")
+    assert code == 0, err
+    assert [c["step"] for c in json.loads(out)] == [c["step"] for c in result["checkpoints"]]
+    code, out, _ = hone_cli(capsys, "runs", "checkpoints", result["run_id"])
+    assert "2 checkpoint(s)" in out and "val/acc" in out
+    # Resuming a finished run trains nothing more and stays one run.
+    code, out, err = hone_cli(capsys, "train", "--resume", result["run_id"], "--json")
+    assert code == 0, err
+    assert json.loads(out)["run_id"] == result["run_id"]
+    assert len(search_runs(database_for(home.store_uri), max_results=10)) == 1
+
+
+def _busy_port() -> socket.socket:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    return sock
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["builtin:nope"], "no such builtin"),
+        (["no_such_mod_q"], "no module named 'no_such_mod_q'"),
+        (["builtin:cnn", "--data", "iris@latest"], "builtin:cnn needs image-shaped"),
+        (["builtin:mlp", "-p", "nosuch=1"], "unknown param 'nosuch'"),
+        (["builtin:mlp", "-p", "lr=fast"], "lr is a number"),
+        (["builtin:mlp", "-p", "epochs"], "write name=value"),
+        (["builtin:mlp", "-p", "batch_size=65", "--nproc-per-node", "2"], "must divide"),
+        (["builtin:mlp", "-p", "val_split=holdout"], "val_split='holdout'"),
+        (["builtin:mlp", "-p", "train_split=nope"], "train_split='nope'"),
+        (["builtin:mlp", "--nproc-per-node", "0"], "--nproc-per-node 0"),
+        (["builtin:mlp", "--nnodes", "2"], "needs --rdzv-endpoint"),
+        (["builtin:mlp", "--nnodes", "2", "--rdzv-endpoint", "nohost"], "give HOST:PORT"),
+        (["builtin:mlp", "--nnodes", "2", "--rdzv-endpoint", "h:99999"], "give HOST:PORT"),
+        (["builtin:mlp", "--nnodes", "2", "--node-rank", "2", "--rdzv-endpoint", "h:1"], "0 to 1"),
+        (["builtin:mlp", "--max-restarts", "-1"], "--max-restarts -1"),
+        (["builtin:mlp", "--rdzv-id", "a b"], "--rdzv-id"),
+        (["builtin:mlp", "--local-addr", "bad host!"], "--local-addr"),
+        (["builtin:mlp", "--data", "nodata@latest"], "nodata"),
+        ([], "give a RECIPE and --data"),
+        (["--resume", "0123456789abcdef0123456789abcdef"], "no run"),
+        (["builtin:mlp", "--resume", "abc"], "give none of them"),
+    ],
+)
+def test_bad_input_is_one_line_and_starts_nothing(
+    home: Workspace, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    import hone.data
+
+    for name in ("iris", "digits"):
+        hone.data.import_dataset(
+            name, f"sklearn:{name}", split="train=0.8,test=0.2", workspace=home
+        )
+    if "--data" not in args and args and not args[0].startswith("--"):
+        args = [*args, "--data", "digits@latest"]
+    code, out, err = hone_cli(capsys, "train", *args)
+    assert code in (2, 3, 4), (code, out, err)
+    assert message in err + out, err + out
+    assert "Traceback" not in err + out
+    assert search_runs(database_for(home.store_uri), max_results=10) == []
+
+
+def test_a_rendezvous_port_in_use_is_named(
+    home: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ref = digits(home)
+    with _busy_port() as sock:
+        port = sock.getsockname()[1]
+        code, _, err = hone_cli(
+            capsys,
+            "train",
+            "builtin:mlp",
+            "--data",
+            ref,
+            "--nnodes",
+            "2",
+            "--rdzv-endpoint",
+            f"127.0.0.1:{port}",
+        )
+    assert code != 0 and f"127.0.0.1:{port}" in err and "in use" in err
+    assert "Traceback" not in err
+
+
+def test_resuming_a_run_not_started_by_train_is_refused(
+    home: Workspace, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import hone
+
+    with hone.start_run("plain", workspace=home) as run:
+        run.log_metric("m", 1.0)
+    code, _, err = hone_cli(capsys, "train", "--resume", run.id)
+    assert code != 0 and "not started by hone train" in err
