@@ -52,7 +52,7 @@ def test_a_run_records_the_whole_job(workspace: Workspace) -> None:
     assert [m.step for m in accuracy] == [steps_per_epoch * e for e in (1, 2, 3)]
     assert accuracy[-1].value > 0.9
     assert outcome.metrics["val/acc"] == pytest.approx(accuracy[-1].value)
-    assert {i.split for i in run.inputs} == {"train"}
+    assert {i.split for i in run.inputs} == {"train", "test"}  # trained on, evaluated on
     assert json.loads(run.tags["hone.hosts"])[0].endswith("(node 0)")
     # Retention: the last two, plus the best by val/acc; the dropped blobs are gone.
     kept = list_checkpoints(db, run.id)

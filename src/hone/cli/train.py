@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from hone.cli.output import console, fmt_number, print_json
 from hone.cli.state import state
 from hone.errors import UserError, ValidationError
+from hone.store.database import Database
 from hone.tracking.checkpoints import list_checkpoints
 from hone.tracking.entities import RunStatus
 from hone.tracking.queries import get_run
@@ -18,9 +19,9 @@ from hone.tracking.queries import get_run
 if TYPE_CHECKING:
     from hone.train.launch import Outcome
 
-__all__ = ["train"]
+__all__ = ["Watcher", "train"]
 
-_SHOWN = ("train/loss", "val/loss", "val/acc")
+_SHOWN = (("train/loss", "loss"), ("val/acc", "val acc"))
 
 
 def train(
@@ -75,7 +76,7 @@ def train(
             f" on {topology.nnodes} nodes" if topology.nnodes > 1 else ""
         )
         console.print(f"[bold]train[/] {job.recipe.ref} on {job.version.ref}, {where}")
-    watcher = _Watcher(enabled=not json_out)
+    watcher = Watcher(state.tracker().db, enabled=not json_out)
     try:
         outcome = launch(
             job,
@@ -114,12 +115,12 @@ def _from_run(
     return recipe_ref, found.params["data"], params
 
 
-class _Watcher:
+class Watcher:
     """A progress bar fed from the store (where rank 0's metrics land about once a
     second), so it works the same for one process, many, or another machine's rank 0."""
 
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
+    def __init__(self, db: Database, enabled: bool = True) -> None:
+        self.db, self.enabled = db, enabled
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -136,10 +137,10 @@ class _Watcher:
             self._thread.join(timeout=5)
 
     def _watch(self, run_id: str) -> None:
-        db = state.tracker().db
+        db = self.db
         with Progress(
             TextColumn("[bold]training[/]"),
-            BarColumn(),
+            BarColumn(bar_width=24),
             MofNCompleteColumn(),
             TextColumn("{task.fields[status]}"),
             TimeElapsedColumn(),
@@ -155,8 +156,8 @@ class _Watcher:
                 total = run.params.get("total_steps")
                 step = max((m.step for m in run.metrics.values()), default=0)
                 shown = [
-                    f"{key} {fmt_number(run.metrics[key].value)}"
-                    for key in _SHOWN
+                    f"{label} {run.metrics[key].value:.3f}"
+                    for key, label in _SHOWN
                     if key in run.metrics
                 ]
                 epoch = run.metrics.get("epoch")

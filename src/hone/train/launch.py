@@ -225,6 +225,9 @@ def _open_run(job: Prepared, experiment: str, name: str | None, resume: str | No
             workspace=job.workspace,
         )
     run.log_input(job.version, job.params.train_split)
+    evaluated = validation_split(job.params, job.spec)
+    if evaluated is not None:
+        run.log_input(job.version, evaluated)
     with run.lock:
         run.flush()  # the workers attach to it: it must be in the store before they start
     return run

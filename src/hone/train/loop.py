@@ -12,6 +12,7 @@ same run, at the next batch of the same data order.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -306,7 +307,26 @@ class _Trainer:
             self._save(step, epoch, batch, final)
         if not final:  # resumed after the last step: report what the model does now
             final = self._evaluate()
+        self._check_lockstep(step)
         return final
+
+    def _check_lockstep(self, step: int) -> None:
+        """Every rank's step count and a digest of its final weights, recorded by rank 0:
+        synchronous training ends with the same model everywhere, and the run shows it."""
+        digest = hashlib.sha256()
+        for name, tensor in sorted(self.model.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+        seen = all_gather_objects((step, digest.hexdigest()[:16]))
+        if self.run is not None:
+            self.run.set_tags(
+                {
+                    "hone.rank_steps": json.dumps([s for s, _ in seen]),
+                    "hone.rank_weights": json.dumps([d for _, d in seen]),
+                }
+            )
+        if len(set(seen)) > 1:
+            log.warning("hone: the ranks ended out of step: %s", seen)
 
     def _step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int]:
         x, y = x.to(self.ctx.device, non_blocking=True), y.to(self.ctx.device, non_blocking=True)
