@@ -121,3 +121,20 @@ def test_the_loader_records_the_run_input(
             other.log_input("digits@latest")
         other.log_input(digits)  # the whole version
     assert [i.split for i in hone.get_run(other.id, workspace=sqlite_workspace).inputs] == [None]
+
+
+def test_a_corrupt_chunk_is_refused_by_the_loader(digits: hone.data.DatasetVersion) -> None:
+    """What training reads is checked against the version's digests: flipped bytes in a
+    chunk stop the loader with the blob named, never train on them."""
+    from hone.errors import BlobError
+
+    chunk = digits.manifest.chunks[0].digest
+    path = digits.blobs._path(chunk)  # type: ignore[attr-defined]
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.chmod(0o644)
+    path.write_bytes(bytes(data))
+    with pytest.raises(BlobError, match=f"blob {chunk} is corrupt"):
+        hone.data.loader(digits, "train", 64)
+    with pytest.raises(BlobError, match="corrupt"):
+        digits.torch("train")

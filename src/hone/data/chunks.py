@@ -166,14 +166,20 @@ def read_table(
     blobs: BlobStore,
     split: str | None = None,
     columns: list[str] | None = None,
+    *,
+    verify: bool = False,
 ) -> pa.Table:
     """The rows of ``chunks`` (only ``split``'s, if given; only ``columns``, if given) as
-    one Arrow table."""
+    one Arrow table. With ``verify``, every chunk's bytes are checked against its digest
+    first (a corrupt chunk raises ``BlobError``)."""
     parts = []
     wanted = None if columns is None else sorted({*columns, *([SPLIT] if split else [])})
     for chunk in chunks:
-        with blobs.open(chunk.digest) as fh:
-            part = pq.read_table(fh, columns=wanted)
+        if verify:
+            part = pq.read_table(pa.BufferReader(blobs.get_bytes(chunk.digest)), columns=wanted)
+        else:
+            with blobs.open(chunk.digest) as fh:
+                part = pq.read_table(fh, columns=wanted)
         if split is not None:
             mask = pc.equal(part.column(SPLIT).cast(pa.string()), split)
             part = part.filter(mask)

@@ -79,21 +79,22 @@ class DatasetVersion:
     def __repr__(self) -> str:
         return f"<DatasetVersion {self.ref} rows={self.rows} splits={self.splits}>"
 
-    def to_arrow(self, split: str | None = None) -> pa.Table:
-        """The rows (of ``split`` only, if given): sample id, split, features, label."""
+    def to_arrow(self, split: str | None = None, *, verify: bool = False) -> pa.Table:
+        """The rows (of ``split`` only, if given): sample id, split, features, label;
+        ``verify`` checks every chunk against its digest first."""
         self._check_split(split)
-        return read_table(self.manifest.chunks, self.blobs, split)
+        return read_table(self.manifest.chunks, self.blobs, split, verify=verify)
 
     def to_numpy(
-        self, split: str | None = None, *, raw: bool = False
+        self, split: str | None = None, *, raw: bool = False, verify: bool = False
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """``(X, y)``: X shaped (rows, *feature shape), y None for a version without labels.
 
         The version's fitted transforms (``normalize``) are applied unless ``raw``; raw
         features and labels are read-only views of Arrow memory (no copy): copy them to
-        change them in place.
+        change them in place. ``verify`` checks every chunk against its digest first.
         """
-        table = self.to_arrow(split)
+        table = self.to_arrow(split, verify=verify)
         manifest = self.manifest
         x = features_of(table, manifest)
         if not raw:

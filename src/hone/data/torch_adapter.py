@@ -30,7 +30,8 @@ class TorchDataset(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor]]):
     """Samples of one split: ``(features, label)`` tensors, features transformed."""
 
     def __init__(self, version: DatasetVersion, split: str | None = None) -> None:
-        x, y = version.to_numpy(split, raw=True)  # a view of Arrow memory, not a copy
+        # A view of Arrow memory, not a copy; chunks checked against their digests.
+        x, y = version.to_numpy(split, raw=True, verify=True)
         self.version, self.split = version, split
         self._x, self._y = x, class_indices(y, version)
         self._transforms = version.manifest.transforms
@@ -77,7 +78,7 @@ class Loader:
         self.even = even
         self.epoch = 0
         self.start = 0  # batches of this epoch to pass over (a resumed job did them)
-        self._x, y = version.to_numpy(split, raw=True)
+        self._x, y = version.to_numpy(split, raw=True, verify=True)
         self._y = class_indices(y, version)
         self._transforms = version.manifest.transforms
 
