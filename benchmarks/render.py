@@ -25,6 +25,7 @@ from report import (
     throughput_rows,
 )
 from report_data import data_rows
+from report_train import train_rows
 
 
 def table(b: dict[str, Any], sizes: dict[str, Any]) -> list[Row]:
@@ -38,6 +39,7 @@ def table(b: dict[str, Any], sizes: dict[str, Any]) -> list[Row]:
         "kill9": kill9_rows,
         "data": data_rows,
         "memory": lambda s: memory_rows(s, tuple(sizes["memory_points"])),
+        "train": train_rows,
     }
     return [row for name, build in builders.items() if name in b for row in build(b[name])]
 

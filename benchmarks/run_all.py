@@ -34,6 +34,8 @@ ROOT = HERE.parent
 MLFLOW_VENV = ROOT / ".venv-mlflow"
 #: bench_data.py's benchmarks; one it does not know (yet) is skipped with a note.
 DATA_BENCHES = ("data_append", "data_adapter", "data_import", "data_import_10m")
+#: bench_train.py's benchmarks.
+TRAIN_BENCHES = ("train_loop", "train_scaling", "train_restart")
 
 
 def ensure_mlflow() -> Path:
@@ -74,6 +76,29 @@ def data_benchmarks(workdir: Path, quick: bool) -> dict[str, dict[str, Any]]:
     return results
 
 
+def train_benchmarks(workdir: Path, quick: bool, mlflow: str | None) -> dict[str, dict[str, Any]]:
+    """The training engine's benchmarks (bench_train.py): one process per benchmark, which
+    spawns and interleaves its own trials (hone, plain PyTorch, MLflow)."""
+    results: dict[str, dict[str, Any]] = {}
+    for bench in TRAIN_BENCHES:
+        print(f"running train: {bench} ...", flush=True)
+        cmd = [sys.executable, str(HERE / "bench_train.py"), str(workdir), f"--only={bench}"]
+        if mlflow:
+            cmd.append(f"--mlflow-python={mlflow}")
+        done = subprocess.run(
+            [*cmd, *(["--quick"] if quick else [])], cwd=HERE, text=True, stdout=subprocess.PIPE
+        )
+        for line in done.stdout.splitlines():
+            if line.startswith("RESULT "):
+                result = json.loads(line[len("RESULT ") :])
+                results[result.pop("bench")] = result
+            elif line.strip():
+                print(line, flush=True)
+        if done.returncode:
+            raise SystemExit(f"bench_train.py --only={bench} failed (exit {done.returncode})")
+    return results
+
+
 def kill9(workdir: Path, quick: bool) -> dict[str, Any]:
     print("running kill -9 ...", flush=True)
     cmd = [sys.executable, str(HERE / "bench_kill9.py"), str(workdir / "kill9")]
@@ -97,6 +122,7 @@ STEPS = (
     "kill9",
     "memory",
     "data",
+    "train",
 )
 
 
@@ -111,7 +137,11 @@ def selected_steps() -> list[str]:
     return [name for name in STEPS if name in chosen]
 
 
-def run_step(name: str, suite: Suite, workdir: Path, quick: bool) -> dict[str, Any]:
+def run_step(
+    name: str, suite: Suite, workdir: Path, quick: bool, mlflow: str | None
+) -> dict[str, Any]:
+    if name == "train":
+        return train_benchmarks(workdir / "train", quick, mlflow)
     if name == "kill9":
         return kill9(workdir, quick)
     if name == "data":
@@ -139,7 +169,7 @@ def main() -> None:
     record["benchmarks"] = b
     try:
         for name in steps:
-            b[name] = run_step(name, suite, workdir, quick)
+            b[name] = run_step(name, suite, workdir, quick, mlflow)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     record["elapsed_s"] = time.perf_counter() - started

@@ -39,6 +39,9 @@ class Sizes:
     data_rows: int = 1_000_000  # the sample-library benchmarks' big version
     adapter_sample_rows: int = 200_000  # per-sample DataLoader runs (about 2 s each)
     import_rows: int = 200_000  # rows of the CSV / Parquet import benchmark
+    train_epochs: int = 30  # epochs of the digits CNN in the training-loop benchmark
+    scaling_epochs: int = 3  # epochs of each scaling trial
+    restart_trials: int = 3
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -62,6 +65,9 @@ class Sizes:
             data_rows=20_000,
             adapter_sample_rows=5_000,
             import_rows=5_000,
+            train_epochs=2,
+            scaling_epochs=1,
+            restart_trials=1,
         )
 
 

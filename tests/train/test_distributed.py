@@ -48,7 +48,10 @@ def _accuracy_of_last_checkpoint(ws: Workspace, run_id: str, ref: str) -> float:
     return float((predicted == y).mean())
 
 
-def test_two_processes_train_one_run(sqlite_workspace: Workspace) -> None:
+def test_two_processes_train_one_run(
+    sqlite_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     ws = sqlite_workspace
     ref = digits(ws)
     outcome = hone.train.train(

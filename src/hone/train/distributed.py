@@ -18,7 +18,14 @@ import torch.distributed as dist
 
 from hone.errors import ValidationError
 
-__all__ = ["Context", "all_gather_objects", "init_distributed", "is_main", "sum_across"]
+__all__ = [
+    "Context",
+    "all_gather_objects",
+    "init_distributed",
+    "is_main",
+    "sum_across",
+    "threads_per_rank",
+]
 
 #: How long a collective waits for the other ranks before the job fails.
 COLLECTIVE_TIMEOUT_S = 300
@@ -46,6 +53,23 @@ def cpu_cores() -> int:
         return os.cpu_count() or 1
 
 
+def threads_per_rank(local_processes: int) -> int:
+    """Intra-op threads for each of ``local_processes`` ranks on this machine: what
+    ``OMP_NUM_THREADS`` says when it is set (PyTorch's own convention), else the cores
+    divided among the ranks, so they never oversubscribe the machine."""
+    given = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if given:
+        try:
+            count = int(given)
+        except ValueError:
+            raise ValidationError(
+                f"OMP_NUM_THREADS={given!r} in the environment is not an integer"
+            ) from None
+        if count >= 1:
+            return count
+    return max(1, cpu_cores() // max(local_processes, 1))
+
+
 def _env_int(name: str, default: int) -> int:
     text = os.environ.get(name, "").strip()
     if not text:
@@ -58,8 +82,7 @@ def _env_int(name: str, default: int) -> int:
 
 def init_distributed(device: str = "auto", threads: int | None = None) -> Context:
     """Join the job's process group (gloo on CPU, NCCL on CUDA) when a launcher started
-    this process, pick its device, and set its intra-op threads: by default the cores
-    divided among the processes on this machine, so ranks do not oversubscribe them."""
+    this process, pick its device, and set its intra-op threads (``threads_per_rank``)."""
     world = _env_int("WORLD_SIZE", 1)
     rank = _env_int("RANK", 0)
     local_rank = _env_int("LOCAL_RANK", 0)
@@ -73,7 +96,7 @@ def init_distributed(device: str = "auto", threads: int | None = None) -> Contex
     chosen = torch.device(f"cuda:{local_rank}") if use_cuda else torch.device("cpu")
     if use_cuda:
         torch.cuda.set_device(chosen)
-    count = threads or max(1, cpu_cores() // max(local_world, 1))
+    count = threads or threads_per_rank(local_world)
     torch.set_num_threads(count)
     backend: str | None = None
     if world > 1:

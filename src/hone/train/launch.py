@@ -32,7 +32,7 @@ from hone.tracking.entities import RunStatus
 from hone.tracking.queries import get_run
 from hone.tracking.run import ActiveRun
 from hone.tracking.start import start_run
-from hone.train.distributed import cpu_cores
+from hone.train.distributed import threads_per_rank
 from hone.train.loop import ERROR_TAG, FATAL, Job, train_in_process, validation_split
 from hone.train.params import Params, declare, resolve
 from hone.train.recipes import DataSpec, LoadedRecipe, data_spec, load_recipe
@@ -284,7 +284,7 @@ def torchrun_command(topology: Topology) -> list[str]:
 
 
 def _through_torchrun(job: Prepared, topology: Topology, run: ActiveRun | None) -> Outcome:
-    threads = max(1, cpu_cores() // topology.nproc_per_node)
+    threads = threads_per_rank(topology.nproc_per_node)
     env = dict(os.environ)
     env.update(
         HONE_TRAIN_JOB=_job(job, run.id if run else "", threads).to_json(),

@@ -1,0 +1,31 @@
+"""The training benchmarks run (at smoke sizes) and measure what they say: the plain
+PyTorch baseline trains exactly the model hone trains, and a restart is timed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.test_benchmarks import quick_results
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_plain_loop_is_the_same_training_as_the_standard_loop(tmp_path: Path) -> None:
+    """Same model, data order, seed, optimizer, schedule and clipping: the final accuracy
+    is the same to the last sample (else the speed comparison compares other work)."""
+    found = quick_results("bench_train.py", tmp_path, "--only=train_loop")
+    loop = found["train_loop"]
+    hone_acc = loop["sides"]["hone"]["accuracy"]["median"]
+    plain_acc = loop["sides"]["plain"]["accuracy"]["median"]
+    assert hone_acc == pytest.approx(plain_acc, abs=1e-6)  # 1 sample of 359 is 2.8e-3
+    assert loop["sides"]["hone"]["samples_per_s"]["median"] > 0
+    assert "mlflow" not in loop["sides"]  # no MLflow environment in the tests
+
+
+def test_the_restart_benchmark_times_a_real_restart(tmp_path: Path) -> None:
+    found = quick_results("bench_train.py", tmp_path, "--only=train_restart")
+    restart = found["train_restart"]
+    assert restart["steps_redone"]["values"] == [5]  # killed at 30, checkpoint at 24
+    assert 0 < restart["restart_s"]["median"] < 120
