@@ -96,11 +96,15 @@ def test_a_killed_rank_restarts_and_ends_as_if_uninterrupted(
         assert killed.metrics[key] == pytest.approx(straight.metrics[key], rel=1e-4), key
 
 
-def test_interrupting_the_launcher_ends_the_run_killed(sqlite_workspace: Workspace) -> None:
+@pytest.mark.parametrize(("processes", "sig"), [(2, signal.SIGINT), (1, signal.SIGTERM)])
+def test_interrupting_the_launcher_ends_the_run_killed(
+    sqlite_workspace: Workspace, processes: int, sig: signal.Signals
+) -> None:
     ws = sqlite_workspace
     ref = digits(ws)
     command = [sys.executable, "-m", "hone.cli.main", "-w", str(ws.home), "train"]
-    command += ["builtin:mlp", "--data", ref, "--nproc-per-node", "2", "-p", "epochs=500"]
+    command += ["builtin:mlp", "--data", ref, "--nproc-per-node", str(processes)]
+    command += ["-p", "epochs=500"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     db = database_for(ws.store_uri)
     deadline = time.monotonic() + 120
@@ -112,7 +116,7 @@ def test_interrupting_the_launcher_ends_the_run_killed(sqlite_workspace: Workspa
             break
         time.sleep(0.5)
     assert run is not None, "training never started"
-    process.send_signal(signal.SIGINT)
+    process.send_signal(sig)
     try:
         output, _ = process.communicate(timeout=60)
     except subprocess.TimeoutExpired:

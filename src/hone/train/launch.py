@@ -148,7 +148,8 @@ def prepare(
     if params.train_split not in spec.splits:
         raise ValidationError(
             f"train_split={params.train_split!r}: {version.ref} has splits "
-            f"{', '.join(sorted(spec.splits))}"
+            f"{', '.join(sorted(spec.splits))} (choose one with -p train_split=NAME, or "
+            "split the version: hone data import ... --split train=0.8,test=0.2)"
         )
     validation_split(params, spec)
     if params.batch_size % world_size:
@@ -234,6 +235,10 @@ def _open_run(job: Prepared, experiment: str, name: str | None, resume: str | No
 
 
 def _in_process(job: Prepared, run: ActiveRun) -> Outcome:
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM ends the run as Ctrl-C does (killed), instead of leaving it running.
+        previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         metrics = train_in_process(_job(job, run.id, 0), run)
     except FATAL as exc:
@@ -242,8 +247,15 @@ def _in_process(job: Prepared, run: ActiveRun) -> Outcome:
     except KeyboardInterrupt:
         run.end(RunStatus.KILLED)
         return Outcome(run.id, RunStatus.KILLED, "interrupted")
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     run.end(RunStatus.FINISHED)
     return Outcome(run.id, RunStatus.FINISHED, None, metrics)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def _job(job: Prepared, run_id: str, threads: int) -> Job:
