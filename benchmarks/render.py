@@ -41,7 +41,15 @@ def table(b: dict[str, Any], sizes: dict[str, Any]) -> list[Row]:
         "memory": lambda s: memory_rows(s, tuple(sizes["memory_points"])),
         "train": train_rows,
     }
-    return [row for name, build in builders.items() if name in b for row in build(b[name])]
+    rows: list[Row] = []
+    for name, build in builders.items():
+        if name not in b:
+            continue
+        if isinstance(b[name].get("failed"), str):  # a step that crashed: say so
+            rows.append((f"{name}: FAILED", b[name]["failed"][-120:], "", "", "", "MISS"))
+            continue
+        rows += build(b[name])
+    return rows
 
 
 HEADER: Row = ("benchmark", "hone", "MLflow or baseline", "ratio", "target", "")

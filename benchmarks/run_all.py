@@ -94,8 +94,9 @@ def train_benchmarks(workdir: Path, quick: bool, mlflow: str | None) -> dict[str
                 results[result.pop("bench")] = result
             elif line.strip():
                 print(line, flush=True)
-        if done.returncode:
-            raise SystemExit(f"bench_train.py --only={bench} failed (exit {done.returncode})")
+        if done.returncode:  # the others still run; the results file says which failed
+            print(f"  bench_train.py --only={bench} failed (exit {done.returncode})", flush=True)
+            results[bench] = {"failed": f"exit {done.returncode}"}
     return results
 
 
@@ -167,9 +168,15 @@ def main() -> None:
     suite = Suite(workdir, sizes, quick, sys.executable, mlflow)
     b: dict[str, Any] = {}
     record["benchmarks"] = b
+    failed: list[str] = []
     try:
         for name in steps:
-            b[name] = run_step(name, suite, workdir, quick, mlflow)
+            try:
+                b[name] = run_step(name, suite, workdir, quick, mlflow)
+            except (Exception, SystemExit) as exc:  # one benchmark's failure loses no other
+                print(f"{name} FAILED: {str(exc)[-2000:]}", flush=True)
+                b[name] = {"failed": str(exc)[-2000:]}
+                failed.append(name)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     record["elapsed_s"] = time.perf_counter() - started
@@ -189,6 +196,9 @@ def main() -> None:
     print("Figures: median [min-max] over trials; ratios: median [min-max] of per-round ratios.")
     if b.get("kill9", {}).get("failed"):
         raise SystemExit("kill -9 check FAILED: acknowledged points were lost")
+    failed += [f"train/{k}" for k, v in b.get("train", {}).items() if "failed" in v]
+    if failed:
+        raise SystemExit(f"benchmarks FAILED: {', '.join(failed)} (the others are recorded)")
 
 
 if __name__ == "__main__":

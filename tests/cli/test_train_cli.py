@@ -9,19 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from hone.cli.main import main
-from hone.cli.state import state
 from hone.config import Workspace
 from hone.store.database import database_for
 from hone.tracking.queries import search_runs
+from tests.cli.test_cli import hone_cli
 from tests.train.helpers import digits
-
-
-def hone_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    state.synced = False
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
@@ -135,3 +127,39 @@ def test_resuming_a_run_not_started_by_train_is_refused(
         run.log_metric("m", 1.0)
     code, _, err = hone_cli(capsys, "train", "--resume", run.id)
     assert code != 0 and "not started by hone train" in err
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("torch.nn.Linear(64, 5)", "the model gives (2, 5); the standard loss wants (2, 10)"),
+        ("torch.nn.Linear(10, 10)", "the model does not take digits@"),
+        ("torch.nn.Sequential(torch.nn.Linear(64, 10), torch.nn.Flatten(0))", "gives (20,)"),
+    ],
+)
+def test_a_model_that_does_not_fit_the_data_is_refused_before_launch(
+    home: Workspace, capsys: pytest.CaptureFixture[str], tmp_path: Path, model: str, message: str
+) -> None:
+    ref = digits(home)
+    recipe = tmp_path / "wrong.py"
+    recipe.write_text(f"import torch\ndef model(params, data):\n    return {model}\n")
+    code, _, err = hone_cli(capsys, "train", str(recipe), "--data", ref)
+    assert code == 2 and message in err and "Traceback" not in err, err
+    assert search_runs(database_for(home.store_uri), max_results=10) == []
+
+
+def test_a_train_split_smaller_than_the_job_is_refused(
+    home: Workspace, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import numpy as np
+
+    import hone.data
+
+    np.savez(tmp_path / "tiny.npz", x=np.eye(3, dtype=np.float32), y=np.array([0, 1, 0]))
+    hone.data.import_dataset(
+        "tiny", tmp_path / "tiny.npz", split="train=0.34,test=0.66", workspace=home
+    )
+    code, _, err = hone_cli(
+        capsys, "train", "builtin:mlp", "--data", "tiny@latest", "--nproc-per-node", "2"
+    )
+    assert code == 2 and "has 1 row(s): fewer than the job's 2 processes" in err, err

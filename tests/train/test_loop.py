@@ -78,9 +78,10 @@ def test_an_interrupted_run_resumes_to_the_same_result(
     assert straight.status is RunStatus.FINISHED
 
     monkeypatch.setenv("CRASH_AT", "30")
-    job = prepare(recipe, ref, params, workspace=ws)
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        launch(job, Topology())
+    failed = launch(prepare(recipe, ref, params, workspace=ws), Topology())
+    assert failed.status is RunStatus.FAILED and failed.error is not None
+    # One line: the error and where in the recipe's own code it came from.
+    assert "RuntimeError: simulated crash (" in failed.error and "faulty.py, line" in failed.error
     db = database_for(ws.store_uri)
     crashed = next(r for r in _runs(db) if r.id != straight.run_id)
     assert crashed.status is RunStatus.FAILED
@@ -156,3 +157,24 @@ def test_a_corrupt_checkpoint_falls_back_to_the_one_before(sqlite_workspace: Wor
     restored = hone.train.load_latest(fresh, run=run.id, workspace=ws)
     assert restored is not None and restored.step == 1 and restored.skipped == [2]
     torch.testing.assert_close(fresh.weight, first)
+
+
+def test_class_labels_that_are_not_0_to_k_train(
+    sqlite_workspace: Workspace, tmp_path: Path
+) -> None:
+    """Labels 3 and 7 are classes 0 and 1 to the loss (the loader maps them)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 5)).astype(np.float32)
+    y = np.where(x[:, 0] > 0, 7, 3)
+    np.savez(tmp_path / "two.npz", x=x, y=y)
+    version = hone.data.import_dataset(
+        "two", tmp_path / "two.npz", split="train=0.75,test=0.25", workspace=sqlite_workspace
+    )
+    assert version.manifest.classes == (3, 7)
+    outcome = hone.train.train(
+        "builtin:mlp", version.ref, params={"epochs": 5}, workspace=sqlite_workspace
+    )
+    assert outcome.status is RunStatus.FINISHED, outcome.error
+    assert outcome.metrics["val/acc"] > 0.9

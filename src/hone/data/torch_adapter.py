@@ -4,9 +4,10 @@
 ``Loader`` is hone's own batched iterator: it indexes whole batches at once (no per-sample
 Python calls), gives every rank of a distributed job a disjoint, deterministic part of the
 split with the same number of batches (or, with ``even=False`` for evaluation, every
-sample exactly once across ranks), reshuffles per epoch, begins mid-epoch on resume,
-applies the version's fitted transforms per batch, and records the version as an input of
-the active run.
+sample exactly once across ranks), gives class labels as indices 0..K-1 with
+``label_index=True`` (what a classifier's loss takes), reshuffles per epoch, begins
+mid-epoch on resume, applies the version's fitted transforms per batch, and records the
+version as an input of the active run.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class Loader:
         world_size: int | None = None,
         drop_last: bool = False,
         even: bool = True,
+        label_index: bool = False,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValidationError(
@@ -79,7 +81,7 @@ class Loader:
         self.epoch = 0
         self.start = 0  # batches of this epoch to pass over (a resumed job did them)
         self._x, y = version.to_numpy(split, raw=True, verify=True)
-        self._y = class_indices(y, version)
+        self._y = class_indices(y, version, always=label_index)
         self._transforms = version.manifest.transforms
 
     def set_epoch(self, epoch: int, start: int = 0) -> None:
@@ -123,13 +125,28 @@ class Loader:
             yield torch.from_numpy(x), torch.from_numpy(np.asarray(y))
 
 
-def class_indices(labels: np.ndarray | None, version: DatasetVersion) -> np.ndarray | None:
+def class_indices(
+    labels: np.ndarray | None, version: DatasetVersion, *, always: bool = False
+) -> np.ndarray | None:
     """Text labels (an image folder's class names) become their index in the version's
-    sorted classes: tensors hold numbers. Numeric labels pass through unchanged."""
-    if labels is None or labels.dtype.kind not in "USO":
+    sorted classes: tensors hold numbers. Numeric labels pass through unchanged, unless
+    ``always`` (what a classifier's loss needs: labels 3 and 7 become 0 and 1)."""
+    classes = version.manifest.classes
+    if labels is None or classes is None:
         return labels
-    classes = np.asarray(version.manifest.classes or (), dtype=str)
-    return np.searchsorted(classes, labels.astype(str)).astype(np.int64)
+    if labels.dtype.kind in "USO":
+        names = np.asarray(classes, dtype=str)
+        return np.searchsorted(names, labels.astype(str)).astype(np.int64)
+    if not always:
+        return labels
+    values = np.asarray(classes)
+    if (
+        len(values)
+        and values.dtype.kind in "iub"
+        and np.array_equal(values, np.arange(len(values)))
+    ):
+        return labels.astype(np.int64, copy=False)  # already 0..K-1
+    return np.searchsorted(values, labels).astype(np.int64)
 
 
 def loader(

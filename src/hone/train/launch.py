@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import logging
 import os
 import signal
 import socket
@@ -27,17 +28,26 @@ from typing import Any
 from hone.config import Workspace
 from hone.data.api import get as get_version
 from hone.data.dataset import DatasetVersion
-from hone.errors import UserError, ValidationError
+from hone.errors import HoneError, UserError, ValidationError
 from hone.tracking.entities import RunStatus
 from hone.tracking.queries import get_run
 from hone.tracking.run import ActiveRun
 from hone.tracking.start import start_run
 from hone.train.distributed import threads_per_rank
-from hone.train.loop import ERROR_TAG, FATAL, Job, train_in_process, validation_split
+from hone.train.loop import (
+    DONE_TAG,
+    ERROR_TAG,
+    FATAL,
+    Job,
+    train_in_process,
+    validation_split,
+)
 from hone.train.params import Params, declare, resolve
-from hone.train.recipes import DataSpec, LoadedRecipe, data_spec, load_recipe
+from hone.train.recipes import DataSpec, LoadedRecipe, data_spec, load_recipe, one_line
 
 __all__ = ["Outcome", "Prepared", "Topology", "launch", "prepare"]
+
+log = logging.getLogger("hone.train")
 
 #: What the run records of the job beside the recipe's params.
 JOB_PARAMS = ("recipe", "data")
@@ -152,6 +162,12 @@ def prepare(
             "split the version: hone data import ... --split train=0.8,test=0.2)"
         )
     validation_split(params, spec)
+    rows = spec.splits[params.train_split]
+    if rows < world_size:
+        raise ValidationError(
+            f"the {params.train_split} split of {version.ref} has {rows} row(s): fewer than "
+            f"the job's {world_size} processes"
+        )
     if params.batch_size % world_size:
         fits = params.batch_size - params.batch_size % world_size or world_size
         raise ValidationError(
@@ -161,8 +177,43 @@ def prepare(
     import torch
 
     with torch.device("meta"):
-        loaded.model(params, spec)
+        model = loaded.model(params, spec)
+        if loaded.member("loss") is None:  # a recipe's own loss may want other outputs
+            check_outputs(model, spec, loaded.ref)
     return Prepared(loaded, params, version, spec, ws)
+
+
+def check_outputs(model: Any, spec: DataSpec, recipe: str) -> None:
+    """A batch of two samples through the model on the meta device (shapes only, no
+    memory): it must take the data's samples and give what the standard loss expects."""
+    import torch
+
+    dtype = getattr(torch, spec.dtype, None)
+    if not isinstance(dtype, torch.dtype) or dtype == torch.float64:
+        dtype = torch.float32  # what the loop gives the model (see loop._inputs)
+    sample = torch.empty((2, *spec.shape), dtype=dtype)
+    try:
+        out = model(sample)
+    except NotImplementedError:
+        return  # an operation without a meta kernel: the first step will tell
+    except Exception as exc:
+        raise ValidationError(
+            f"recipe {recipe}: the model does not take {spec.ref}'s samples (shape "
+            f"{spec.shape}, {spec.dtype}): {type(exc).__name__}: {str(exc).splitlines()[0]}"
+        ) from exc
+    shape = tuple(getattr(out, "shape", ()))
+    if spec.classes is not None:
+        expected: tuple[int, ...] = (2, spec.num_classes)
+        ok = shape == expected
+        wanted = f"{expected} (a score for each of its {spec.num_classes} classes)"
+    else:
+        ok = shape in ((2,), (2, 1))
+        wanted = "(2,) or (2, 1) (one value a sample: its labels are numbers)"
+    if not ok:
+        raise ValidationError(
+            f"recipe {recipe}: for a batch of 2 samples of {spec.ref} the model gives "
+            f"{shape}; the standard loss wants {wanted} (or give the recipe a loss)"
+        )
 
 
 @dataclass
@@ -216,7 +267,7 @@ def _open_run(job: Prepared, experiment: str, name: str | None, resume: str | No
                 "process died without ending it, wait for its journal to be synced or "
                 "end it first)"
             )
-        run.set_tag(ERROR_TAG, "")
+        run.set_tags({ERROR_TAG: "", DONE_TAG: ""})
     else:
         run = start_run(
             experiment,
@@ -244,6 +295,13 @@ def _in_process(job: Prepared, run: ActiveRun) -> Outcome:
     except FATAL as exc:
         run.end(RunStatus.FAILED)
         return Outcome(run.id, RunStatus.FAILED, str(exc))
+    except HoneError:
+        raise
+    except Exception as exc:  # the recipe's code, or PyTorch on its behalf
+        error = f"training failed: {one_line(exc)}"
+        run.set_tag(ERROR_TAG, error[:4000])
+        run.end(RunStatus.FAILED)
+        return Outcome(run.id, RunStatus.FAILED, error)
     except KeyboardInterrupt:
         run.end(RunStatus.KILLED)
         return Outcome(run.id, RunStatus.KILLED, "interrupted")
@@ -332,6 +390,15 @@ def _through_torchrun(job: Prepared, topology: Topology, run: ActiveRun | None) 
         status, error = RunStatus.KILLED, "interrupted"
     elif error:
         status = RunStatus.FAILED
+    elif code and recorded.tags.get(DONE_TAG):
+        # Every rank finished training (rank 0 recorded their final steps) and one failed
+        # on the way out: the job's work is done and stored.
+        log.warning(
+            "hone: every worker finished training, but torchrun exited with %d while "
+            "they were leaving; the run is complete",
+            code,
+        )
+        status = RunStatus.FINISHED
     elif code:
         status = RunStatus.FAILED
         error = _failure(topology, code, recorded)

@@ -28,7 +28,7 @@ from torch import nn
 from hone.data.api import get as get_version
 from hone.data.dataset import DatasetVersion
 from hone.data.torch_adapter import Loader
-from hone.errors import HoneError, NotFoundError, UserError, ValidationError
+from hone.errors import NotFoundError, UserError, ValidationError
 from hone.tracking.run import ActiveRun
 from hone.tracking.start import start_run
 from hone.train.checkpoint import load_latest, save_checkpoint
@@ -48,6 +48,8 @@ log = logging.getLogger("hone.train")
 
 #: The tag a job's fatal error is recorded in (the launcher reads it).
 ERROR_TAG = "hone.error"
+#: Set by rank 0 once every rank has finished training (each rank's final step).
+DONE_TAG = "hone.rank_steps"
 _VAL_SPLITS = ("validation", "val", "valid", "test")
 _MAX_WORDS = ("acc", "f1", "auc", "precision", "recall", "r2")
 
@@ -169,14 +171,15 @@ class _Trainer:
         self.model = recipe.model(params, spec).to(ctx.device)
         self.loss_fn = self._loss()
         self.metric_fns: dict[str, Callable[..., torch.Tensor]] = dict(
-            self._call("metrics", params, spec) or {}
+            self.recipe.call("metrics", params, spec) or {}
         )
+        classes = spec.classes is not None
         self.train_data = Loader(
-            version, params.train_split, per_rank, seed=params.seed, shuffle=True
+            version, params.train_split, per_rank, seed=params.seed, label_index=classes
         )
         val_split = validation_split(params, spec)
         self.val_data = (
-            Loader(version, val_split, per_rank, shuffle=False, even=False)
+            Loader(version, val_split, per_rank, shuffle=False, even=False, label_index=classes)
             if val_split is not None
             else None
         )
@@ -196,19 +199,8 @@ class _Trainer:
 
     # Parts a recipe may supply ---------------------------------------------------------
 
-    def _call(self, name: str, *args: Any) -> Any:
-        member = self.recipe.member(name)
-        if member is None:
-            return None
-        try:
-            return member(*args)
-        except HoneError:
-            raise
-        except Exception as exc:
-            raise ValidationError(f"recipe {self.recipe.ref}: {name}() failed: {exc}") from exc
-
     def _loss(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-        given = self._call("loss", self.params, self.spec)
+        given = self.recipe.call("loss", self.params, self.spec)
         if given is not None:
             return given  # type: ignore[no-any-return]
         if self.spec.classes is not None:
@@ -217,7 +209,7 @@ class _Trainer:
         return lambda out, y: mse(out.reshape(y.shape[0], -1).squeeze(1), y.float())
 
     def _optimizer(self) -> torch.optim.Optimizer:
-        given = self._call("optimizer", self.params, self.model)
+        given = self.recipe.call("optimizer", self.params, self.model)
         if given is not None:
             return given  # type: ignore[no-any-return]
         p = self.params
@@ -231,7 +223,7 @@ class _Trainer:
         return torch.optim.AdamW(weights, lr=p.lr, weight_decay=p.weight_decay)
 
     def _scheduler(self) -> torch.optim.lr_scheduler.LRScheduler:
-        given = self._call("scheduler", self.params, self.optimizer, self.total_steps)
+        given = self.recipe.call("scheduler", self.params, self.optimizer, self.total_steps)
         if given is not None:
             return given  # type: ignore[no-any-return]
         warmup, total = self.params.warmup_steps, max(self.total_steps, 1)
@@ -321,7 +313,7 @@ class _Trainer:
         if self.run is not None:
             self.run.set_tags(
                 {
-                    "hone.rank_steps": json.dumps([s for s, _ in seen]),
+                    DONE_TAG: json.dumps([s for s, _ in seen]),
                     "hone.rank_weights": json.dumps([d for _, d in seen]),
                 }
             )
@@ -329,7 +321,7 @@ class _Trainer:
             log.warning("hone: the ranks ended out of step: %s", seen)
 
     def _step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int]:
-        x, y = x.to(self.ctx.device, non_blocking=True), y.to(self.ctx.device, non_blocking=True)
+        x, y = _inputs(x, self.ctx.device), y.to(self.ctx.device, non_blocking=True)
         with self._autocast():
             loss = self.loss_fn(self.ddp(x), y)
         self.optimizer.zero_grad(set_to_none=True)
@@ -355,7 +347,7 @@ class _Trainer:
         names = ["loss", *(["acc"] if self.spec.classes is not None else []), *self.metric_fns]
         sums = torch.zeros(len(names) + 1, dtype=torch.float64)
         for x, y in self.val_data:
-            x, y = x.to(self.ctx.device), y.to(self.ctx.device)
+            x, y = _inputs(x, self.ctx.device), y.to(self.ctx.device)
             with self._autocast():
                 out = self.model(x)
             n = len(x)
@@ -419,6 +411,14 @@ class _Trainer:
         self.run.set_tags({"hone.hosts": json.dumps(hosts)})
         if resumed:
             self.run.set_tag("hone.resumed_at_step", step)
+
+
+def _inputs(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Features as a model takes them: float64 (what CSV and NumPy give) becomes PyTorch's
+    default float32; integers (pixels, token ids) stay as they are."""
+    if x.dtype == torch.float64:
+        x = x.float()
+    return x.to(device, non_blocking=True)
 
 
 def _amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:

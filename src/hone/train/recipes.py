@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import os
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from hone.errors import ValidationError
+from hone.errors import HoneError, ValidationError
 
 if TYPE_CHECKING:
     import torch
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from hone.data.dataset import DatasetVersion
     from hone.train.params import Params
 
-__all__ = ["DataSpec", "LoadedRecipe", "Recipe", "data_spec", "load_recipe"]
+__all__ = ["DataSpec", "LoadedRecipe", "Recipe", "data_spec", "load_recipe", "one_line"]
 
 _OPTIONAL = ("loss", "metrics", "optimizer", "scheduler", "search_space")
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -109,10 +110,23 @@ class LoadedRecipe:
             raise ValidationError(f"recipe {self.ref}: {name} must be a function")
         return found  # type: ignore[no-any-return]
 
+    def call(self, name: str, *args: Any) -> Any:
+        """The recipe's ``name`` applied to ``args`` (None if it has no such member); its
+        failure is one message naming the recipe and where in its code."""
+        member = self.member(name)
+        if member is None:
+            return None
+        try:
+            return member(*args)
+        except HoneError:
+            raise
+        except Exception as exc:
+            raise ValidationError(f"recipe {self.ref}: {name}() failed: {one_line(exc)}") from exc
+
     def model(self, params: Params, data: DataSpec) -> torch.nn.Module:
         import torch
 
-        built = _call(self, "model", params, data)
+        built = self.call("model", params, data)
         if not isinstance(built, torch.nn.Module):
             raise ValidationError(
                 f"recipe {self.ref}: model() returned {type(built).__name__}, not a torch.nn.Module"
@@ -179,9 +193,9 @@ def _import(ref: str, name: str) -> Any:
                 f"recipe {ref}: no module named {exc.name!r} (is it installed, or on "
                 "PYTHONPATH? a file is given as path/to/file.py)"
             ) from None
-        raise ValidationError(f"recipe {ref} does not import: {_one_line(exc)}") from None
+        raise ValidationError(f"recipe {ref} does not import: {one_line(exc)}") from None
     except Exception as exc:
-        raise ValidationError(f"recipe {ref} does not import: {_one_line(exc)}") from None
+        raise ValidationError(f"recipe {ref} does not import: {one_line(exc)}") from None
 
 
 def _import_file(ref: str, path: Path) -> Any:
@@ -199,21 +213,30 @@ def _import_file(ref: str, path: Path) -> Any:
         del sys.modules[name]
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
-        raise ValidationError(f"recipe {ref} does not import: {_one_line(exc)}") from None
+        raise ValidationError(f"recipe {ref} does not import: {one_line(exc)}") from None
     return module
 
 
-def _one_line(exc: BaseException) -> str:
-    """The error and where in the recipe's own code it happened."""
+def one_line(exc: BaseException) -> str:
+    """The error, and the innermost place in the user's own code that it came through
+    (not Python's import machinery, PyTorch or hone)."""
     where = ""
     tb = exc.__traceback__
     while tb is not None:
-        frame = tb.tb_frame
-        if "importlib" not in frame.f_code.co_filename:
-            where = f" ({frame.f_code.co_filename}, line {tb.tb_lineno})"
+        name = tb.tb_frame.f_code.co_filename
+        if not any(part in name for part in _NOT_THE_USERS):
+            where = f" ({name}, line {tb.tb_lineno})"
         tb = tb.tb_next
     text = str(exc).splitlines()[0] if str(exc) else ""
     return f"{type(exc).__name__}: {text}{where}"
+
+
+_NOT_THE_USERS = (
+    "importlib",
+    f"{os.sep}torch{os.sep}",
+    f"{os.sep}hone{os.sep}",
+    "<frozen ",
+)
 
 
 def _checked(recipe: LoadedRecipe) -> LoadedRecipe:
@@ -228,14 +251,3 @@ def _checked(recipe: LoadedRecipe) -> LoadedRecipe:
 
     declare(recipe.params, recipe.ref)  # malformed declarations are refused before launch
     return recipe
-
-
-def _call(recipe: LoadedRecipe, name: str, *args: Any) -> Any:
-    member = recipe.member(name)
-    assert member is not None
-    try:
-        return member(*args)
-    except ValidationError:
-        raise
-    except Exception as exc:
-        raise ValidationError(f"recipe {recipe.ref}: {name}() failed: {_one_line(exc)}") from exc
