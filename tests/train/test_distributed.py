@@ -128,3 +128,23 @@ def test_interrupting_the_launcher_ends_the_run_killed(
         ["pgrep", "-f", "hone.train.worker"], capture_output=True, text=True, check=False
     )
     assert leftover.stdout.strip() == "", "workers outlived their launcher"
+
+
+def test_workers_that_stop_before_training_fail_the_run(
+    sqlite_workspace: Workspace, tmp_path: Path
+) -> None:
+    """A recipe that imports in the launcher but not in the workers: they exit cleanly
+    (a fault of the job is not retried), and the run must fail, not finish."""
+    ws = sqlite_workspace
+    ref = digits(ws)
+    recipe = tmp_path / "only_here.py"
+    recipe.write_text(
+        "import os\n"
+        "if 'RANK' in os.environ:\n"
+        "    raise ImportError('not in a worker')\n"
+        "from hone.train.builtin import MLP as Only\n"
+    )
+    outcome = hone.train.train(f"{recipe}:Only", ref, nproc_per_node=2, workspace=ws)
+    assert outcome.status is RunStatus.FAILED
+    assert outcome.error == "the workers stopped before training finished: see the log above"
+    assert get_run(database_for(ws.store_uri), outcome.run_id).status is RunStatus.FAILED

@@ -49,6 +49,9 @@ __all__ = ["Outcome", "Prepared", "Topology", "launch", "prepare"]
 
 log = logging.getLogger("hone.train")
 
+#: A model of at most this many bytes of parameters is tried on two real samples before
+#: launch; a bigger one on the meta device.
+CHECK_ON_CPU_BYTES = 256 << 20
 #: What the run records of the job beside the recipe's params.
 JOB_PARAMS = ("recipe", "data")
 
@@ -176,24 +179,32 @@ def prepare(
         )
     import torch
 
-    with torch.device("meta"):
+    with torch.device("meta"):  # no memory, whatever the model's size
         model = loaded.model(params, spec)
-        if loaded.member("loss") is None:  # a recipe's own loss may want other outputs
-            check_outputs(model, spec, loaded.ref)
+    if loaded.member("loss") is None:  # a recipe's own loss may want other outputs
+        size = sum(p.numel() * p.element_size() for p in model.parameters())
+        if size <= CHECK_ON_CPU_BYTES:  # real arithmetic on 2 samples: milliseconds
+            torch.manual_seed(params.seed)
+            check_outputs(loaded.model(params, spec), spec, loaded.ref)
+        else:  # shapes only (PyTorch's meta kernels take ~2 s to load the first time)
+            with torch.device("meta"):
+                check_outputs(model, spec, loaded.ref)
     return Prepared(loaded, params, version, spec, ws)
 
 
 def check_outputs(model: Any, spec: DataSpec, recipe: str) -> None:
-    """A batch of two samples through the model on the meta device (shapes only, no
-    memory): it must take the data's samples and give what the standard loss expects."""
+    """A batch of two samples through the model (on the current default device: the CPU,
+    or the meta device for shapes only): it must take the data's samples and give what
+    the standard loss expects."""
     import torch
 
     dtype = getattr(torch, spec.dtype, None)
     if not isinstance(dtype, torch.dtype) or dtype == torch.float64:
         dtype = torch.float32  # what the loop gives the model (see loop._inputs)
-    sample = torch.empty((2, *spec.shape), dtype=dtype)
+    sample = torch.zeros((2, *spec.shape), dtype=dtype)
     try:
-        out = model(sample)
+        with torch.no_grad():
+            out = model(sample)
     except NotImplementedError:
         return  # an operation without a meta kernel: the first step will tell
     except Exception as exc:
@@ -390,21 +401,22 @@ def _through_torchrun(job: Prepared, topology: Topology, run: ActiveRun | None) 
         status, error = RunStatus.KILLED, "interrupted"
     elif error:
         status = RunStatus.FAILED
-    elif code and recorded.tags.get(DONE_TAG):
-        # Every rank finished training (rank 0 recorded their final steps) and one failed
-        # on the way out: the job's work is done and stored.
-        log.warning(
-            "hone: every worker finished training, but torchrun exited with %d while "
-            "they were leaving; the run is complete",
-            code,
-        )
+    elif recorded.tags.get(DONE_TAG):
+        if code:  # every rank finished training, one failed on the way out
+            log.warning(
+                "hone: every worker finished training, but torchrun exited with %d while "
+                "they were leaving; the run is complete",
+                code,
+            )
         status = RunStatus.FINISHED
-    elif code:
+    else:  # the workers stopped before rank 0 recorded that every rank had finished
         status = RunStatus.FAILED
-        error = _failure(topology, code, recorded)
+        error = (
+            _failure(topology, code, recorded)
+            if code
+            else "the workers stopped before training finished: see the log above"
+        )
         run.set_tag(ERROR_TAG, error)
-    else:
-        status = RunStatus.FINISHED
     run.end(status)
     metrics = {k: m.value for k, m in recorded.metrics.items()}
     return Outcome(run.id, status, error or None, metrics)

@@ -50,6 +50,8 @@ log = logging.getLogger("hone.train")
 ERROR_TAG = "hone.error"
 #: Set by rank 0 once every rank has finished training (each rank's final step).
 DONE_TAG = "hone.rank_steps"
+#: Samples a rank evaluates at once (at least its training batch).
+EVAL_BATCH = 512
 _VAL_SPLITS = ("validation", "val", "valid", "test")
 _MAX_WORDS = ("acc", "f1", "auc", "precision", "recall", "r2")
 
@@ -179,7 +181,15 @@ class _Trainer:
         )
         val_split = validation_split(params, spec)
         self.val_data = (
-            Loader(version, val_split, per_rank, shuffle=False, even=False, label_index=classes)
+            # No gradients to keep: larger batches, fewer calls.
+            Loader(
+                version,
+                val_split,
+                max(per_rank, EVAL_BATCH),
+                shuffle=False,
+                even=False,
+                label_index=classes,
+            )
             if val_split is not None
             else None
         )
@@ -325,12 +335,18 @@ class _Trainer:
         with self._autocast():
             loss = self.loss_fn(self.ddp(x), y)
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
-        if self.params.grad_clip > 0:
-            self.scaler.unscale_(self.optimizer)
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.params.grad_clip)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
+        if not self.scaler.is_enabled():  # the common case, without the scaler's calls
+            loss.backward()  # type: ignore[no-untyped-call]
+            if self.params.grad_clip > 0:
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.params.grad_clip)
+            self.optimizer.step()
+        else:
+            self.scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
+            if self.params.grad_clip > 0:
+                self.scaler.unscale_(self.optimizer)
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.params.grad_clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
         self.scheduler.step()
         return float(loss.detach()), len(x)
 
