@@ -24,7 +24,7 @@ from hone.data.splits import check_seed
 from hone.errors import ValidationError
 from hone.tracking.run import active_run
 
-__all__ = ["Loader", "TorchDataset", "class_indices", "loader"]
+__all__ = ["Loader", "TorchDataset", "class_indices", "int_from_environment", "loader"]
 
 
 class TorchDataset(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor]]):
@@ -175,8 +175,8 @@ def _rank_and_world(rank: int | None, world_size: int | None) -> tuple[int, int]
             rank = torch.distributed.get_rank() if rank is None else rank
             world_size = torch.distributed.get_world_size() if world_size is None else world_size
         else:
-            rank = _from_environment("RANK", 0) if rank is None else rank
-            world_size = _from_environment("WORLD_SIZE", 1) if world_size is None else world_size
+            rank = int_from_environment("RANK", 0) if rank is None else rank
+            world_size = int_from_environment("WORLD_SIZE", 1) if world_size is None else world_size
     if world_size < 1:
         raise ValidationError(
             f"world_size {world_size}: a job has at least one process (check WORLD_SIZE)"
@@ -184,7 +184,9 @@ def _rank_and_world(rank: int | None, world_size: int | None) -> tuple[int, int]
     return rank, world_size
 
 
-def _from_environment(name: str, default: int) -> int:
+def int_from_environment(name: str, default: int) -> int:
+    """An integer a launcher (torchrun) put in the environment; garbage is refused with the
+    variable's name rather than read as some other number."""
     text = os.environ.get(name, "").strip()
     if not text:
         return default
@@ -192,7 +194,6 @@ def _from_environment(name: str, default: int) -> int:
         return int(text)
     except ValueError:
         raise ValidationError(
-            f"{name}={text!r} in the environment is not an integer; set it to this "
-            f"process's {'rank' if name == 'RANK' else 'process count'} (a launcher such as "
-            "torchrun does), or unset it"
+            f"{name}={text!r} in the environment is not an integer; a launcher such as "
+            "torchrun sets it, or unset it"
         ) from None

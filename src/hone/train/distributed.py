@@ -17,6 +17,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from hone.data.torch_adapter import int_from_environment
 from hone.errors import ValidationError
 
 __all__ = [
@@ -71,23 +72,13 @@ def threads_per_rank(local_processes: int) -> int:
     return max(1, cpu_cores() // max(local_processes, 1))
 
 
-def _env_int(name: str, default: int) -> int:
-    text = os.environ.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        return int(text)
-    except ValueError:
-        raise ValidationError(f"{name}={text!r} in the environment is not an integer") from None
-
-
 def init_distributed(device: str = "auto", threads: int | None = None) -> Context:
     """Join the job's process group (gloo on CPU, NCCL on CUDA) when a launcher started
     this process, pick its device, and set its intra-op threads (``threads_per_rank``)."""
-    world = _env_int("WORLD_SIZE", 1)
-    rank = _env_int("RANK", 0)
-    local_rank = _env_int("LOCAL_RANK", 0)
-    local_world = _env_int("LOCAL_WORLD_SIZE", 1)
+    world = int_from_environment("WORLD_SIZE", 1)
+    rank = int_from_environment("RANK", 0)
+    local_rank = int_from_environment("LOCAL_RANK", 0)
+    local_world = int_from_environment("LOCAL_WORLD_SIZE", 1)
     if world < 1 or not 0 <= rank < world or not 0 <= local_rank < max(local_world, 1):
         raise ValidationError(
             f"RANK={rank}, LOCAL_RANK={local_rank}, WORLD_SIZE={world}: not a valid process "
