@@ -178,3 +178,31 @@ def test_class_labels_that_are_not_0_to_k_train(
     )
     assert outcome.status is RunStatus.FINISHED, outcome.error
     assert outcome.metrics["val/acc"] > 0.9
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"epoch": "x"}, "epoch 'x'"),
+        ({"epoch": -5}, "epoch -5"),
+        ({"batch": 1.5}, "batch 1.5"),
+        ({"keep_last": 0}, "keep_last 0"),
+        ({"keep_best": -1}, "keep_best -1"),
+        ({"best_mode": "bogus"}, "best_mode 'bogus'"),
+        ({"step": 2**63}, "step"),
+    ],
+)
+def test_save_checkpoint_refuses_bad_arguments_before_writing(
+    sqlite_workspace: Workspace, kwargs: dict[str, object], message: str
+) -> None:
+    """Found by the hostile pass: epoch="x" was stored and then broke the run's index."""
+    from hone.errors import ValidationError
+
+    model = torch.nn.Linear(2, 2)
+    with (
+        hone.start_run("bad-ckpt", workspace=sqlite_workspace) as run,
+        pytest.raises(ValidationError, match=message),
+    ):
+        hone.train.save_checkpoint(model, **{"step": 1, **kwargs})  # type: ignore[arg-type]
+    db = database_for(sqlite_workspace.store_uri)
+    assert list_checkpoints(db, run.id) == []

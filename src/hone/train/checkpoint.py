@@ -91,8 +91,19 @@ def save_checkpoint(
     run = run or active_run()
     if run is None:
         raise ValidationError("save_checkpoint: no active run (start one, or pass run=)")
-    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-        raise ValidationError(f"save_checkpoint: step {step!r}: give a non-negative integer")
+    for name, value, low in (
+        ("step", step, 0),
+        ("epoch", epoch, 0),
+        ("batch", batch, 0),
+        ("keep_last", keep_last, 1),
+        ("keep_best", keep_best, 0),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value < 2**63:
+            raise ValidationError(
+                f"save_checkpoint: {name} {value!r}: give an integer of at least {low}"
+            )
+    if best_mode not in ("min", "max"):
+        raise ValidationError(f"save_checkpoint: best_mode {best_mode!r}: give min or max")
     db, blobs = _stores(run)
     weights = _weights_bytes(model)
     state: dict[str, Any] = {
