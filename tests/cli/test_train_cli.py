@@ -11,7 +11,7 @@ import pytest
 
 from hone.config import Workspace
 from hone.store.database import database_for
-from hone.tracking.queries import search_runs
+from hone.tracking.queries import get_run, search_runs
 from tests.cli.test_cli import hone_cli
 from tests.train.helpers import digits
 
@@ -39,11 +39,14 @@ def test_train_prints_the_run_and_its_checkpoints(
     assert [c["step"] for c in json.loads(out)] == [c["step"] for c in result["checkpoints"]]
     code, out, _ = hone_cli(capsys, "runs", "checkpoints", result["run_id"])
     assert "2 checkpoint(s)" in out and "val/acc" in out
-    # Resuming a finished run trains nothing more and stays one run.
+    # A finished run has nothing to resume: refused, the run untouched.
+    db = database_for(home.store_uri)
+    before = get_run(db, result["run_id"])
     code, out, err = hone_cli(capsys, "train", "--resume", result["run_id"], "--json")
-    assert code == 0, err
-    assert json.loads(out)["run_id"] == result["run_id"]
-    assert len(search_runs(database_for(home.store_uri), max_results=10)) == 1
+    assert code != 0 and "finished: there is nothing to resume" in err, err
+    after = get_run(db, result["run_id"])
+    assert (after.status, after.end_time) == (before.status, before.end_time)
+    assert len(search_runs(db, max_results=10)) == 1
 
 
 def _busy_port() -> socket.socket:

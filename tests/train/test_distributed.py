@@ -148,3 +148,43 @@ def test_workers_that_stop_before_training_fail_the_run(
     assert outcome.status is RunStatus.FAILED
     assert outcome.error == "the workers stopped before training finished: see the log above"
     assert get_run(database_for(ws.store_uri), outcome.run_id).status is RunStatus.FAILED
+
+
+def test_a_launcher_killed_outright_takes_its_workers_with_it(
+    sqlite_workspace: Workspace,
+) -> None:
+    """kill -9 gives the launcher no chance to stop anything: Linux stops torchrun, which
+    stops its workers, and the run ends killed. While a worker still lives, the run may
+    not be resumed (two trainings would write one run)."""
+    ws = sqlite_workspace
+    ref = digits(ws)
+    command = [sys.executable, "-m", "hone.cli.main", "-w", str(ws.home), "train"]
+    command += ["builtin:mlp", "--data", ref, "--nproc-per-node", "2", "-p", "epochs=500"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db = database_for(ws.store_uri)
+    deadline = time.monotonic() + 120
+    run = None
+    while time.monotonic() < deadline and run is None:
+        found = search_runs(db, max_results=1)
+        if found and "train/loss" in found[0].metrics:
+            run = found[0]
+        time.sleep(0.5)
+    assert run is not None, "training never started"
+    process.kill()
+    process.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _training_processes():
+        time.sleep(0.2)
+    assert not _training_processes(), "workers outlived their launcher"
+    hone.sync(workspace=ws)
+    assert get_run(db, run.id).status is RunStatus.KILLED
+
+
+def _training_processes() -> list[str]:
+    found = subprocess.run(
+        ["pgrep", "-f", "torch.distributed.run|hone.train.worker"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return found.stdout.split()

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+import hone
 import hone.train
 from hone.blobs import open_blob_store
 from hone.config import Workspace
+from hone.errors import UserError
 from hone.store.database import database_for
 from hone.tracking.checkpoints import list_checkpoints
 from hone.tracking.entities import RunStatus
@@ -88,6 +92,7 @@ def test_an_interrupted_run_resumes_to_the_same_result(
     assert [c.step for c in list_checkpoints(db, crashed.id)] == [8, 16, 23, 24]  # 23: an epoch
 
     monkeypatch.delenv("CRASH_AT")
+    _refused_while_another_process_writes(ws, ref, recipe, params, crashed.id)
     resumed = launch(prepare(recipe, ref, params, workspace=ws), Topology(), resume=crashed.id)
     assert resumed.status is RunStatus.FINISHED and resumed.run_id == crashed.id
     run = get_run(db, crashed.id)
@@ -99,6 +104,34 @@ def test_an_interrupted_run_resumes_to_the_same_result(
     for name in first:
         torch.testing.assert_close(first[name], second[name], rtol=1e-5, atol=1e-6)
     assert resumed.metrics["val/loss"] == pytest.approx(straight.metrics["val/loss"], rel=1e-5)
+
+
+def _refused_while_another_process_writes(
+    ws: Workspace, ref: str, recipe: str, params: dict[str, int], run_id: str
+) -> None:
+    """A run another living process on this machine is journaling (a worker whose
+    launcher was just killed) is not resumed: two trainings would write one run."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time, hone\n"
+            f"run = hone.start_run(run_id={run_id!r}, workspace={str(ws.home)!r})\n"
+            "run.log_metric('held', 1.0)\n"
+            "print('attached', flush=True)\n"
+            "time.sleep(120)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "attached"
+        with pytest.raises(UserError, match="still being written by a living process"):
+            launch(prepare(recipe, ref, params, workspace=ws), Topology(), resume=run_id)
+    finally:
+        holder.kill()
+        holder.communicate()
+    hone.sync(workspace=ws)  # what the killed holder journaled
 
 
 def _runs(db: object) -> list:  # type: ignore[type-arg]

@@ -42,6 +42,7 @@ __all__ = [
     "SegmentFile",
     "abandoned_segments",
     "remove_segment",
+    "runs_written_now",
     "set_aside",
 ]
 
@@ -267,6 +268,33 @@ def abandoned_segments(journal_dir: Path) -> Iterator[SegmentFile]:
             yield _head(fd, path)
         finally:
             os.close(fd)
+
+
+def runs_written_now(journal_dir: Path) -> set[str]:
+    """The runs that living processes on this machine are journaling right now (their
+    segments are locked): a run among them must not be taken over by another process."""
+    found: set[str] = set()
+    if not journal_dir.is_dir():
+        return found
+    for path in journal_dir.glob(f"*{SUFFIX}"):
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:  # held: its writer lives
+                segment = _head(fd, path)
+                if segment.run_id is not None:
+                    found.add(segment.run_id)
+        except OSError:
+            continue
+        finally:
+            os.close(fd)  # also lets go of a lock taken on a free segment
+    return found
 
 
 def _head(fd: int, path: Path) -> SegmentFile:

@@ -30,9 +30,11 @@ from hone.data.api import get as get_version
 from hone.data.dataset import DatasetVersion
 from hone.errors import HoneError, UserError, ValidationError
 from hone.tracking.entities import RunStatus
+from hone.tracking.journal import runs_written_now
 from hone.tracking.queries import get_run
 from hone.tracking.run import ActiveRun
 from hone.tracking.start import start_run
+from hone.tracking.tracker import get_tracker
 from hone.train.distributed import threads_per_rank
 from hone.train.loop import (
     DONE_TAG,
@@ -52,6 +54,8 @@ log = logging.getLogger("hone.train")
 #: A model of at most this many bytes of parameters is tried on two real samples before
 #: launch; a bigger one on the meta device.
 CHECK_ON_CPU_BYTES = 256 << 20
+#: Linux's prctl option: a signal for this process when its parent dies.
+PR_SET_PDEATHSIG = 1
 #: What the run records of the job beside the recipe's params.
 JOB_PARAMS = ("recipe", "data")
 
@@ -270,6 +274,7 @@ def launch(
 
 def _open_run(job: Prepared, experiment: str, name: str | None, resume: str | None) -> ActiveRun:
     if resume is not None:
+        _check_resumable(job, resume)
         run = start_run(run_id=resume, workspace=job.workspace)
         if not run._owner:
             run.end()
@@ -294,6 +299,23 @@ def _open_run(job: Prepared, experiment: str, name: str | None, resume: str | No
     with run.lock:
         run.flush()  # the workers attach to it: it must be in the store before they start
     return run
+
+
+def _check_resumable(job: Prepared, resume: str) -> None:
+    """A finished run has nothing to continue, and a run whose workers still live on this
+    machine (their launcher was killed a moment ago) must not get a second set of them."""
+    tracker = get_tracker(job.workspace)
+    found = get_run(tracker.db, resume)
+    if found.status is RunStatus.FINISHED:
+        raise UserError(
+            f"run {found.id} finished: there is nothing to resume (to train longer, start a "
+            "new run, e.g. with -p epochs=N)"
+        )
+    if found.id in runs_written_now(job.workspace.journal_dir):
+        raise UserError(
+            f"run {found.id} is still being written by a living process on this machine "
+            "(its workers are still running or stopping); wait until they exit, then resume"
+        )
 
 
 def _in_process(job: Prepared, run: ActiveRun) -> Outcome:
@@ -376,7 +398,12 @@ def _through_torchrun(job: Prepared, topology: Topology, run: ActiveRun | None) 
         # connected (pytorch/pytorch#135712, still so with gloo in 2.13).
         TORCH_DISABLE_SHARE_RDZV_TCP_STORE="1",
     )
-    process = subprocess.Popen(torchrun_command(topology), env=env, start_new_session=True)
+    process = subprocess.Popen(
+        torchrun_command(topology),
+        env=env,
+        start_new_session=True,  # Ctrl-C reaches the launcher only; it stops the group
+        preexec_fn=_stop_with_launcher(),
+    )
     interrupted = threading.Event()
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -384,7 +411,11 @@ def _through_torchrun(job: Prepared, topology: Topology, run: ActiveRun | None) 
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)  # torchrun passes it to its workers
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = (
+        {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        if threading.current_thread() is threading.main_thread()
+        else {}  # Python lets only the main thread handle signals
+    )
     try:
         code = process.wait()
     finally:
@@ -420,6 +451,25 @@ def _through_torchrun(job: Prepared, topology: Topology, run: ActiveRun | None) 
     run.end(status)
     metrics = {k: m.value for k, m in recorded.metrics.items()}
     return Outcome(run.id, status, error or None, metrics)
+
+
+def _stop_with_launcher() -> Callable[[], None] | None:
+    """What torchrun's child runs before it starts: ask Linux to send it SIGTERM when the
+    launcher dies, however it dies (kill -9 included), so that torchrun stops its workers
+    instead of training on unowned in a session of their own."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved here: the child only calls
+    launcher = os.getpid()
+
+    def arm() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != launcher:  # the launcher died before the line above
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return arm
 
 
 def _failure(topology: Topology, code: int, recorded: Any) -> str:

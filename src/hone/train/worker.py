@@ -25,6 +25,7 @@ def main() -> int:
             file=sys.stderr,
         )
         return 2
+    _die_with_torchrun()
     from hone.train.distributed import shutdown
     from hone.train.loop import FATAL, Job, train_in_process
 
@@ -40,6 +41,20 @@ def main() -> int:
     finally:
         shutdown()
     return 0
+
+
+def _die_with_torchrun() -> None:
+    """torchrun stops its workers when it is stopped; when it is killed outright it
+    cannot, and Linux does it instead (a worker must never train on without its group)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    parent = os.getppid()
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # torchrun died before the line above
+        os._exit(1)
 
 
 if __name__ == "__main__":
