@@ -88,12 +88,23 @@ class BlobStore(ABC):
 
     # Conveniences, written once for every backend.
 
-    def put_bytes(self, data: bytes) -> str:
+    def put_bytes(self, data: bytes, *, repair: bool = False) -> str:
+        """Store ``data``; return its digest. With ``repair``, a stored copy is checked
+        first and replaced when its bytes no longer match (for blobs that must be readable
+        once this returns, such as a checkpoint: its old copy may have been damaged)."""
         # In memory already: hash first, and write nothing (no temp file, no fsync) when
         # the blob exists, as a run's unchanged git diff does at every start.
         digest = hashlib.sha256(data).hexdigest()
         if self.exists(digest):
-            return digest
+            if not repair:
+                return digest
+            try:
+                self.verify(digest)
+                return digest
+            except NotFoundError:
+                pass  # deleted meanwhile: written below
+            except BlobError:
+                self.delete(digest)
         return self.put_stream(io.BytesIO(data), digest)
 
     def put_file(self, path: str | os.PathLike[str]) -> str:

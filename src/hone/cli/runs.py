@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
+from hone.blobs import open_blob_store
 from hone.cli.output import (
     console,
     fmt_duration,
@@ -107,7 +108,9 @@ def show(
     ]
     for label, value in rows:
         console.print(f"  [dim]{label:<11}[/]{value}")
-    for title, values in (("params", run.params), ("tags", run.tags)):
+    # hone's own tags cleared on a resume (an old error) hold "": nothing to show.
+    tags = {k: v for k, v in run.tags.items() if v or not k.startswith("hone.")}
+    for title, values in (("params", run.params), ("tags", tags)):
         if values:
             console.print(f"[bold]{title}[/]")
             for key in sorted(values):
@@ -207,8 +210,12 @@ def checkpoints(
     db = state.tracker().db
     full = queries.resolve_run_id(db, run_id)
     found = list_checkpoints(db, full)
+    blobs = open_blob_store(state.opened().blob_uri)
+    present = [blobs.exists(c.weights) and blobs.exists(c.state) for c in found]
     if json_out:
-        print_json([c.to_dict() for c in found])
+        print_json(
+            [{**c.to_dict(), "blobs_present": ok} for c, ok in zip(found, present, strict=True)]
+        )
         return
     if not found:
         console.print(f"run {full} has no checkpoints")
@@ -216,14 +223,20 @@ def checkpoints(
     names = {k for c in found for k in c.metrics}
     keys = sorted(names, key=lambda k: (not k.startswith("val/"), k))[:3]
     table = Table(title=f"{len(found)} checkpoint(s) of run {full[:12]}")
-    for column in ("step", "epoch", "saved", "size", *keys):
+    for column in ("step", "epoch", "saved", "size", *keys, "blobs"):
         table.add_column(column, no_wrap=True)
-    for c in found:
+    for c, ok in zip(found, present, strict=True):
         table.add_row(
             str(c.step),
             str(c.epoch),
             fmt_time(c.created_at, short=True),
             f"{c.size / 2**20:.2f} MiB",
             *(fmt_number(c.metrics[k]) if k in c.metrics else "" for k in keys),
+            "ok" if ok else "[red]missing[/]",
         )
     console.print(table)
+    if missing := present.count(False):
+        console.print(
+            f"[red]{missing} checkpoint(s) lost their blobs[/]: resuming skips them (a blob "
+            "deleted by hand, or a blob store that is not this run's)"
+        )

@@ -144,7 +144,12 @@ def _collect(db: Database, blobs: BlobStore, digests: set[str]) -> None:
     if not digests:
         return
     wanted = sorted(digests)
-    with db.read() as conn:
+    # One write transaction around the check and the deletes: a checkpoint recorded
+    # meanwhile (by another run, with identical bytes) waits for it, then finds its blob
+    # gone and puts it again (save_checkpoint checks after recording).
+    with db.write() as conn:
+        if db.backend == "postgresql":  # SQLite's write transactions are exclusive already
+            conn.exec_driver_sql("LOCK TABLE checkpoints IN SHARE ROW EXCLUSIVE MODE")
         used = conn.execute(
             select(checkpoints.c.weights, checkpoints.c.state).where(
                 or_(checkpoints.c.weights.in_(wanted), checkpoints.c.state.in_(wanted))
@@ -156,11 +161,11 @@ def _collect(db: Database, blobs: BlobStore, digests: set[str]) -> None:
             .scalars()
             .all()
         )
-    for digest in wanted:
-        if digest in referenced:
-            continue
-        with contextlib.suppress(HoneError):  # one that cannot go now is an orphan for gc
-            blobs.delete(digest)
+        for digest in wanted:
+            if digest in referenced:
+                continue
+            with contextlib.suppress(HoneError):  # one that cannot go now is an orphan
+                blobs.delete(digest)
 
 
 def _from_row(row: Mapping[str, Any]) -> Checkpoint:

@@ -27,7 +27,7 @@ from hone.tracking.tracker import (
 )
 from hone.tracking.validation import check_name, check_run_id
 
-__all__ = ["start_run", "workspace_of"]
+__all__ = ["start_run", "wait_for_run", "workspace_of"]
 
 log = logging.getLogger("hone.tracking")
 
@@ -124,7 +124,7 @@ def _create(
 
 
 def _continue(tracker: Tracker, run_id: str, params: dict[str, str]) -> ActiveRun:
-    full = _resolve(tracker, run_id)
+    full = wait_for_run(tracker, run_id)
     tracker.sync(run_id=full)
     existing = get_run(tracker.db, full)
     _check_param_conflicts(existing.id, existing.params, params)
@@ -144,7 +144,7 @@ def _continue(tracker: Tracker, run_id: str, params: dict[str, str]) -> ActiveRu
     return run
 
 
-def _resolve(tracker: Tracker, run_id: str) -> str:
+def wait_for_run(tracker: Tracker, run_id: str) -> str:
     """The full id of the run to continue. A run another process has just started may not
     be in the store yet (its first records reach it within a flush interval): wait a while
     for it, replaying this machine's dead journals once, in case they hold it."""

@@ -17,12 +17,12 @@ from typing import Any
 import torch
 
 from hone.blobs import BlobStore, open_blob_store
-from hone.errors import BlobError, HoneError, NotFoundError, ValidationError
+from hone.errors import NotFoundError, ValidationError
 from hone.store.database import Database, database_for
 from hone.tracking.checkpoints import Checkpoint, list_checkpoints, record_checkpoint, retain
 from hone.tracking.run import ActiveRun, active_run
 
-__all__ = ["Restored", "load_latest", "save_checkpoint"]
+__all__ = ["Restored", "check_loadable", "load_latest", "save_checkpoint"]
 
 log = logging.getLogger("hone.train")
 
@@ -72,7 +72,7 @@ def save_checkpoint(
     step: int,
     epoch: int = 0,
     batch: int = 0,
-    metrics: Mapping[str, float] | None = None,
+    metrics: Mapping[str, Any] | None = None,  # numbers: Python, NumPy, or 0-d tensors
     extra: Mapping[str, Any] | None = None,
     run: ActiveRun | None = None,
     keep_last: int = 2,
@@ -104,8 +104,19 @@ def save_checkpoint(
             )
     if best_mode not in ("min", "max"):
         raise ValidationError(f"save_checkpoint: best_mode {best_mode!r}: give min or max")
+    if not isinstance(model, torch.nn.Module):
+        raise ValidationError(
+            f"save_checkpoint: model must be a torch.nn.Module, got {type(model).__name__}"
+        )
+    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+        raise ValidationError(
+            "save_checkpoint: optimizer must be a torch.optim.Optimizer, got "
+            f"{type(optimizer).__name__}"
+        )
+    if extra is not None and not isinstance(extra, Mapping):
+        raise ValidationError(f"save_checkpoint: extra must be a dict, got {type(extra).__name__}")
+    scores = _scores(metrics)
     db, blobs = _stores(run)
-    weights = _weights_bytes(model)
     state: dict[str, Any] = {
         "position": {"step": step, "epoch": epoch, "batch": batch},
         "rng": {"torch": torch.get_rng_state()},
@@ -116,21 +127,24 @@ def save_checkpoint(
     if optimizer is not None:
         state["optimizer"] = optimizer.state_dict()
     if scheduler is not None:
-        state["scheduler"] = scheduler.state_dict()
+        state["scheduler"] = _state_dict_of(scheduler)
+    for part in ("extra", "scheduler", "optimizer"):
+        if part in state:
+            check_loadable(state[part], part)
+    weights = _weights_bytes(model)
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    weights_digest = blobs.put_bytes(weights)
-    state_digest = blobs.put_bytes(buffer.getvalue())
+    parts = (weights, buffer.getvalue())
+    # repair: an old copy of the same bytes may be damaged; this one must be readable.
+    digests = [blobs.put_bytes(data, repair=True) for data in parts]
     saved = record_checkpoint(
-        db,
-        run.id,
-        step,
-        epoch,
-        weights_digest,
-        state_digest,
-        len(weights) + buffer.tell(),
-        dict(metrics or {}),
+        db, run.id, step, epoch, digests[0], digests[1], sum(map(len, parts)), scores
     )
+    for digest, data in zip(digests, parts, strict=True):
+        # Another run's retention may have collected these bytes between the put and the
+        # record (identical content, its own older checkpoint): recorded now, they stay.
+        if not blobs.exists(digest):
+            blobs.put_bytes(data)
     retain(
         db,
         blobs,
@@ -141,6 +155,71 @@ def save_checkpoint(
         mode=best_mode,
     )
     return saved
+
+
+#: What ``torch.load(weights_only=True)`` gives back: anything else is refused at save.
+_PLAIN = (int, float, bool, str, bytes, type(None), torch.dtype, torch.device, torch.Size)
+
+
+def check_loadable(value: Any, where: str) -> None:
+    """Refuse, naming the place, what a checkpoint could not load back without unpickling
+    arbitrary objects (numpy arrays, functions, instances of the user's classes)."""
+    if isinstance(value, (torch.Tensor, *_PLAIN)):
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, int | str | float | bool | type(None)):
+                raise ValidationError(
+                    f"save_checkpoint: {where} has a key of type {type(key).__name__}; "
+                    "use strings or numbers"
+                )
+            check_loadable(item, f"{where}[{key!r}]")
+        return
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            check_loadable(item, f"{where}[{index}]")
+        return
+    kind = f"{type(value).__module__}.{type(value).__qualname__}"
+    hint = (
+        " (numpy: torch.from_numpy(a) or a.tolist())"
+        if type(value).__module__.startswith("numpy")
+        else ""
+    )
+    raise ValidationError(
+        f"save_checkpoint: {where} is a {kind}, which a checkpoint cannot load back safely; "
+        f"keep to tensors, numbers, strings, lists and dicts{hint}"
+    )
+
+
+def _state_dict_of(scheduler: Any) -> Any:
+    state_dict = getattr(scheduler, "state_dict", None)
+    if not callable(state_dict):
+        raise ValidationError(
+            "save_checkpoint: scheduler must have a state_dict() (a torch.optim.lr_scheduler), "
+            f"got {type(scheduler).__name__}"
+        )
+    return state_dict()
+
+
+def _scores(metrics: Mapping[str, Any] | None) -> dict[str, float]:
+    if metrics is None:
+        return {}
+    if not isinstance(metrics, Mapping):
+        raise ValidationError(
+            f"save_checkpoint: metrics must be a dict of name to number, got "
+            f"{type(metrics).__name__}"
+        )
+    scores: dict[str, float] = {}
+    for key, value in metrics.items():
+        if not isinstance(key, str):
+            raise ValidationError(f"save_checkpoint: metric name {key!r} is not a string")
+        try:
+            scores[key] = float(value.item() if isinstance(value, torch.Tensor) else value)
+        except (TypeError, ValueError, RuntimeError):
+            raise ValidationError(
+                f"save_checkpoint: metric {key!r} is {value!r}, not a number"
+            ) from None
+    return scores
 
 
 def load_latest(
@@ -154,6 +233,10 @@ def load_latest(
     """Put the run's latest readable checkpoint back into ``model`` (and the optimizer and
     scheduler); None when the run has none. A checkpoint whose blobs are missing or corrupt
     (their digest says so) is skipped with a warning, and the one before it is used."""
+    if not isinstance(model, torch.nn.Module):
+        raise ValidationError(
+            f"load_latest: model must be a torch.nn.Module, got {type(model).__name__}"
+        )
     run_id, db, blobs = _locate(run, workspace)
     found = list_checkpoints(db, run_id)
     if not found:
@@ -167,7 +250,7 @@ def load_latest(
                 weights_only=True,
                 map_location="cpu",
             )
-        except (BlobError, NotFoundError, OSError, RuntimeError, HoneError) as exc:
+        except Exception as exc:  # missing, corrupt, or not loadable without unpickling
             log.warning(
                 "hone: checkpoint at step %d of run %s cannot be read (%s); trying the one "
                 "before it",
@@ -187,7 +270,7 @@ def load_latest(
             extra=dict(state.get("extra", {})),
             skipped=skipped,
         )
-    raise HoneError(
+    raise NotFoundError(  # a restart would meet the same blobs: the job's own fault
         f"none of run {run_id}'s {len(found)} checkpoints can be read (steps "
         f"{', '.join(str(c.step) for c in found)}): their blobs are missing or corrupt"
     )
@@ -229,12 +312,14 @@ def _locate(run: ActiveRun | str | None, workspace: Any) -> tuple[str, Database,
         if current is None:
             raise ValidationError("load_latest: no active run (start one, or pass run=)")
         return (current.id, *_stores(current))
-    from hone.tracking.queries import resolve_run_id
-    from hone.tracking.start import workspace_of
+    from hone.tracking.start import wait_for_run, workspace_of
+    from hone.tracking.tracker import get_tracker
 
-    ws = workspace_of(workspace).require()
-    db = database_for(ws.store_uri)
-    return resolve_run_id(db, run), db, open_blob_store(ws.blob_uri)
+    if not isinstance(run, str):
+        raise ValidationError(f"load_latest: run must be a run id or a run, got {run!r}")
+    tracker = get_tracker(workspace_of(workspace).require())
+    # A run another process has just started may reach the store a moment later.
+    return wait_for_run(tracker, run), tracker.db, open_blob_store(tracker.workspace.blob_uri)
 
 
 def _rank() -> int:

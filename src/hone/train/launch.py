@@ -40,6 +40,7 @@ from hone.train.loop import (
     DONE_TAG,
     ERROR_TAG,
     FATAL,
+    RESUMED_TAG,
     Job,
     train_in_process,
     validation_split,
@@ -283,7 +284,8 @@ def _open_run(job: Prepared, experiment: str, name: str | None, resume: str | No
                 "process died without ending it, wait for its journal to be synced or "
                 "end it first)"
             )
-        run.set_tags({ERROR_TAG: "", DONE_TAG: ""})
+        # What the last attempt left ("" clears a tag): this attempt records its own.
+        run.set_tags({ERROR_TAG: "", DONE_TAG: "", RESUMED_TAG: ""})
     else:
         run = start_run(
             experiment,

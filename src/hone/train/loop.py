@@ -42,12 +42,22 @@ from hone.train.distributed import (
 from hone.train.params import Params, declare, resolve
 from hone.train.recipes import DataSpec, LoadedRecipe, data_spec, load_recipe
 
-__all__ = ["ERROR_TAG", "Job", "NonFiniteLoss", "best_mode", "train_in_process", "validation_split"]
+__all__ = [
+    "ERROR_TAG",
+    "RESUMED_TAG",
+    "Job",
+    "NonFiniteLoss",
+    "best_mode",
+    "train_in_process",
+    "validation_split",
+]
 
 log = logging.getLogger("hone.train")
 
 #: The tag a job's fatal error is recorded in (the launcher reads it).
 ERROR_TAG = "hone.error"
+#: The step a resumed (or restarted) job continued from.
+RESUMED_TAG = "hone.resumed_at_step"
 #: Set by rank 0 once every rank has finished training (each rank's final step).
 DONE_TAG = "hone.rank_steps"
 #: Samples a rank evaluates at once (at least its training batch).
@@ -426,7 +436,7 @@ class _Trainer:
         self.run.set_tags({f"hone.resumed.{k}": v for k, v in changed.items()})
         self.run.set_tags({"hone.hosts": json.dumps(hosts)})
         if resumed:
-            self.run.set_tag("hone.resumed_at_step", step)
+            self.run.set_tag(RESUMED_TAG, step)
 
 
 def _inputs(x: torch.Tensor, device: torch.device) -> torch.Tensor:
