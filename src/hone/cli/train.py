@@ -49,7 +49,7 @@ def train(
 ) -> None:
     """Train RECIPE on a dataset version, tracked as one run."""
     # PyTorch loads only for this command: every other hone command starts without it.
-    from hone.train.launch import Topology, launch, prepare
+    from hone.train.launch import Topology, check_names, launch, prepare
     from hone.train.params import parse_overrides
 
     topology = Topology(
@@ -63,6 +63,7 @@ def train(
         join_timeout=join_timeout,
     )
     topology.check()
+    check_names(experiment, name)
     overrides: dict[str, Any] = parse_overrides(param)
     ws = state.opened()
     if resume is not None:
@@ -186,7 +187,8 @@ def _report(outcome: Outcome, json_out: bool) -> None:
         )
         return
     style = "green" if outcome.status is RunStatus.FINISHED else "red"
-    console.print(f"\n[bold {style}]{outcome.status.value}[/] run {outcome.run_id}")
+    whose = f"run {outcome.run_id}" if outcome.run_id else "(this node; node rank 0 owns the run)"
+    console.print(f"\n[bold {style}]{outcome.status.value}[/] {whose}")
     if outcome.error:
         console.print(f"  error: {outcome.error}", markup=False)
     for key in sorted(outcome.metrics):

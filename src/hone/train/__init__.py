@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hone.config import Workspace
+from hone.data.dataset import DatasetVersion
 from hone.train.checkpoint import Restored, load_latest, save_checkpoint
 from hone.train.distributed import (
     Context,
@@ -21,7 +22,7 @@ from hone.train.distributed import (
     is_main,
     sum_across,
 )
-from hone.train.launch import Outcome, Topology, launch, prepare
+from hone.train.launch import Outcome, Topology, check_names, launch, prepare
 from hone.train.params import LOOP_PARAMS, Params
 from hone.train.recipes import DataSpec, Recipe
 
@@ -46,7 +47,7 @@ __all__ = [
 
 def train(
     recipe: str,
-    data: str,
+    data: str | DatasetVersion,
     *,
     params: Mapping[str, Any] | None = None,
     nproc_per_node: int = 1,
@@ -61,6 +62,14 @@ def train(
 
     topology = Topology(nproc_per_node=nproc_per_node, max_restarts=max_restarts)
     topology.check()
+    check_names(experiment, name)
     ws = workspace_of(workspace)
-    job = prepare(recipe, data, dict(params or {}), world_size=topology.world_size, workspace=ws)
+    job = prepare(
+        recipe,
+        data,
+        {} if params is None else params,
+        world_size=topology.world_size,
+        workspace=ws,
+        where="params",
+    )
     return launch(job, topology, experiment=experiment, name=name)

@@ -22,6 +22,7 @@ import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -35,6 +36,7 @@ from hone.tracking.queries import get_run
 from hone.tracking.run import ActiveRun
 from hone.tracking.start import start_run
 from hone.tracking.tracker import get_tracker
+from hone.tracking.validation import check_name
 from hone.train.distributed import threads_per_rank
 from hone.train.loop import (
     DONE_TAG,
@@ -46,9 +48,10 @@ from hone.train.loop import (
     validation_split,
 )
 from hone.train.params import Params, declare, resolve
+from hone.train.parts import build_parts, check_best_metric, logged_metrics, metric_sum
 from hone.train.recipes import DataSpec, LoadedRecipe, data_spec, load_recipe, one_line
 
-__all__ = ["Outcome", "Prepared", "Topology", "launch", "prepare"]
+__all__ = ["Outcome", "Prepared", "Topology", "check_names", "launch", "prepare"]
 
 log = logging.getLogger("hone.train")
 
@@ -149,19 +152,22 @@ class Prepared:
 
 def prepare(
     recipe: str,
-    data: str,
+    data: str | DatasetVersion,
     overrides: Mapping[str, Any],
     *,
     world_size: int = 1,
     workspace: Workspace | None = None,
+    where: str = "-p",
 ) -> Prepared:
-    """Load the recipe, resolve its params, find the data, and build the model once on no
-    memory at all (PyTorch's meta device): every mistake that does not need the workers
-    shows here, with one message."""
+    """Load the recipe, resolve its params, find the data, and build the model and its
+    parts once (on two real samples, or on PyTorch's meta device for a big model): every
+    mistake that does not need the workers shows here, with one message. ``where`` names
+    the overrides in messages (``-p`` on the command line, ``params`` in the API)."""
     ws = (workspace or Workspace.discover()).require()
     loaded = load_recipe(recipe)
-    params = resolve(declare(loaded.params, loaded.ref), overrides)
-    version = get_version(data, workspace=ws)
+    declared = declare(loaded.params, loaded.ref)
+    params = resolve(declared, overrides, where)
+    version = data if isinstance(data, DatasetVersion) else get_version(data, workspace=ws)
     spec = data_spec(version)
     if params.train_split not in spec.splits:
         raise ValidationError(
@@ -186,18 +192,73 @@ def prepare(
 
     with torch.device("meta"):  # no memory, whatever the model's size
         model = loaded.model(params, spec)
+    size = sum(p.numel() * p.element_size() for p in model.parameters())
+    on_cpu = size <= CHECK_ON_CPU_BYTES  # real arithmetic on 2 samples: milliseconds
+    if on_cpu:
+        torch.manual_seed(params.seed)
+        model = loaded.model(params, spec)
+    total = total_steps(params, rows, world_size)
+    parts = build_parts(loaded, params, spec, model, total)
     if loaded.member("loss") is None:  # a recipe's own loss may want other outputs
-        size = sum(p.numel() * p.element_size() for p in model.parameters())
-        if size <= CHECK_ON_CPU_BYTES:  # real arithmetic on 2 samples: milliseconds
-            torch.manual_seed(params.seed)
-            check_outputs(loaded.model(params, spec), spec, loaded.ref)
+        if on_cpu:
+            check_outputs(model, spec, loaded.ref, parts.metrics)
         else:  # shapes only (PyTorch's meta kernels take ~2 s to load the first time)
             with torch.device("meta"):
                 check_outputs(model, spec, loaded.ref)
+    evaluated = validation_split(params, spec)
+    check_best_metric(
+        params, declared["best_metric"], logged_metrics(spec, parts.metrics, evaluated is not None)
+    )
+    _warn_of_odd_settings(params, spec, evaluated, total)
     return Prepared(loaded, params, version, spec, ws)
 
 
-def check_outputs(model: Any, spec: DataSpec, recipe: str) -> None:
+def total_steps(params: Params, rows: int, world_size: int) -> int:
+    """Optimizer steps the job will take (as the loop counts them: each rank's shard of the
+    training split, in batches of batch_size / world_size, the last one partial)."""
+    per_rank = rows // world_size
+    batch = params.batch_size // world_size
+    total = params.epochs * -(-per_rank // batch)
+    return int(min(total, params.max_steps) if params.max_steps else total)
+
+
+def _warn_of_odd_settings(
+    params: Params, spec: DataSpec, evaluated: str | None, total: int
+) -> None:
+    """Settings that train, but rarely as meant: said once, before launch."""
+    if evaluated is None and params.val_split == "auto":
+        log.warning(
+            "hone: %s has no validation split (validation, val, valid or test besides %s): "
+            "nothing is evaluated and no checkpoint is kept as best (give -p val_split=NAME, "
+            "or split the version)",
+            spec.ref[:30],
+            params.train_split,
+        )
+    if evaluated is not None and evaluated == params.train_split:
+        log.warning(
+            "hone: val_split is the training split (%s): val/ metrics measure how well the "
+            "model fits what it trained on, not how it generalizes",
+            evaluated,
+        )
+    if params.warmup_steps >= total:
+        log.warning(
+            "hone: warmup_steps=%d is not below the job's %d steps: the learning rate never "
+            "reaches lr=%g",
+            params.warmup_steps,
+            total,
+            params.lr,
+        )
+    if spec.classes is not None and len(spec.classes) < 2:
+        log.warning(
+            "hone: %s has a single class (%r): a classifier learns nothing from it",
+            spec.ref[:30],
+            spec.classes[0] if spec.classes else None,
+        )
+
+
+def check_outputs(
+    model: Any, spec: DataSpec, recipe: str, metrics: Mapping[str, Any] | None = None
+) -> None:
     """A batch of two samples through the model (on the current default device: the CPU,
     or the meta device for shapes only): it must take the data's samples and give what
     the standard loss expects."""
@@ -230,6 +291,17 @@ def check_outputs(model: Any, spec: DataSpec, recipe: str) -> None:
             f"recipe {recipe}: for a batch of 2 samples of {spec.ref} the model gives "
             f"{shape}; the standard loss wants {wanted} (or give the recipe a loss)"
         )
+    target = torch.zeros(2, dtype=torch.int64 if spec.classes is not None else torch.float32)
+    for name, fn in (metrics or {}).items():
+        try:
+            with torch.no_grad():
+                metric_sum(name, fn(out, target), 2)
+        except ValidationError as exc:
+            raise ValidationError(f"recipe {recipe}: {exc}") from None
+        except Exception as exc:
+            raise ValidationError(
+                f"recipe {recipe}: metric {name!r} failed on a batch of 2: {one_line(exc)}"
+            ) from exc
 
 
 @dataclass
@@ -255,6 +327,7 @@ def launch(
     """Run the job. Node rank 0 creates (or, with ``resume``, reopens) the run; ``on_start``
     hears its id before training begins."""
     topology.check()
+    check_names(experiment, name)
     if topology.nnodes > 1 and topology.node_rank == 0:
         _check_port_free(topology)  # before the run exists: a busy port leaves nothing behind
     run: ActiveRun | None = None
@@ -273,6 +346,13 @@ def launch(
         raise
 
 
+def check_names(experiment: str, name: str | None) -> None:
+    """The run's names, checked before anything starts (the CLI calls it before prepare)."""
+    check_name(experiment, "experiment")
+    if name is not None:
+        check_name(name, "run")
+
+
 def _open_run(job: Prepared, experiment: str, name: str | None, resume: str | None) -> ActiveRun:
     if resume is not None:
         _check_resumable(job, resume)
@@ -289,11 +369,14 @@ def _open_run(job: Prepared, experiment: str, name: str | None, resume: str | No
     else:
         run = start_run(
             experiment,
-            name or f"{job.recipe.ref.rsplit(':', 1)[-1]}-{job.version.name}",
+            name or f"{_short_name(job.recipe.ref)}-{job.version.name}",
             params=job.run_params,
             tags={"hone.kind": "train"},
             workspace=job.workspace,
         )
+        source = job.recipe.source()
+        if source is not None:  # what the recipe was when it trained, whatever it becomes
+            run.log_text(source[1], f"recipe/{source[0]}")
     run.log_input(job.version, job.params.train_split)
     evaluated = validation_split(job.params, job.spec)
     if evaluated is not None:
@@ -301,6 +384,14 @@ def _open_run(job: Prepared, experiment: str, name: str | None, resume: str | No
     with run.lock:
         run.flush()  # the workers attach to it: it must be in the store before they start
     return run
+
+
+def _short_name(ref: str) -> str:
+    """A recipe's name in a run's default name: cnn, Model, my_recipe (not its path)."""
+    where, _, attr = ref.rpartition(":") if ":" in ref else (ref, "", "")
+    if attr:
+        return attr.rsplit(".", 1)[-1]
+    return Path(where).stem if where.endswith(".py") else where.rsplit(".", 1)[-1]
 
 
 def _check_resumable(job: Prepared, resume: str) -> None:
@@ -381,7 +472,9 @@ def torchrun_command(topology: Topology) -> list[str]:
             "--rdzv-backend=c10d",
             f"--rdzv-endpoint={topology.rdzv_endpoint}",
             f"--rdzv-id={topology.rdzv_id or 'hone-' + topology.rdzv_endpoint.replace(':', '-')}",
-            f"--rdzv-conf=is_host={is_host},join_timeout={topology.join_timeout}",
+            # read_timeout: how long a node that is not the host waits to reach it.
+            f"--rdzv-conf=is_host={is_host},join_timeout={topology.join_timeout},"
+            f"read_timeout={topology.join_timeout}",
         ]
         if topology.local_addr:
             command.append(f"--local-addr={topology.local_addr}")

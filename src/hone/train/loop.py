@@ -17,7 +17,6 @@ import json
 import logging
 import math
 import os
-from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -40,6 +39,7 @@ from hone.train.distributed import (
     sum_across,
 )
 from hone.train.params import Params, declare, resolve
+from hone.train.parts import build_parts, is_plateau, metric_sum
 from hone.train.recipes import DataSpec, LoadedRecipe, data_spec, load_recipe
 
 __all__ = [
@@ -181,10 +181,6 @@ class _Trainer:
             )
         torch.manual_seed(params.seed)
         self.model = recipe.model(params, spec).to(ctx.device)
-        self.loss_fn = self._loss()
-        self.metric_fns: dict[str, Callable[..., torch.Tensor]] = dict(
-            self.recipe.call("metrics", params, spec) or {}
-        )
         classes = spec.classes is not None
         self.train_data = Loader(
             version, params.train_split, per_rank, seed=params.seed, label_index=classes
@@ -207,8 +203,10 @@ class _Trainer:
         self.total_steps = params.epochs * per_epoch
         if params.max_steps:
             self.total_steps = min(self.total_steps, params.max_steps)
-        self.optimizer = self._optimizer()
-        self.scheduler = self._scheduler()
+        parts = build_parts(recipe, params, spec, self.model, self.total_steps)
+        self.loss_fn, self.metric_fns = parts.loss, parts.metrics
+        self.optimizer, self.scheduler = parts.optimizer, parts.scheduler
+        self.plateau = is_plateau(self.scheduler)  # stepped once an epoch, on best_metric
         self.amp_dtype = _amp_dtype(params.amp, ctx.device)
         self.scaler = torch.amp.GradScaler(ctx.device.type, enabled=self.amp_dtype is torch.float16)
         self.ddp: nn.Module = self.model
@@ -216,48 +214,6 @@ class _Trainer:
             self.ddp = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None
             )
-
-    # Parts a recipe may supply ---------------------------------------------------------
-
-    def _loss(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-        given = self.recipe.call("loss", self.params, self.spec)
-        if given is not None:
-            return given  # type: ignore[no-any-return]
-        if self.spec.classes is not None:
-            return nn.CrossEntropyLoss()
-        mse = nn.MSELoss()
-        return lambda out, y: mse(out.reshape(y.shape[0], -1).squeeze(1), y.float())
-
-    def _optimizer(self) -> torch.optim.Optimizer:
-        given = self.recipe.call("optimizer", self.params, self.model)
-        if given is not None:
-            return given  # type: ignore[no-any-return]
-        p = self.params
-        weights = self.model.parameters()
-        if p.optimizer == "sgd":
-            return torch.optim.SGD(
-                weights, lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay
-            )
-        if p.optimizer == "adam":
-            return torch.optim.Adam(weights, lr=p.lr, weight_decay=p.weight_decay)
-        return torch.optim.AdamW(weights, lr=p.lr, weight_decay=p.weight_decay)
-
-    def _scheduler(self) -> torch.optim.lr_scheduler.LRScheduler:
-        given = self.recipe.call("scheduler", self.params, self.optimizer, self.total_steps)
-        if given is not None:
-            return given  # type: ignore[no-any-return]
-        warmup, total = self.params.warmup_steps, max(self.total_steps, 1)
-        cosine = self.params.scheduler == "cosine"
-
-        def factor(step: int) -> float:
-            if step < warmup:
-                return float((step + 1) / warmup)
-            if not cosine:
-                return 1.0
-            done = min(1.0, (step - warmup) / max(total - warmup, 1))
-            return 0.5 * (1.0 + math.cos(math.pi * done))
-
-        return torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
 
     # The loop --------------------------------------------------------------------------
 
@@ -313,6 +269,8 @@ class _Trainer:
                 final["train/epoch_loss"] = float(totals[0] / totals[1])
             final["epoch"] = float(epoch)
             self.totals = totals = torch.zeros(2, dtype=torch.float64)
+            if self.plateau and p.best_metric in final:
+                self.scheduler.step(final[p.best_metric])
             final["lr"] = float(self.optimizer.param_groups[0]["lr"])
             if self.run is not None:
                 self.run.log_metrics(final, step=step)
@@ -357,7 +315,8 @@ class _Trainer:
                 nn.utils.clip_grad_norm_(self.model.parameters(), self.params.grad_clip)
             self.scaler.step(self.optimizer)
             self.scaler.update()
-        self.scheduler.step()
+        if not self.plateau:
+            self.scheduler.step()
         return float(loss.detach()), len(x)
 
     def _autocast(self) -> AbstractContextManager[Any]:
@@ -381,8 +340,7 @@ class _Trainer:
             if self.spec.classes is not None:
                 values.append(float((out.argmax(1) == y).sum()))
             for name, fn in self.metric_fns.items():
-                values.append(float(torch.as_tensor(fn(out, y)).double().sum()))
-                del name
+                values.append(metric_sum(name, fn(out, y), n))
             sums += torch.tensor([*values, n], dtype=torch.float64)
         sums = sum_across(sums)
         count = float(sums[-1])

@@ -8,6 +8,7 @@ them and may change their defaults (a recipe that trains best at ``lr=0.01`` say
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -62,6 +63,12 @@ _AT_LEAST: dict[str, float] = {
     "keep_best": 0,
     "log_every": 1,
 }
+_AT_MOST: dict[str, float] = {
+    "momentum": 1,
+    "seed": 2**64 - 1,  # what torch.manual_seed takes
+}
+#: Integers beyond this reach no loop, and PyTorch refuses them.
+MAX_INT = 2**63 - 1
 _KINDS = (bool, int, float, str)
 _KIND_NAMES: dict[type, str] = {
     bool: "true or false",
@@ -124,25 +131,35 @@ def parse_overrides(pairs: Iterable[str]) -> dict[str, str]:
     return found
 
 
-def resolve(declared: Mapping[str, Any], overrides: Mapping[str, Any]) -> Params:
+def resolve(declared: Mapping[str, Any], overrides: Mapping[str, Any], where: str = "-p") -> Params:
     """Defaults with ``overrides`` (text from the command line, or values) applied; an
-    unknown name or a value of the wrong type is refused, naming the declared ones."""
+    unknown name or a value of the wrong type is refused, naming the declared ones.
+    ``where`` names the overrides in messages (``-p``, or ``params`` for the API)."""
+    if not isinstance(overrides, Mapping):
+        raise ValidationError(
+            f"{where}: give a dict of name to value, got {type(overrides).__name__}"
+        )
     params = Params(declared)
     for name, value in overrides.items():
         if name not in declared:
             near = sorted(declared)
             raise ValidationError(f"unknown param {name!r}; this recipe takes {', '.join(near)}")
         kind = type(declared[name])
-        params[name] = _convert(name, value, kind, "-p")
-        _check_value(name, params[name], "-p")
+        params[name] = _convert(name, value, kind, where)
+        _check_value(name, params[name], where)
     return params
 
 
 def _convert(name: str, value: Any, kind: type, where: str) -> Any:
     if isinstance(value, str) and kind is not str:
         return _from_text(name, value, kind, where)
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+    if not isinstance(value, bool | str):  # NumPy's and PyTorch's numbers are numbers too
+        if kind is int and isinstance(value, numbers.Integral):
+            return int(value)
+        if kind is float and isinstance(value, numbers.Real):
+            return float(value)
+    if kind is bool and type(value).__name__ == "bool_":  # numpy.bool_
+        return bool(value)
     if type(value) is not kind:
         raise ValidationError(
             f"{where} {name}={value!r}: {name} is {_KIND_NAMES[kind]}, not "
@@ -160,6 +177,8 @@ def _from_text(name: str, text: str, kind: type, where: str) -> Any:
         if lowered in ("false", "0", "no", "off"):
             return False
         raise ValidationError(f"{where} {name}={text!r}: {name} is true or false")
+    if not text.isascii():  # int() reads full-width and other Unicode digits as numbers
+        raise wrong
     try:
         return int(text, 10) if kind is int else float(text)
     except ValueError:
@@ -177,6 +196,11 @@ def _check_value(name: str, value: Any, where: str) -> None:
     low = _AT_LEAST.get(name)
     if low is not None and value < low:
         raise ValidationError(f"{where} {name}={value!r}: {name} must be at least {low:g}")
+    high = _AT_MOST.get(name, MAX_INT if isinstance(value, int) else None)
+    if high is not None and not isinstance(value, bool) and value > high:
+        raise ValidationError(f"{where} {name}={value!r}: {name} must be at most {high:g}")
+    if isinstance(value, int) and not isinstance(value, bool) and value < -MAX_INT:
+        raise ValidationError(f"{where} {name}={value!r}: too large a number")
     if name == "lr" and value <= 0:
         raise ValidationError(f"{where} lr={value!r}: the learning rate must be positive")
 

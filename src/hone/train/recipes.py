@@ -120,8 +120,22 @@ class LoadedRecipe:
             return member(*args)
         except HoneError:
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # sys.exit() in a recipe is its failure too
             raise ValidationError(f"recipe {self.ref}: {name}() failed: {one_line(exc)}") from exc
+
+    def source(self) -> tuple[str, str] | None:
+        """The recipe's source file (name, text), to keep with a run; None for a builtin
+        (hone's version says what it was) or when there is no readable file."""
+        if self.ref.startswith("builtin:"):
+            return None
+        target = self.obj if inspect.ismodule(self.obj) else type(self.obj)
+        try:
+            path = inspect.getsourcefile(target)
+            if path is None:
+                return None
+            return Path(path).name, Path(path).read_text(errors="replace")
+        except (TypeError, OSError):
+            return None
 
     def model(self, params: Params, data: DataSpec) -> torch.nn.Module:
         import torch
@@ -152,7 +166,13 @@ def load_recipe(ref: str) -> LoadedRecipe:
             )
         return _checked(LoadedRecipe(ref, BUILTIN[name]()))
     where, _, attr = _split(ref)
-    module = _import_file(ref, Path(where)) if where.endswith(".py") else _import(ref, where)
+    if where.endswith(".py"):
+        # Recorded on the run as an absolute path: a resume from another folder finds it.
+        path = Path(where).absolute()
+        module = _import_file(ref, path)
+        ref = f"{path}:{attr}" if attr else str(path)
+    else:
+        module = _import(ref, where)
     obj: Any = module
     if attr:
         for part in attr.split("."):
@@ -162,7 +182,7 @@ def load_recipe(ref: str) -> LoadedRecipe:
     if inspect.isclass(obj):
         try:
             obj = obj()
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             raise ValidationError(
                 f"recipe {ref}: {attr}() (a class is instantiated without arguments) "
                 f"failed: {type(exc).__name__}: {exc}"
@@ -194,13 +214,13 @@ def _import(ref: str, name: str) -> Any:
                 "PYTHONPATH? a file is given as path/to/file.py)"
             ) from None
         raise ValidationError(f"recipe {ref} does not import: {one_line(exc)}") from None
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise ValidationError(f"recipe {ref} does not import: {one_line(exc)}") from None
 
 
 def _import_file(ref: str, path: Path) -> Any:
     if not path.is_file():
-        raise ValidationError(f"recipe {ref}: no file {path}")
+        raise ValidationError(f"recipe {ref}: no file {os.path.relpath(path)}")
     name = f"hone_recipe_{abs(hash(str(path.resolve())))}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
@@ -211,7 +231,7 @@ def _import_file(ref: str, path: Path) -> Any:
         spec.loader.exec_module(module)
     except BaseException as exc:
         del sys.modules[name]
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        if isinstance(exc, KeyboardInterrupt):
             raise
         raise ValidationError(f"recipe {ref} does not import: {one_line(exc)}") from None
     return module
