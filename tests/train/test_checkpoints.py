@@ -203,3 +203,37 @@ def test_a_resume_with_no_readable_checkpoint_fails_saying_so(
     assert code == 0 and "missing" in out and "lost their blobs" in out
     code, out, _ = hone_cli(capsys, "-w", str(ws.home), "runs", "show", run.id)
     assert "hone.resumed_at_step" not in out  # cleared: nothing to show
+
+
+def test_the_background_writer_stores_a_copy_and_reports_its_failure(
+    sqlite_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The standard loop's checkpoints are written while training goes on: what is saved
+    is the state at the call, whatever training does next, and a write that fails is
+    raised by the next save (or wait), not lost."""
+    from hone.errors import DiskFullError
+    from hone.train.checkpoint import CheckpointWriter
+
+    ws = sqlite_workspace
+    model = torch.nn.Linear(2, 2)
+    writer = CheckpointWriter()
+    with hone.start_run("bg", workspace=ws) as run:
+        at_save = model.weight.detach().clone()
+        writer.save(model, step=1, run=run)
+        with torch.no_grad():
+            model.weight.add_(5.0)  # training moves on at once
+        saved = writer.wait()
+        assert saved is not None and saved.step == 1
+
+        def full(*args: Any, **kwargs: Any) -> Any:
+            raise DiskFullError("the disk is full")
+
+        monkeypatch.setattr(checkpoint_module, "record_checkpoint", full)
+        writer.save(model, step=2, run=run)  # returns: the failure comes later
+        with pytest.raises(DiskFullError):
+            writer.save(model, step=3, run=run)
+        writer.close()
+    fresh = torch.nn.Linear(2, 2)
+    restored = hone.train.load_latest(fresh, run=run.id, workspace=ws)
+    assert restored is not None and restored.step == 1
+    torch.testing.assert_close(fresh.weight, at_save)

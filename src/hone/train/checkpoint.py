@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,7 @@ from hone.store.database import Database, database_for
 from hone.tracking.checkpoints import Checkpoint, list_checkpoints, record_checkpoint, retain
 from hone.tracking.run import ActiveRun, active_run
 
-__all__ = ["Restored", "check_loadable", "load_latest", "save_checkpoint"]
+__all__ = ["CheckpointWriter", "Restored", "check_loadable", "load_latest", "save_checkpoint"]
 
 log = logging.getLogger("hone.train")
 
@@ -88,6 +89,125 @@ def save_checkpoint(
     """
     if _rank() != 0:
         return None
+    return _snapshot(
+        model,
+        optimizer,
+        scheduler,
+        step=step,
+        epoch=epoch,
+        batch=batch,
+        metrics=metrics,
+        extra=extra,
+        run=run,
+        keep_last=keep_last,
+        keep_best=keep_best,
+        best_metric=best_metric,
+        best_mode=best_mode,
+    ).write()
+
+
+class CheckpointWriter:
+    """``save_checkpoint`` with the writing off the training thread: the state is copied
+    (serialized) when ``save`` is called, then hashed, stored, indexed and pruned on one
+    background thread while training goes on. One save at a time: the next waits for the
+    previous, and its error (a full disk) is raised there or by ``wait``."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="hone-checkpoint")
+        self._pending: Future[Checkpoint] | None = None
+
+    def save(
+        self,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer | None = None,
+        scheduler: Any = None,
+        **options: Any,
+    ) -> None:
+        """As ``save_checkpoint`` (same arguments), returning at once."""
+        if _rank() != 0:
+            return
+        snapshot = _snapshot(model, optimizer, scheduler, **options)
+        self.wait()
+        self._pending = self._pool.submit(snapshot.write)
+
+    def wait(self) -> Checkpoint | None:
+        """The last save's checkpoint once it is stored; its error if it failed."""
+        pending, self._pending = self._pending, None
+        return pending.result() if pending is not None else None
+
+    def close(self) -> None:
+        """Finish what is being written (a checkpoint begun is not thrown away)."""
+        try:
+            self.wait()
+        finally:
+            self._pool.shutdown(wait=True)
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """A training state taken and checked, ready to be written."""
+
+    run: ActiveRun
+    step: int
+    epoch: int
+    weights: bytes
+    state: bytes
+    scores: dict[str, float]
+    keep_last: int
+    keep_best: int
+    best_metric: str
+    best_mode: str
+
+    def write(self) -> Checkpoint:
+        db, blobs = _stores(self.run)
+        parts = (self.weights, self.state)
+        # repair: an old copy of the same bytes may be damaged; this one must be readable.
+        digests = [blobs.put_bytes(data, repair=True) for data in parts]
+        saved = record_checkpoint(
+            db,
+            self.run.id,
+            self.step,
+            self.epoch,
+            digests[0],
+            digests[1],
+            sum(map(len, parts)),
+            self.scores,
+        )
+        for digest, data in zip(digests, parts, strict=True):
+            # Another run's retention may have collected these bytes between the put and
+            # the record (identical content, its own older checkpoint): recorded now, they
+            # stay.
+            if not blobs.exists(digest):
+                blobs.put_bytes(data)
+        retain(
+            db,
+            blobs,
+            self.run.id,
+            keep_last=self.keep_last,
+            keep_best=self.keep_best,
+            metric=self.best_metric,
+            mode=self.best_mode,
+        )
+        return saved
+
+
+def _snapshot(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any = None,
+    *,
+    step: int,
+    epoch: int = 0,
+    batch: int = 0,
+    metrics: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    run: ActiveRun | None = None,
+    keep_last: int = 2,
+    keep_best: int = 1,
+    best_metric: str = "val/loss",
+    best_mode: str = "min",
+) -> _Snapshot:
+    """Everything checked, then the state serialized: a copy training may move on from."""
     run = run or active_run()
     if run is None:
         raise ValidationError("save_checkpoint: no active run (start one, or pass run=)")
@@ -116,7 +236,6 @@ def save_checkpoint(
     if extra is not None and not isinstance(extra, Mapping):
         raise ValidationError(f"save_checkpoint: extra must be a dict, got {type(extra).__name__}")
     scores = _scores(metrics)
-    db, blobs = _stores(run)
     state: dict[str, Any] = {
         "position": {"step": step, "epoch": epoch, "batch": batch},
         "rng": {"torch": torch.get_rng_state()},
@@ -131,30 +250,20 @@ def save_checkpoint(
     for part in ("extra", "scheduler", "optimizer"):
         if part in state:
             check_loadable(state[part], part)
-    weights = _weights_bytes(model)
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    parts = (weights, buffer.getvalue())
-    # repair: an old copy of the same bytes may be damaged; this one must be readable.
-    digests = [blobs.put_bytes(data, repair=True) for data in parts]
-    saved = record_checkpoint(
-        db, run.id, step, epoch, digests[0], digests[1], sum(map(len, parts)), scores
+    return _Snapshot(
+        run,
+        step,
+        epoch,
+        _weights_bytes(model),
+        buffer.getvalue(),
+        scores,
+        keep_last,
+        keep_best,
+        best_metric,
+        best_mode,
     )
-    for digest, data in zip(digests, parts, strict=True):
-        # Another run's retention may have collected these bytes between the put and the
-        # record (identical content, its own older checkpoint): recorded now, they stay.
-        if not blobs.exists(digest):
-            blobs.put_bytes(data)
-    retain(
-        db,
-        blobs,
-        run.id,
-        keep_last=keep_last,
-        keep_best=keep_best,
-        metric=best_metric,
-        mode=best_mode,
-    )
-    return saved
 
 
 #: What ``torch.load(weights_only=True)`` gives back: anything else is refused at save.

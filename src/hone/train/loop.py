@@ -30,7 +30,7 @@ from hone.data.torch_adapter import Loader
 from hone.errors import NotFoundError, UserError, ValidationError
 from hone.tracking.run import ActiveRun
 from hone.tracking.start import start_run
-from hone.train.checkpoint import load_latest, save_checkpoint
+from hone.train.checkpoint import CheckpointWriter, load_latest
 from hone.train.distributed import (
     Context,
     all_gather_objects,
@@ -101,10 +101,16 @@ def validation_split(params: Params, spec: DataSpec) -> str | None:
         return next((s for s in _VAL_SPLITS if s in spec.splits and s != params.train_split), None)
     if wanted not in spec.splits:
         raise ValidationError(
-            f"val_split={wanted!r}: {spec.ref} has splits {', '.join(sorted(spec.splits))} "
-            "(or give none)"
+            f"val_split={wanted!r}: {short_ref(spec.ref)} has splits "
+            f"{', '.join(sorted(spec.splits))} (or give none)"
         )
     return str(wanted)
+
+
+def short_ref(ref: str) -> str:
+    """name@version as people read it: the version's first 12 digits."""
+    name, _, version = ref.partition("@")
+    return f"{name}@{version[:12]}"
 
 
 def best_mode(params: Params) -> str:
@@ -218,6 +224,20 @@ class _Trainer:
     # The loop --------------------------------------------------------------------------
 
     def fit(self, workspace: str) -> dict[str, float]:
+        self.checkpoints = CheckpointWriter()  # rank 0 writes them while training goes on
+        try:
+            final, step = self._train(workspace)
+        except BaseException:
+            try:
+                self.checkpoints.close()  # a checkpoint begun is finished, if it can be
+            except Exception as exc:  # the job's own error is the one to report
+                log.warning("hone: the last checkpoint could not be written: %s", exc)
+            raise
+        self.checkpoints.close()  # stored before the run can count as done
+        self._check_lockstep(step)
+        return final
+
+    def _train(self, workspace: str) -> tuple[dict[str, float], int]:
         p, ctx = self.params, self.ctx
         restored = load_latest(
             self.model, self.optimizer, self.scheduler, run=self.run_id, workspace=workspace
@@ -277,8 +297,7 @@ class _Trainer:
             self._save(step, epoch, batch, final)
         if not final:  # resumed after the last step: report what the model does now
             final = self._evaluate()
-        self._check_lockstep(step)
-        return final
+        return final, step
 
     def _check_lockstep(self, step: int) -> None:
         """Every rank's step count and a digest of its final weights, recorded by rank 0:
@@ -352,7 +371,7 @@ class _Trainer:
         if self.run is None:
             return
         p = self.params
-        save_checkpoint(
+        self.checkpoints.save(
             self.model,
             self.optimizer,
             self.scheduler,
