@@ -33,10 +33,11 @@ __all__ = ["get", "import_dataset", "list_datasets", "versions"]
 WorkspaceLike = Workspace | str | os.PathLike[str] | None
 
 
-def _open(workspace: WorkspaceLike) -> tuple[Database, BlobStore]:
+def _open(workspace: WorkspaceLike) -> tuple[Database, BlobStore, Path]:
+    """The store, the blobs and the workspace folder (where the split cache lives)."""
     ws = workspace if isinstance(workspace, Workspace) else Workspace.discover(workspace)
     ws.require()
-    return database_for(ws.store_uri), open_blob_store(ws.blob_uri)
+    return database_for(ws.store_uri), open_blob_store(ws.blob_uri), ws.home
 
 
 def import_dataset(
@@ -69,7 +70,7 @@ def import_dataset(
     fractions = parse_split_spec(split)
     seed = check_seed(seed)
     size = check_image_size(image_size)
-    db, blobs = _open(workspace)
+    db, blobs, home = _open(workspace)
     opened = open_source(source, label, features, image_mode=image_mode, image_size=size)
     if stratify and opened.label_name is None:
         raise ValidationError("--stratify needs a label (--label COLUMN)")
@@ -110,7 +111,7 @@ def import_dataset(
         },
     )
     summary = {**done.summary, **({"warnings": done.warnings} if done.warnings else {})}
-    return commit_version(db, blobs, manifest, summary, _source_label(source))
+    return commit_version(db, blobs, manifest, summary, _source_label(source), home=home)
 
 
 def _source_label(source: str | os.PathLike[str]) -> str:
@@ -122,17 +123,17 @@ def _source_label(source: str | os.PathLike[str]) -> str:
 
 def get(ref: str, *, workspace: WorkspaceLike = None) -> DatasetVersion:
     """A version by reference: ``NAME`` or ``NAME@latest`` (the newest), ``NAME@PREFIX``."""
-    db, blobs = _open(workspace)
-    return DatasetVersion(resolve(db, ref), blobs, db)
+    db, blobs, home = _open(workspace)
+    return DatasetVersion(resolve(db, ref), blobs, db, home)
 
 
 def list_datasets(*, workspace: WorkspaceLike = None) -> list[DatasetInfo]:
     """Every dataset with its number of versions and its newest version."""
-    db, _ = _open(workspace)
+    db, _, _ = _open(workspace)
     return dataset_infos(db)
 
 
 def versions(name: str, *, workspace: WorkspaceLike = None) -> list[VersionRow]:
     """A dataset's versions, oldest first."""
-    db, _ = _open(workspace)
+    db, _, _ = _open(workspace)
     return list_versions(db, name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from hone.blobs import BlobStore
@@ -19,8 +20,11 @@ def commit_version(
     manifest: Manifest,
     summary: dict[str, Any],
     source: str | None = None,
+    *,
+    home: Path | None = None,
 ) -> DatasetVersion:
-    """Store the manifest (its digest is the version id) and record the version."""
+    """Store the manifest (its digest is the version id) and record the version; ``home``
+    is the workspace folder the version is read from (its split cache's place)."""
     version_id = blobs.put_bytes(manifest.to_json())
     summary = {
         **summary,
@@ -53,4 +57,4 @@ def commit_version(
             source=source,
         ),
     )
-    return DatasetVersion(row, blobs, db)
+    return DatasetVersion(row, blobs, db, home)

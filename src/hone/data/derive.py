@@ -95,7 +95,9 @@ def append(
     summary = merge_summaries(_stats_only(version.summary), done.summary)
     if done.warnings:
         summary["warnings"] = done.warnings
-    return commit_version(version.db, version.blobs, manifest, summary, _shown(source))
+    return commit_version(
+        version.db, version.blobs, manifest, summary, _shown(source), home=version.home
+    )
 
 
 def relabel(version: DatasetVersion, labels: Mapping[int, Any]) -> DatasetVersion:
@@ -245,7 +247,9 @@ def normalize(
         transforms=(*parent.transforms, step),
         lineage={"op": "normalize", "params": {"method": method, "fit_split": fit_split}},
     )
-    return commit_version(version.db, version.blobs, manifest, _stats_only(version.summary), None)
+    return commit_version(
+        version.db, version.blobs, manifest, _stats_only(version.summary), home=version.home
+    )
 
 
 def _rewrite(
@@ -264,7 +268,7 @@ def _rewrite(
         lineage={"op": op, "params": params},
     )
     summary = summarize(x, parent.feature_names, labels, splits)
-    return commit_version(version.db, version.blobs, manifest, summary, None)
+    return commit_version(version.db, version.blobs, manifest, summary, home=version.home)
 
 
 def _append_split(

@@ -31,8 +31,9 @@ class TorchDataset(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor]]):
     """Samples of one split: ``(features, label)`` tensors, features transformed."""
 
     def __init__(self, version: DatasetVersion, split: str | None = None) -> None:
-        # A view of Arrow memory, not a copy; chunks checked against their digests.
-        x, y = version.to_numpy(split, raw=True, verify=True)
+        # A view of the machine's shared, decoded copy (split_cache.py), not a private one;
+        # chunks checked against their digests when it was made.
+        x, y = version.to_numpy(split, raw=True, verify=True, shared=True)
         self.version, self.split = version, split
         self._x, self._y = x, class_indices(y, version)
         self._transforms = version.manifest.transforms
@@ -80,7 +81,9 @@ class Loader:
         self.even = even
         self.epoch = 0
         self.start = 0  # batches of this epoch to pass over (a resumed job did them)
-        self._x, y = version.to_numpy(split, raw=True, verify=True)
+        # Every rank of the job on this machine maps the same decoded split (one reads and
+        # verifies the chunks); each batch below is gathered into memory of its own.
+        self._x, y = version.to_numpy(split, raw=True, verify=True, shared=True)
         self._y = class_indices(y, version, always=label_index)
         self._transforms = version.manifest.transforms
 
