@@ -23,6 +23,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import sys
 import time
@@ -169,27 +171,36 @@ def train_scaling(workdir: Path, sizes: Sizes) -> None:
     ws, digits, digits32 = _workspace(workdir)
     out: dict[str, Any] = {"bench": "train_scaling", "epochs": sizes.scaling_epochs, "configs": {}}
     for name, ref in (("digits32", digits32), ("digits", digits)):
+        data = _export(ws, ref, workdir / f"{name}.npz")
         sides = {f"{n}x1": _scaling_side(workdir, ws, ref, n, sizes.scaling_epochs) for n in (1, 2)}
+        sides |= {f"plain {n}x1": _plain_side(data, n, sizes.scaling_epochs) for n in (1, 2)}
         rounds = trials.interleaved(sides, sizes.pairs, f"scaling {name}")
 
         def rate(t: trials.Trial) -> float:
             return float(t.results["child"]["samples_per_s"])
+
+        def child(key: str) -> Callable[[trials.Trial], float]:
+            return lambda t: float(t.results["child"][key])
 
         out["configs"][name] = {
             "ref": ref,
             "sides": {
                 side: {
                     "samples_per_s": trials.side_spread(rounds, side, rate),
-                    "ms_per_step": trials.side_spread(
-                        rounds, side, lambda t: float(t.results["child"]["ms_per_step"])
-                    ),
-                    "accuracy": trials.side_spread(
-                        rounds, side, lambda t: float(t.results["child"]["accuracy"])
-                    ),
+                    "ms_per_step": trials.side_spread(rounds, side, child("ms_per_step")),
+                    "accuracy": trials.side_spread(rounds, side, child("accuracy")),
+                    # Every process of the job: each rank's peak, plus hone's launcher.
+                    "peak_rss_mib": trials.side_spread(rounds, side, child("job_peak_rss_mib")),
                 }
                 for side in sides
             },
             "ratio": trials.pair_ratios(rounds, lambda r: rate(r["2x1"]) / rate(r["1x1"])),
+            "plain_ratio": trials.pair_ratios(
+                rounds, lambda r: rate(r["plain 2x1"]) / rate(r["plain 1x1"])
+            ),
+            "hone_vs_plain_2x1": trials.pair_ratios(
+                rounds, lambda r: rate(r["2x1"]) / rate(r["plain 2x1"])
+            ),
             "accuracy_gap_points": trials.pair_ratios(
                 rounds,
                 lambda r: (
@@ -219,6 +230,33 @@ def _scaling_side(
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return lambda r: trials.spawn(command, f"{processes}x1", HERE, env=env)
+
+
+def _export(ws: hone.Workspace, ref: str, path: Path) -> Path:
+    """The version's train and test splits (transforms applied) for the plain loop."""
+    version = hone.data.get(ref, workspace=ws)
+    x_train, y_train = version.to_numpy("train")
+    x_test, y_test = version.to_numpy("test")
+    assert y_train is not None and y_test is not None
+    side = math.isqrt(math.prod(x_train.shape[1:]))  # 8 x 8 pixels, or 32 x 32
+    np.savez(
+        path,
+        x_train=np.asarray(x_train, dtype=np.float32).reshape(-1, side, side),
+        y_train=y_train,
+        x_test=np.asarray(x_test, dtype=np.float32).reshape(-1, side, side),
+        y_test=y_test,
+    )
+    return path
+
+
+def _plain_side(data: Path, processes: int, epochs: int) -> Callable[[int], trials.Trial]:
+    script = [str(HERE / "plain_ddp.py"), str(data), str(epochs)]
+    command = [sys.executable, *script]
+    if processes > 1:
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+        command += [f"--nproc-per-node={processes}", *script]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return lambda r: trials.spawn(command, f"plain {processes}x1", HERE, env=env)
 
 
 def train_restart(workdir: Path, sizes: Sizes) -> None:
@@ -286,12 +324,16 @@ def child() -> None:
     points = metric_history(db, outcome.run_id, "train/loss")
     steps = points[-1].step - points[0].step
     elapsed = points[-1].timestamp - points[0].timestamp
+    run = get_run(db, outcome.run_id)
+    ranks = json.loads(run.tags["hone.rank_peak_rss_mib"])
     emit(
         {
             "bench": "child",
             "samples_per_s": steps * 64 / elapsed,
             "ms_per_step": 1000 * elapsed / steps,
-            "accuracy": get_run(db, outcome.run_id).metrics["val/acc"].value,
+            "accuracy": run.metrics["val/acc"].value,
+            # In one process the rank is this process; else the ranks and this launcher.
+            "job_peak_rss_mib": sum(ranks) + (rss.peak_mib() if processes > 1 else 0),
         }
     )
 

@@ -29,3 +29,19 @@ def test_the_restart_benchmark_times_a_real_restart(tmp_path: Path) -> None:
     restart = found["train_restart"]
     assert restart["steps_redone"]["values"] == [5]  # killed at 30, checkpoint at 24
     assert 0 < restart["restart_s"]["median"] < 120
+
+
+def test_the_plain_ddp_baseline_is_the_same_training_as_hone_at_each_scale(
+    tmp_path: Path,
+) -> None:
+    """hone's scaling is read against plain DDP on the same cores: at one process and at
+    two, both train the same model on the same shards, to the same accuracy."""
+    found = quick_results("bench_train.py", tmp_path, "--only=train_scaling")
+    for name, config in found["train_scaling"]["configs"].items():
+        sides = config["sides"]
+        for n in (1, 2):
+            hone_acc = sides[f"{n}x1"]["accuracy"]["median"]
+            plain_acc = sides[f"plain {n}x1"]["accuracy"]["median"]
+            assert hone_acc == pytest.approx(plain_acc, abs=1e-6), (name, n)
+            assert sides[f"{n}x1"]["peak_rss_mib"]["median"] > 100  # every process counted
+        assert config["plain_ratio"]["median"] > 0

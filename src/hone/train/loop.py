@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import os
+import resource
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -301,19 +302,23 @@ class _Trainer:
 
     def _check_lockstep(self, step: int) -> None:
         """Every rank's step count and a digest of its final weights, recorded by rank 0:
-        synchronous training ends with the same model everywhere, and the run shows it."""
+        synchronous training ends with the same model everywhere, and the run shows it.
+        Each rank's peak memory is recorded beside them."""
         digest = hashlib.sha256()
         for name, tensor in sorted(self.model.state_dict().items()):
             digest.update(name.encode())
             digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
-        seen = all_gather_objects((step, digest.hexdigest()[:16]))
+        peak_mib = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB
+        gathered = all_gather_objects((step, digest.hexdigest()[:16], peak_mib))
         if self.run is not None:
             self.run.set_tags(
                 {
-                    DONE_TAG: json.dumps([s for s, _ in seen]),
-                    "hone.rank_weights": json.dumps([d for _, d in seen]),
+                    DONE_TAG: json.dumps([s for s, _, _ in gathered]),
+                    "hone.rank_weights": json.dumps([d for _, d, _ in gathered]),
+                    "hone.rank_peak_rss_mib": json.dumps([m for _, _, m in gathered]),
                 }
             )
+        seen = [(s, d) for s, d, _ in gathered]  # each rank's, in rank order
         if len(set(seen)) > 1:
             log.warning("hone: the ranks ended out of step: %s", seen)
 
