@@ -14,7 +14,7 @@ from typing import Any
 
 from hone.config import Workspace
 from hone.data.dataset import DatasetVersion
-from hone.train.checkpoint import Restored, load_latest, save_checkpoint
+from hone.train.checkpoint import CheckpointWriter, Restored, load_latest, save_checkpoint
 from hone.train.distributed import (
     Context,
     all_gather_objects,
@@ -28,6 +28,7 @@ from hone.train.recipes import DataSpec, Recipe
 
 __all__ = [
     "LOOP_PARAMS",
+    "CheckpointWriter",
     "Context",
     "DataSpec",
     "Outcome",
