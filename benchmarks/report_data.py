@@ -18,6 +18,7 @@ def data_rows(data: dict[str, Any]) -> list[Row]:
         "data_import": _import,
         "data_import_1m": _big_import,
         "data_import_10m": _big_import,
+        "split_cache": _split_cache,
     }
     rows: list[Row] = []
     for name, result in data.items():
@@ -131,3 +132,42 @@ def _big_import(i: dict[str, Any]) -> list[Row]:
 
 def _size(n: int) -> str:
     return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:,.0f} MB"
+
+
+def _split_cache(c: dict[str, Any]) -> list[Row]:
+    off, cold, warm = c["off"], c["cold"], c["warm"]
+    shape = f"{c['rows']:,} x {c['features']}"
+    return [
+        (
+            f"5 split cache, {c['processes']} ranks load {shape}: job's first batch, s (cold)",
+            spread_text(cold["job_first_batch_s"], ".3f", " s"),
+            spread_text(off["job_first_batch_s"], ".3f", " s") + " (off)",
+            "",
+            "",
+            "",
+        ),
+        (
+            "  first batch when the file is there (warm), s",
+            spread_text(warm["job_first_batch_s"], ".3f", " s"),
+            "",
+            "",
+            "",
+            "",
+        ),
+        (
+            "  private memory per process, MiB (cold / warm)",
+            f"{cold['private_mib']['median']:.0f} / {warm['private_mib']['median']:.0f}",
+            spread_text(off["private_mib"]) + " (off)",
+            "",
+            "",
+            "",
+        ),
+        (
+            "  processes that decoded the split (cold)",
+            f"{cold['decoders_per_trial']['median']:.0f}",
+            f"{off['decoders_per_trial']['median']:.0f} (off)",
+            "",
+            "",
+            "",
+        ),
+    ]

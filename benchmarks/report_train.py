@@ -91,6 +91,46 @@ def _scaling(t: dict[str, Any]) -> list[Row]:
                 verdict(c["accuracy_gap_points"], lambda v: v <= 1.0) if compute_bound else "",
             ),
         ]
+        if "plain 2x1" in c["sides"]:
+            plain_one, plain_two = c["sides"]["plain 1x1"], c["sides"]["plain 2x1"]
+            rows += [
+                (
+                    "  plain DDP, same cores: 2 x 1 vs 1 x 1, samples/s",
+                    "",
+                    f"{spread_text(plain_two['samples_per_s'])} / "
+                    f"{spread_text(plain_one['samples_per_s'])}",
+                    spread_text(c["plain_ratio"], ".2f", "x"),
+                    "",
+                    "",
+                ),
+                (
+                    "  hone 2 x 1 vs plain DDP 2 x 1, samples/s",
+                    "",
+                    "",
+                    spread_text(c["hone_vs_plain_2x1"], ".2f", "x"),
+                    "",
+                    "",
+                ),
+                (
+                    "  peak RSS of the job (every process), MiB: 1 x 1 / 2 x 1",
+                    f"{spread_text(one['peak_rss_mib'])} / {spread_text(two['peak_rss_mib'])}",
+                    f"{spread_text(plain_one['peak_rss_mib'])} / "
+                    f"{spread_text(plain_two['peak_rss_mib'])} (plain)",
+                    "",
+                    "",
+                    "",
+                ),
+                (
+                    "  accuracy after the epochs: hone 1 x 1 / 2 x 1",
+                    f"{spread_text(one['accuracy'], '.4f')} / "
+                    f"{spread_text(two['accuracy'], '.4f')}",
+                    f"{spread_text(plain_one['accuracy'], '.4f')} / "
+                    f"{spread_text(plain_two['accuracy'], '.4f')} (plain)",
+                    "",
+                    "",
+                    "",
+                ),
+            ]
     return rows
 
 

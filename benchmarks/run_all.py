@@ -73,6 +73,10 @@ def data_benchmarks(workdir: Path, quick: bool) -> dict[str, dict[str, Any]]:
                 "trial_wall_s": trial.wall_s,
                 "trial_peak_rss_mib": trial.own_peak_rss_mib,
             }
+    print("running data: split_cache ...", flush=True)
+    cmd = [sys.executable, str(HERE / "bench_split_cache.py"), str(workdir / "split_cache")]
+    trial = spawn([*cmd, *(["--quick"] if quick else [])], "hone", HERE)
+    results.update(trial.results)
     return results
 
 

@@ -327,3 +327,21 @@ def test_run_all_writes_a_results_file(tmp_path: Path) -> None:
     ).stdout
     assert record["provenance"]["commit"][:12] in rendered.splitlines()[0]
     assert "| 3 search_runs over" in rendered and "| 3 create" in rendered
+
+
+@pytest.mark.slow
+def test_the_split_cache_benchmark_measures_what_it_says(tmp_path: Path) -> None:
+    """Two ranks at once: with the cache off both decode, cold exactly one does, warm
+    none; its rows render."""
+    trial = trials.spawn(
+        [sys.executable, str(BENCH / "bench_split_cache.py"), str(tmp_path), "--quick"],
+        "hone",
+        BENCH,
+    )
+    result = trial.results["split_cache"]
+    sides = ("off", "cold", "warm")
+    decoders = {side: result[side]["decoders_per_trial"]["median"] for side in sides}
+    assert decoders == {"off": 2, "cold": 1, "warm": 0}
+    rows = data_rows({"split_cache": result})
+    assert rows[0][0].startswith("5 split cache, 2 ranks load 18,000 x 64")
+    assert rows[3][1] == "1" and rows[3][2] == "2 (off)"
