@@ -166,3 +166,28 @@ def test_a_train_split_smaller_than_the_job_is_refused(
         capsys, "train", "builtin:mlp", "--data", "tiny@latest", "--nproc-per-node", "2"
     )
     assert code == 2 and "has 1 row(s): fewer than the job's 2 processes" in err, err
+
+
+def test_a_node_pointed_at_something_that_is_not_a_rendezvous_is_told_so(
+    home: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the hostile pass: node rank 1 given a port where another server listens
+    ended in torchrun's traceback (and PyTorch's C++ stacks for every retry)."""
+    ref = digits(home)
+    with _busy_port() as sock:  # listens, never speaks c10d's store protocol
+        port = sock.getsockname()[1]
+        code, _, err = hone_cli(
+            capsys,
+            "train",
+            "builtin:mlp",
+            "--data",
+            ref,
+            "--nnodes",
+            "2",
+            "--node-rank",
+            "1",
+            "--rdzv-endpoint",
+            f"127.0.0.1:{port}",
+        )
+    assert code != 0 and "something listens there, but not torchrun's rendezvous" in err, err
+    assert "Traceback" not in err

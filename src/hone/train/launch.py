@@ -20,7 +20,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -330,6 +330,8 @@ def launch(
     check_names(experiment, name)
     if topology.nnodes > 1 and topology.node_rank == 0:
         _check_port_free(topology)  # before the run exists: a busy port leaves nothing behind
+    elif topology.nnodes > 1:
+        _check_host_speaks_rendezvous(topology)
     run: ActiveRun | None = None
     if topology.node_rank == 0:
         run = _open_run(job, experiment, name, resume)
@@ -576,6 +578,49 @@ def _failure(topology: Topology, code: int, recorded: Any) -> str:
         )
     restarts = f" after {topology.max_restarts} restart(s)" if topology.max_restarts else ""
     return f"a worker failed{restarts} (torchrun exit {code}): see the log above"
+
+
+def _check_host_speaks_rendezvous(topology: Topology) -> None:
+    """On a node other than 0: if something listens at the endpoint, it must be torchrun's
+    rendezvous store (a wrong port, say a database's, would end in torchrun's traceback
+    wall). Nothing listening yet is fine: node 0 may start later, and torchrun waits
+    --join-timeout for it."""
+    import datetime
+
+    from torch._C._distributed_c10d import TCPStore
+
+    assert topology.rdzv_endpoint is not None
+    host, port = endpoint(topology.rdzv_endpoint)
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+    except OSError:
+        return
+    try:
+        with _c10d_quiet():  # PyTorch logs every retry's C++ stack on stderr
+            store = TCPStore(
+                host, port, is_master=False, timeout=datetime.timedelta(seconds=3)
+            )
+    except (RuntimeError, ValueError) as exc:
+        raise UserError(
+            f"--rdzv-endpoint {topology.rdzv_endpoint}: something listens there, but not "
+            f"torchrun's rendezvous ({str(exc).splitlines()[0]}); give node rank 0's address "
+            "and the port its hone train hosts the rendezvous on"
+        ) from None
+    del store
+
+
+@contextlib.contextmanager
+def _c10d_quiet() -> Iterator[None]:
+    """Standard error (the file descriptor C++ writes to) sent nowhere for a moment."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _check_port_free(topology: Topology) -> None:
