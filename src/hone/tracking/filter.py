@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -68,6 +67,7 @@ from hone.store.schema import (
     tags,
 )
 from hone.tracking.entities import RunStatus
+from hone.tracking.filter_lexer import MAX_FILTER_CHARS, Token, checked_text, excerpt, tokenize
 from hone.tracking.filter_sql import MAX_PATTERN_CHARS, OPS, CodePointOrder, Exact, Pattern
 
 __all__ = [
@@ -82,7 +82,6 @@ __all__ = [
     "parse_order_by",
 ]
 
-MAX_FILTER_CHARS = 100_000
 MAX_DEPTH = 50  # Python and SQL both recurse per level; real filters nest a few
 MAX_CLAUSES = 500  # SQLite's expression tree is at most 1,000 deep; an or-chain is that deep
 MAX_VALUES = 5_000
@@ -122,76 +121,7 @@ _PREFIXES = {
     **dict.fromkeys(("attributes", "attribute", "attr", "run"), "attr"),
 }
 _LATEST_PLAUSIBLE_TIME = 1e11  # seconds: the year 5138; larger values are milliseconds
-_TOKEN = re.compile(
-    r"""\s*(?:
-      (?P<number>[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?(?![\w.]))
-    | (?P<string>'(?:[^'\\]|\\[\s\S])*'|"(?:[^"\\]|\\[\s\S])*")
-    | (?P<op><=|>=|!=|<>|==|=|<|>)
-    | (?P<punct>[(),])
-    | (?P<quoted>`[^`]+`)
-    | (?P<word>[A-Za-z_][\w\-./:]*)
-    )""",
-    re.VERBOSE,
-)
-_KEYWORDS = {"and", "or", "not", "in", "like", "ilike", "is", "null"}
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _STRING_ESCAPE = re.compile(r"""\\([\\'"])""")
-
-
-@dataclass(frozen=True)
-class _Token:
-    kind: str
-    text: str
-    pos: int
-
-
-def _excerpt(text: str, pos: int | None = None) -> str:
-    """The filter as shown in an error: whole if short, else around ``pos``."""
-    if len(text) <= 120:
-        return repr(text)
-    start = max(0, (pos or 0) - 40)
-    return f"{'…' if start else ''}{text[start : start + 80]!r}… ({len(text):,} characters)"
-
-
-def _checked_text(text: object, what: str, example: str) -> str:
-    if not isinstance(text, str):
-        raise FilterError(
-            f"{what} must be a string such as {example!r}, got {type(text).__name__} "
-            f"{str(text)[:40]!r}"
-        )
-    if len(text) > MAX_FILTER_CHARS:
-        raise FilterError(
-            f"{what} is {len(text):,} characters; the limit is {MAX_FILTER_CHARS:,} "
-            "(narrow the search with fewer or shorter clauses)"
-        )
-    bad = _UNSTORABLE.search(text)
-    if bad is not None:
-        raise FilterError(
-            f"{what} has {bad.group()!r} at position {bad.start()}: a NUL byte or a lone "
-            f"surrogate can never be stored, so no run can match it ({_excerpt(text, bad.start())})"
-        )
-    return text
-
-
-def _tokenize(text: str) -> list[_Token]:
-    tokens: list[_Token] = []
-    pos, end = 0, len(text.rstrip())
-    while pos < end:
-        match = _TOKEN.match(text, pos)
-        if match is None:
-            start = end - len(text[pos:end].lstrip())
-            what = "a string that is never closed" if text[start] in "'\"" else "unexpected"
-            raise FilterError(
-                f"{what} {text[start : start + 12]!r} at position {start} in filter "
-                f"{_excerpt(text, start)}"
-            )
-        kind = group = match.lastgroup or ""
-        value = match.group(group)
-        if kind == "word" and value.lower() in _KEYWORDS:
-            kind, value = "kw", value.lower()
-        tokens.append(_Token(kind, value, match.start(group)))
-        pos = match.end()
-    return tokens
 
 
 class _Parser:
@@ -199,7 +129,7 @@ class _Parser:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.tokens = _tokenize(text)
+        self.tokens = tokenize(text)
         self.i = 0
         self.depth = self.clauses = self.values = 0
 
@@ -207,13 +137,13 @@ class _Parser:
         tok = self.peek()
         where = f"at position {tok.pos}" if tok else "at the end"
         return FilterError(
-            f"{message} {where} of filter {_excerpt(self.text, tok.pos if tok else None)}"
+            f"{message} {where} of filter {excerpt(self.text, tok.pos if tok else None)}"
         )
 
-    def peek(self) -> _Token | None:
+    def peek(self) -> Token | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
 
-    def take(self) -> _Token:
+    def take(self) -> Token:
         tok = self.peek()
         if tok is None:
             raise self.error("the filter ends too early")
@@ -447,7 +377,7 @@ def parse_filter(text: object) -> ColumnElement[bool] | None:
     """The filter as a boolean SQLAlchemy expression over ``runs``/``experiments``."""
     if text is None:
         return None
-    if not _checked_text(text, "filter", "metrics.acc > 0.9").strip():
+    if not checked_text(text, "filter", "metrics.acc > 0.9").strip():
         return None
     return _Parser(str(text)).parse()
 
@@ -467,7 +397,7 @@ def parse_order_by(clauses: object) -> list[ColumnElement[Any]]:
     if len(clauses) > MAX_ORDER_BY:
         raise FilterError(f"order_by has {len(clauses)} clauses; the limit is {MAX_ORDER_BY}")
     return [
-        _order_clause(_checked_text(clause, "an order_by clause", "metrics.acc desc"))
+        _order_clause(checked_text(clause, "an order_by clause", "metrics.acc desc"))
         for clause in clauses
     ]
 
@@ -490,11 +420,11 @@ def _order_clause(clause: str) -> ColumnElement[Any]:
         parser.i += 1
     if parser.peek() is not None:
         raise FilterError(
-            f"order_by {_excerpt(clause)}: expected FIELD [asc|desc], e.g. 'metrics.acc desc'"
+            f"order_by {excerpt(clause)}: expected FIELD [asc|desc], e.g. 'metrics.acc desc'"
             + (" (give each clause as its own list item)" if "," in clause else "")
         )
     if scope == "datasets":
-        raise FilterError(f"order_by {_excerpt(clause)}: runs cannot be ordered by their inputs")
+        raise FilterError(f"order_by {excerpt(clause)}: runs cannot be ordered by their inputs")
     numeric = scope == "metrics" or (scope == "attr" and key in _NUMERIC_ATTRIBUTES)
     if scope == "attr":
         column: Any = ATTRIBUTES[key]

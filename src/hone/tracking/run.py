@@ -20,12 +20,10 @@ import threading
 import time
 import zlib
 from collections.abc import Mapping
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from hone.errors import (
-    ConflictError,
     DiskFullError,
     HoneError,
     StoreUnavailableError,
@@ -38,22 +36,25 @@ from hone.tracking.entities import Run, RunStatus
 from hone.tracking.points import POINT, Points
 from hone.tracking.quarantine import Quarantined
 from hone.tracking.queries import get_run
-from hone.tracking.records import HEADER, MAX_EVENT_BYTES, Event, encode_event
+from hone.tracking.records import HEADER, Event, encode_event
 from hone.tracking.tracker import Tracker
 from hone.tracking.validation import (
+    artifact_files,
     check_artifact_path,
     check_end_status,
     check_key,
     check_mapping,
     check_metric_value,
+    check_param_conflicts,
     check_step,
     check_text,
-    check_text_value,
     check_timestamp,
+    checked_values,
+    split_for_journal,
 )
 
 # active_run is re-exported for callers that import it from here.
-__all__ = ["QUEUE_LIMIT", "ActiveRun", "active_run", "checked_values"]
+__all__ = ["QUEUE_LIMIT", "ActiveRun", "active_run"]
 
 log = logging.getLogger("hone.tracking")
 
@@ -201,11 +202,11 @@ class ActiveRun:
         """Params are claimed in the store as they are logged (one round trip; any other
         process writing this run then sees them), except those a new run starts with,
         which reach the store with the run itself."""
-        _check_param_conflicts(self.id, self._params, checked)
+        check_param_conflicts(self.id, self._params, checked)
         if claim and checked:
             self._claim_params(checked)
         self._params.update(checked)
-        for part in _split(checked):
+        for part in split_for_journal(checked):
             self._event("params", {"values": part})
 
     def _claim_params(self, checked: dict[str, str]) -> None:
@@ -218,10 +219,10 @@ class ActiveRun:
             log.warning("hone: could not check params of run %s in the store (%s)", self.id, exc)
             return
         if conflicts:
-            _check_param_conflicts(self.id, conflicts, checked)
+            check_param_conflicts(self.id, conflicts, checked)
 
     def _record_tags(self, checked: dict[str, str]) -> None:
-        for part in _split(checked):
+        for part in split_for_journal(checked):
             self._event("tags", {"values": part})
 
     def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> list[str]:
@@ -232,25 +233,8 @@ class ActiveRun:
         before any byte is stored.
         """
         self._refuse_if_ended()
-        if not isinstance(path, (str, os.PathLike)):
-            raise ValidationError(f"log_artifact takes a file or folder path, got {path!r}")
-        source = Path(path)
-        if not source.exists():
-            raise ValidationError(f"cannot log artifact {str(source)!r}: no such file or folder")
-        if not (source.is_dir() or source.is_file()):  # a FIFO or a device never ends
-            raise ValidationError(
-                f"cannot log artifact {str(source)!r}: not a regular file or a folder"
-            )
-        base = check_artifact_path(name if name is not None else source.name)
-        if source.is_dir():
-            files = sorted(p for p in source.rglob("*") if p.is_file())
-            pairs = [(p, f"{base}/{p.relative_to(source).as_posix()}") for p in files]
-        else:
-            pairs = [(source, base)]
-        for _, artifact_path in pairs:
-            check_artifact_path(artifact_path)
         recorded = []
-        for file, artifact_path in pairs:
+        for file, artifact_path in artifact_files(path, name):
             digest = self._tracker.blobs.put_file(file)
             self._artifact(artifact_path, digest, file.stat().st_size)
             recorded.append(artifact_path)
@@ -500,38 +484,3 @@ class ActiveRun:
             )
             return False
         return True
-
-
-def checked_values(values: Any, kind: str) -> dict[str, str]:
-    """Params or tags as the journal takes them: valid keys, values as text."""
-    check_mapping(values, kind)
-    return {check_key(k, kind): check_text_value(k, v, kind) for k, v in values.items()}
-
-
-def _split(values: dict[str, str]) -> list[dict[str, str]]:
-    """Key/value pairs in parts whose records stay well under the frame bound."""
-    parts: list[dict[str, str]] = []
-    part: dict[str, str] = {}
-    size = 0
-    budget = MAX_EVENT_BYTES // 2
-    for key, value in values.items():
-        # JSON escapes a character in at most 6 bytes.
-        cost = 6 * (len(key) + len(value)) + 8
-        if part and size + cost > budget:
-            parts.append(part)
-            part, size = {}, 0
-        part[key] = value
-        size += cost
-    if part or not parts:
-        parts.append(part)
-    return parts
-
-
-def _check_param_conflicts(run_id: str, old: Mapping[str, str], new: Mapping[str, str]) -> None:
-    for key, text in new.items():
-        previous = old.get(key)
-        if previous is not None and previous != text:
-            raise ConflictError(
-                f"param {key!r} of run {run_id} is already {previous!r}; params are fixed "
-                f"once logged (got {text!r}): log a tag or metric for values that change"
-            )

@@ -18,14 +18,19 @@ from hone.tracking.active import active_run, forget_all_in_child, push
 from hone.tracking.entities import RunStatus
 from hone.tracking.environment import capture_environment
 from hone.tracking.queries import get_run, resolve_run_id
-from hone.tracking.run import ActiveRun, _check_param_conflicts, checked_values
+from hone.tracking.run import ActiveRun
 from hone.tracking.tracker import (
     Tracker,
     close_retired_segments,
     get_tracker,
     reset_trackers_in_child,
 )
-from hone.tracking.validation import check_name, check_run_id
+from hone.tracking.validation import (
+    check_name,
+    check_param_conflicts,
+    check_run_id,
+    checked_values,
+)
 
 __all__ = ["start_run", "wait_for_run", "workspace_of"]
 
@@ -127,7 +132,7 @@ def _continue(tracker: Tracker, run_id: str, params: dict[str, str]) -> ActiveRu
     full = wait_for_run(tracker, run_id)
     tracker.sync(run_id=full)
     existing = get_run(tracker.db, full)
-    _check_param_conflicts(existing.id, existing.params, params)
+    check_param_conflicts(existing.id, existing.params, params)
     owner = existing.status != RunStatus.RUNNING
     run = ActiveRun(
         tracker,

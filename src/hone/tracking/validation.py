@@ -8,29 +8,36 @@ still fix it, rather than when a background thread flushes it.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Mapping
 from numbers import Real
+from pathlib import Path
 from typing import Any
 
-from hone.errors import ValidationError
+from hone.errors import ConflictError, ValidationError
 from hone.tracking.entities import RunStatus
+from hone.tracking.records import MAX_EVENT_BYTES
 
 __all__ = [
     "MAX_ARTIFACT_PATH",
     "MAX_KEY_LENGTH",
     "MAX_VALUE_LENGTH",
+    "artifact_files",
     "check_artifact_path",
     "check_end_status",
     "check_key",
     "check_mapping",
     "check_metric_value",
     "check_name",
+    "check_param_conflicts",
     "check_run_id",
     "check_step",
     "check_text",
     "check_text_value",
     "check_timestamp",
+    "checked_values",
+    "split_for_journal",
 ]
 
 MAX_KEY_LENGTH = 250
@@ -217,3 +224,62 @@ def _to_text(value: Any) -> str:
     if isinstance(value, float) and not math.isfinite(value):
         return repr(value)
     return str(value)
+
+
+def checked_values(values: Any, kind: str) -> dict[str, str]:
+    """Params or tags as the journal takes them: valid keys, values as text."""
+    check_mapping(values, kind)
+    return {check_key(k, kind): check_text_value(k, v, kind) for k, v in values.items()}
+
+
+def split_for_journal(values: dict[str, str]) -> list[dict[str, str]]:
+    """Key/value pairs in parts whose records stay well under the frame bound."""
+    parts: list[dict[str, str]] = []
+    part: dict[str, str] = {}
+    size = 0
+    budget = MAX_EVENT_BYTES // 2
+    for key, value in values.items():
+        # JSON escapes a character in at most 6 bytes.
+        cost = 6 * (len(key) + len(value)) + 8
+        if part and size + cost > budget:
+            parts.append(part)
+            part, size = {}, 0
+        part[key] = value
+        size += cost
+    if part or not parts:
+        parts.append(part)
+    return parts
+
+
+def check_param_conflicts(run_id: str, old: Mapping[str, str], new: Mapping[str, str]) -> None:
+    """Params are fixed once logged: the same value again is fine, another is refused."""
+    for key, text in new.items():
+        previous = old.get(key)
+        if previous is not None and previous != text:
+            raise ConflictError(
+                f"param {key!r} of run {run_id} is already {previous!r}; params are fixed "
+                f"once logged (got {text!r}): log a tag or metric for values that change"
+            )
+
+
+def artifact_files(path: Any, name: str | None) -> list[tuple[Path, str]]:
+    """What ``log_artifact(path, name)`` stores: each file with its artifact path, every
+    path checked before any byte is stored (a folder gives every file under it)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValidationError(f"log_artifact takes a file or folder path, got {path!r}")
+    source = Path(path)
+    if not source.exists():
+        raise ValidationError(f"cannot log artifact {str(source)!r}: no such file or folder")
+    if not (source.is_dir() or source.is_file()):  # a FIFO or a device never ends
+        raise ValidationError(
+            f"cannot log artifact {str(source)!r}: not a regular file or a folder"
+        )
+    base = check_artifact_path(name if name is not None else source.name)
+    if source.is_dir():
+        files = sorted(p for p in source.rglob("*") if p.is_file())
+        pairs = [(p, f"{base}/{p.relative_to(source).as_posix()}") for p in files]
+    else:
+        pairs = [(source, base)]
+    for _, artifact_path in pairs:
+        check_artifact_path(artifact_path)
+    return pairs
