@@ -133,6 +133,7 @@ def main() -> None:
         }
         sys.stdout.write("RESULT " + json.dumps(result) + "\n")
     if world > 1:
+        dist.barrier()  # tearing down while a peer still used the group aborted in gloo
         dist.destroy_process_group()
 
 

@@ -237,6 +237,13 @@ def _damage(path: Path, how: str, other: Path) -> None:
         copy = path.with_name("elsewhere")
         path.rename(copy)
         path.symlink_to(copy)
+    elif how == "bits flipped":  # bit rot: the file looks whole, 64 bytes of values differ
+        middle = len(data) // 2
+        path.write_bytes(
+            data[:middle]
+            + bytes(b ^ 0xFF for b in data[middle : middle + 64])
+            + data[middle + 64 :]
+        )
     elif how == "fewer rows":  # a whole Arrow file with the right key, edited by hand
         table = pa.ipc.open_file(pa.BufferReader(data)).read_all().slice(0, 10)
         with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as out:
@@ -244,7 +251,17 @@ def _damage(path: Path, how: str, other: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "how", ["truncated", "empty", "garbage", "another key", "fewer rows", "a fifo", "a link"]
+    "how",
+    [
+        "truncated",
+        "empty",
+        "garbage",
+        "another key",
+        "fewer rows",
+        "bits flipped",
+        "a fifo",
+        "a link",
+    ],
 )
 def test_a_damaged_file_is_rebuilt_and_the_rows_are_right(
     digits: DatasetVersion,

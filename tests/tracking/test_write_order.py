@@ -15,6 +15,7 @@ from hone.config import Workspace
 from hone.errors import StoreUnavailableError
 from hone.store.database import Database
 from hone.store.schema import runs
+from hone.tracking.deaths import mark_killed
 from hone.tracking.sink import StoreSink
 from hone.tracking.tracker import get_tracker
 
@@ -114,7 +115,7 @@ def test_a_dead_process_cannot_mark_a_resumed_run_killed(workspace: Workspace) -
     resumed = hone.start_run(run_id=run.id, workspace=workspace)
     resumed.fetch()
     # A journal of a process that died before the resume, replayed now.
-    assert not sink.mark_killed(run.id, time.time() - 60)
+    assert not mark_killed(sink.db, run.id, time.time() - 60)
     assert hone.get_run(run.id, workspace=workspace).status is hone.RunStatus.RUNNING
     resumed.end()
 

@@ -8,8 +8,8 @@ import hone.data
 from hone.config import Workspace
 
 #: A recipe file: builtin:mlp whose loss can crash, go NaN, or SIGKILL its own process at
-#: a given training step (CRASH_AT, NAN_AT, KILL_AT; KILL_RANK and only torchrun's first
-#: attempt for the kill).
+#: a given training step (CRASH_AT, on CRASH_RANK only if set; NAN_AT; KILL_AT, on
+#: KILL_RANK and only in torchrun's first attempt).
 FAULTY = """
 import os, signal, torch
 from hone.train.builtin import MLP
@@ -24,7 +24,10 @@ class Faulty(MLP):
             if not out.requires_grad:
                 return ce(out, y)
             Faulty.calls += 1
-            if Faulty.calls == int(os.environ.get("CRASH_AT", "0")):
+            rank = os.environ.get("RANK", "0")
+            if Faulty.calls == int(os.environ.get("CRASH_AT", "0")) and rank == os.environ.get(
+                "CRASH_RANK", rank
+            ):
                 raise RuntimeError("simulated crash")
             if Faulty.calls == int(os.environ.get("NAN_AT", "0")):
                 return ce(out, y) * float("nan")

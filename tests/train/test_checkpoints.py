@@ -237,3 +237,49 @@ def test_the_background_writer_stores_a_copy_and_reports_its_failure(
     restored = hone.train.load_latest(fresh, run=run.id, workspace=ws)
     assert restored is not None and restored.step == 1
     torch.testing.assert_close(fresh.weight, at_save)
+
+
+def test_numpy_scalars_are_saved_as_numbers_and_what_has_no_safe_form_is_refused(
+    sqlite_workspace: Workspace,
+) -> None:
+    """Found by the hostile pass: an lr from NumPy (np.float64, a float subclass), an
+    np.str_ or an IntEnum passed the check, and no checkpoint could ever be loaded."""
+    import enum
+
+    class Color(enum.IntEnum):
+        RED = 1
+
+    ws = sqlite_workspace
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=np.logspace(-3, -1, 3)[0])
+    with hone.start_run("numpy", workspace=ws) as run:
+        hone.train.save_checkpoint(
+            model, optimizer, step=1, extra={"name": np.str_("x"), "n": np.int64(3)}
+        )
+        for extra, message in (
+            ({"color": Color.RED}, r"extra\['color'\] is a .*Color.*save its \.value"),
+            ({"a": np.zeros(2)}, r"numpy.ndarray"),
+        ):
+            with pytest.raises(ValidationError, match=message):
+                hone.train.save_checkpoint(model, step=2, extra=extra)
+        loop: list[Any] = []
+        loop.append(loop)
+        with pytest.raises(ValidationError, match="does it contain itself"):
+            hone.train.save_checkpoint(model, step=2, extra={"loop": loop})
+    fresh = torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.5)
+    restored = hone.train.load_latest(torch.nn.Linear(2, 2), fresh, run=run.id, workspace=ws)
+    assert restored is not None and restored.step == 1
+    assert restored.extra == {"name": "x", "n": 3}
+    assert fresh.param_groups[0]["lr"] == pytest.approx(0.001)
+
+
+def test_a_closed_writer_says_so(sqlite_workspace: Workspace) -> None:
+    from hone.train.checkpoint import CheckpointWriter
+
+    writer = CheckpointWriter()
+    writer.close()
+    with (
+        hone.start_run("closed", workspace=sqlite_workspace) as run,
+        pytest.raises(ValidationError, match="the writer is closed"),
+    ):
+        writer.save(torch.nn.Linear(1, 1), step=1, run=run)

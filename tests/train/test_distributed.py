@@ -177,7 +177,11 @@ def test_a_launcher_killed_outright_takes_its_workers_with_it(
         time.sleep(0.2)
     assert not _training_processes(), "workers outlived their launcher"
     hone.sync(workspace=ws)
-    assert get_run(db, run.id).status is RunStatus.KILLED
+    killed = get_run(db, run.id)
+    assert killed.status is RunStatus.KILLED
+    # It ran as long as its workers logged, not as long as the launcher wrote (no time).
+    last = max(m.timestamp for m in metric_history(db, run.id, "train/loss"))
+    assert killed.end_time is not None and killed.end_time >= last > killed.start_time
 
 
 def _training_processes() -> list[str]:
@@ -188,3 +192,19 @@ def _training_processes() -> list[str]:
         check=False,
     )
     return found.stdout.split()
+
+
+def test_a_rank_that_fails_alone_fails_the_job_at_once(
+    sqlite_workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the hostile pass: rank 0 failing alone (its recipe raised, or its
+    checkpoint could not be written) waited in a barrier while rank 1 waited in the
+    gradient all-reduce: the job hung for gloo's 5-minute timeout."""
+    ws = sqlite_workspace
+    ref, recipe = digits(ws), faulty_recipe(tmp_path)
+    monkeypatch.setenv("CRASH_AT", "5")
+    monkeypatch.setenv("CRASH_RANK", "0")
+    started = time.monotonic()
+    outcome = hone.train.train(recipe, ref, params={"epochs": 2}, nproc_per_node=2, workspace=ws)
+    assert outcome.status is RunStatus.FAILED
+    assert time.monotonic() - started < 90

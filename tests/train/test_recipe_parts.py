@@ -196,3 +196,99 @@ def test_odd_settings_are_said_before_launch(
     text = caplog.text
     assert "val_split is the training split" in text
     assert "warmup_steps=1000000 is not below the job's 23 steps" in text
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            "    def loss(self, p, d): return lambda o, y: 'x'\n",
+            "its loss gave str for a batch of 2",
+        ),
+        (
+            "    def loss(self, p, d):\n"
+            "        ce = torch.nn.functional.cross_entropy\n"
+            "        return lambda o, y: ce(o, y, reduction='none')\n",
+            r"its loss gave \(2,\) for a batch of 2; it must give one number",
+        ),
+        (
+            "    def loss(self, p, d): return lambda o, y: torch.tensor(1.0)\n",
+            "no gradient flows back from",
+        ),
+        (
+            "    def loss(self, p, d): return lambda o, y: 1 / 0\n",
+            "its loss failed on a batch of 2 .*ZeroDivisionError",
+        ),
+        ("    def model(self, p, d): return torch.nn.Flatten()\n", "has no parameters to train"),
+    ],
+)
+def test_a_recipes_own_loss_is_tried_before_launch(
+    sqlite_workspace: Workspace, tmp_path: Path, body: str, message: str
+) -> None:
+    """Found by the hostile pass: a loss giving text, a vector or a constant created a run
+    that then failed; a model without parameters was a raw ValueError."""
+    ref = digits(sqlite_workspace)
+    with pytest.raises(ValidationError, match=message):
+        prepare(_recipe(tmp_path, body), ref, {}, workspace=sqlite_workspace)
+
+
+def test_more_bad_settings_are_refused_before_launch(
+    sqlite_workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = sqlite_workspace
+    ref = digits(ws)
+    with pytest.raises(ValidationError, match="lr='1e-3_0': lr is a number"):
+        prepare("builtin:mlp", ref, {"lr": "1e-3_0"}, workspace=ws)
+    with pytest.raises(ValidationError, match="too large a number for lr"):
+        prepare("builtin:mlp", ref, {"lr": 10**400}, workspace=ws, where="params")
+    other = hone.init(tmp_path / "other")
+    elsewhere = hone.data.get(digits(other), workspace=other)
+    with pytest.raises(ValidationError, match="belongs to another workspace"):
+        hone.train.train("builtin:mlp", elsewhere, workspace=ws)
+    monkeypatch.setenv("HONE_SPLIT_CACHE_BYTES", "lots")
+    with pytest.raises(ValidationError, match="HONE_SPLIT_CACHE_BYTES='lots' is not a size"):
+        prepare("builtin:mlp", ref, {}, workspace=ws)
+
+
+def test_sys_exit_in_a_recipe_while_training_fails_the_run_saying_so(
+    sqlite_workspace: Workspace, tmp_path: Path
+) -> None:
+    """Found by the hostile pass: sys.exit(0) in a loss during one-process training ended
+    hone train with status 0 and no word, the run failed without an error."""
+    ws = sqlite_workspace
+    body = (
+        "    def loss(self, p, d):\n"
+        "        calls = [0]\n"
+        "        def fn(o, y):\n"
+        "            calls[0] += 1\n"
+        "            if calls[0] == 5:\n"
+        "                sys.exit(0)\n"
+        "            return torch.nn.functional.cross_entropy(o, y)\n"
+        "        return fn\n"
+    )
+    outcome = hone.train.train(_recipe(tmp_path, body), digits(ws), workspace=ws)
+    assert outcome.status is RunStatus.FAILED
+    assert outcome.error is not None and "SystemExit: 0" in outcome.error
+    run = get_run(database_for(ws.store_uri), outcome.run_id)
+    assert "SystemExit: 0" in run.tags["hone.error"]
+
+
+def test_a_store_failure_while_training_is_recorded_on_the_run(
+    sqlite_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the hostile pass: a blob store that stopped taking writes failed the run
+    with no hone.error, so `hone runs show` could not say why."""
+    import hone.train.checkpoint as checkpoint_module
+    from hone.errors import BlobError
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise BlobError("cannot write to the blob store at /x: Read-only file system")
+
+    monkeypatch.setattr(checkpoint_module, "record_checkpoint", refuse)
+    ws = sqlite_workspace
+    with pytest.raises(BlobError):
+        hone.train.train("builtin:mlp", digits(ws), params={"epochs": 2}, workspace=ws)
+    db = database_for(ws.store_uri)
+    run = next(iter(hone.search_runs(workspace=ws)))
+    assert get_run(db, run.id).status is RunStatus.FAILED
+    assert "Read-only file system" in get_run(db, run.id).tags["hone.error"]

@@ -43,6 +43,7 @@ import re
 import stat
 import tempfile
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,13 +64,14 @@ __all__ = [
 ]
 
 #: Part of every key: a change of layout gives new file names, never a stale read.
-FORMAT = "hone.split-cache/1"
+FORMAT = "hone.split-cache/2"  # 2: a checksum beside each file
 SIZE_ENV = "HONE_SPLIT_CACHE_BYTES"
 DEFAULT_BYTES = 8 << 30
 #: How long a process waits for another to write the file it needs.
 LOCK_WAIT_S = 600.0
 _POLL_S = 0.05
 _SUFFIX = ".arrow"
+_SUM_SUFFIX = ".crc32"
 _KEY, _ROWS = b"hone.split_cache.key", b"hone.split_cache.rows"
 _SIZE = re.compile(r"([0-9]+)\s*(?:([kmgt])(?:i?b)?|b)?", re.IGNORECASE)
 _UNITS = {None: 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -249,7 +251,24 @@ def _check_room(folder: Path, estimate: int) -> None:
         )
 
 
-def _read(path: Path, key: SplitKey, rows: int) -> pa.Table:
+def checksum(table: pa.Table) -> str:
+    """CRC-32 of every buffer of ``table`` (~1 GB/s: far cheaper than decoding the chunks
+    again, and what catches bytes changed on disk since the file was written)."""
+    crc = 0
+    for column in table.columns:
+        for chunk in column.chunks:
+            for buffer in chunk.buffers():
+                if buffer is not None:
+                    crc = zlib.crc32(memoryview(buffer), crc)
+    return f"{crc:08x}"
+
+
+def _sum_path(path: Path) -> Path:
+    """The file beside a cache file holding its checksum."""
+    return path.with_name(path.name.split(".", 1)[0] + _SUM_SUFFIX)
+
+
+def _read(path: Path, key: SplitKey, rows: int, check_sum: bool = True) -> pa.Table:
     """The file's table, mapped (no copy); ``FileNotFoundError`` when there is none,
     ``_Damaged`` when it fails a check."""
     # Only a plain file is opened: a FIFO put there would block the open forever, and a
@@ -284,6 +303,14 @@ def _read(path: Path, key: SplitKey, rows: int) -> pa.Table:
     if tuple(table.column_names) != key.columns:
         source.close()
         raise _Damaged(f"its columns are {table.column_names}, not {list(key.columns)}")
+    if check_sum:
+        try:
+            recorded = _sum_path(path).read_text().strip()
+        except (OSError, UnicodeDecodeError):
+            recorded = ""
+        if recorded != checksum(table):
+            source.close()
+            raise _Damaged("its bytes changed since they were written (checksum)")
     with contextlib.suppress(OSError):  # the eviction order; atime alone is not kept
         os.utime(path)  # on every mount (noatime, relatime)
     return table
@@ -310,14 +337,30 @@ def _write(tmp: Path, path: Path, key: SplitKey, table: pa.Table) -> pa.Table:
         try:
             # Mapped before the rename: a concurrent eviction cannot take it from this
             # process, and the writer shares the page cache's copy like everyone else.
-            mapped = _read(tmp, key, table.num_rows)
+            mapped = _read(tmp, key, table.num_rows, check_sum=False)
         except _Damaged as damage:
             raise OSError(f"the file just written reads back damaged: {damage}") from None
+        # The checksum of what was read back (the layout every reader will see), in place
+        # before the file's name is: a reader never finds a file without its sum.
+        _write_atomically(_sum_path(path), checksum(mapped).encode())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return mapped
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(name, path)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
 
 
 def _cached_bytes(folder: Path) -> int:
@@ -388,6 +431,8 @@ def _evict(folder: Path, incoming: int, bound: int, keep: str) -> None:
             pass  # another process evicted it
         except OSError:
             continue
+        with contextlib.suppress(OSError):
+            _sum_path(Path(name)).unlink(missing_ok=True)
         total -= size
 
 

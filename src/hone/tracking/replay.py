@@ -20,6 +20,7 @@ from pathlib import Path
 from hone.errors import DiskFullError, StoreUnavailableError, WorkspaceError
 from hone.tracking.applier import KEEP_QUARANTINED, AppliedRange, apply_range
 from hone.tracking.batch import Batch
+from hone.tracking.deaths import extend_killed, mark_killed
 from hone.tracking.journal import SegmentFile, abandoned_segments, remove_segment, set_aside
 from hone.tracking.quarantine import Quarantined, forget_quarantined, quarantined_records
 from hone.tracking.records import Event, MetricPoint
@@ -114,8 +115,10 @@ def _replay(segment: SegmentFile, sink: StoreSink, report: SyncReport) -> None:
             skipped.offset,
         )
     died = not result.saw_end and segment.owns_run
-    if died and sink.mark_killed(segment.run_id, _death_time(result, segment.fd)):
+    if died and mark_killed(sink.db, segment.run_id, _death_time(result, segment.fd)):
         report.killed_runs.append(segment.run_id)
+    elif not segment.owns_run and result.records:  # an attached writer's last word
+        extend_killed(sink.db, segment.run_id, _death_time(result, segment.fd))
     sink.forget(segment.run_id)
     remove_segment(segment.path)
 

@@ -207,23 +207,6 @@ class StoreSink:
             ).scalar()
         return max(float(status_time or 0.0), float(tag_time or 0.0))
 
-    def mark_killed(self, run_id: str, end_time: float) -> bool:
-        """Mark a still-running run killed; False if it had already ended (or is unknown),
-        or if a newer record (a resume) set its status after ``end_time``."""
-        with self.db.write() as conn:
-            result = conn.execute(
-                update(runs)
-                .where(
-                    and_(
-                        runs.c.id == run_id,
-                        runs.c.status == RunStatus.RUNNING.value,
-                        runs.c.status_time <= end_time,
-                    )
-                )
-                .values(status=RunStatus.KILLED.value, end_time=end_time, status_time=end_time)
-            )
-        return bool(result.rowcount)
-
     def _create_run(
         self,
         conn: Connection,

@@ -8,6 +8,8 @@ alike. Only the job's first process (rank 0) saves; every rank loads.
 
 from __future__ import annotations
 
+import collections
+import enum
 import io
 import logging
 from collections.abc import Mapping
@@ -15,6 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 
 from hone.blobs import BlobStore, open_blob_store
@@ -23,7 +26,7 @@ from hone.store.database import Database, database_for
 from hone.tracking.checkpoints import Checkpoint, list_checkpoints, record_checkpoint, retain
 from hone.tracking.run import ActiveRun, active_run
 
-__all__ = ["CheckpointWriter", "Restored", "check_loadable", "load_latest", "save_checkpoint"]
+__all__ = ["CheckpointWriter", "Restored", "load_latest", "plain", "save_checkpoint"]
 
 log = logging.getLogger("hone.train")
 
@@ -115,6 +118,7 @@ class CheckpointWriter:
     def __init__(self) -> None:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="hone-checkpoint")
         self._pending: Future[Checkpoint] | None = None
+        self._closed = False
 
     def save(
         self,
@@ -126,6 +130,8 @@ class CheckpointWriter:
         """As ``save_checkpoint`` (same arguments), returning at once."""
         if _rank() != 0:
             return
+        if self._closed:
+            raise ValidationError("CheckpointWriter.save: the writer is closed")
         snapshot = _snapshot(model, optimizer, scheduler, **options)
         self.wait()
         self._pending = self._pool.submit(snapshot.write)
@@ -137,6 +143,7 @@ class CheckpointWriter:
 
     def close(self) -> None:
         """Finish what is being written (a checkpoint begun is not thrown away)."""
+        self._closed = True
         try:
             self.wait()
         finally:
@@ -249,7 +256,7 @@ def _snapshot(
         state["scheduler"] = _state_dict_of(scheduler)
     for part in ("extra", "scheduler", "optimizer"):
         if part in state:
-            check_loadable(state[part], part)
+            state[part] = plain(state[part], part)
     buffer = io.BytesIO()
     torch.save(state, buffer)
     return _Snapshot(
@@ -266,36 +273,53 @@ def _snapshot(
     )
 
 
-#: What ``torch.load(weights_only=True)`` gives back: anything else is refused at save.
-_PLAIN = (int, float, bool, str, bytes, type(None), torch.dtype, torch.device, torch.Size)
+#: Exactly these types (not their subclasses: an IntEnum is an int that
+#: ``torch.load(weights_only=True)`` refuses) come back from a checkpoint.
+_PLAIN = frozenset(
+    {int, float, bool, str, bytes, type(None), torch.dtype, torch.device, torch.Size}
+)
+_TENSORS = frozenset({torch.Tensor, torch.nn.Parameter})
+_KEYS = frozenset({int, float, bool, str, type(None)})
+#: Deeper nesting is a structure that contains itself, or close enough.
+MAX_DEPTH = 100
 
 
-def check_loadable(value: Any, where: str) -> None:
-    """Refuse, naming the place, what a checkpoint could not load back without unpickling
-    arbitrary objects (numpy arrays, functions, instances of the user's classes)."""
-    if isinstance(value, (torch.Tensor, *_PLAIN)):
-        return
-    if isinstance(value, Mapping):
+def plain(value: Any, where: str, depth: int = 0) -> Any:
+    """``value`` as a checkpoint can load it back without unpickling arbitrary objects:
+    NumPy scalars become Python numbers (an optimizer built with an lr from NumPy holds
+    one); what has no safe form (NumPy arrays, enums, functions, the user's objects) is
+    refused, naming where it is."""
+    kind = type(value)
+    if kind in _TENSORS or kind in _PLAIN:
+        return value
+    if depth > MAX_DEPTH:
+        raise ValidationError(
+            f"save_checkpoint: {where} is nested over {MAX_DEPTH} deep (does it contain itself?)"
+        )
+    if isinstance(value, np.generic) and value.ndim == 0 and kind.__module__ == "numpy":
+        return plain(value.item(), where, depth + 1)
+    if kind is dict or kind is collections.OrderedDict:
+        copied = kind()
         for key, item in value.items():
-            if not isinstance(key, int | str | float | bool | type(None)):
+            key = key.item() if isinstance(key, np.generic) else key
+            if type(key) not in _KEYS:
                 raise ValidationError(
                     f"save_checkpoint: {where} has a key of type {type(key).__name__}; "
                     "use strings or numbers"
                 )
-            check_loadable(item, f"{where}[{key!r}]")
-        return
-    if isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            check_loadable(item, f"{where}[{index}]")
-        return
-    kind = f"{type(value).__module__}.{type(value).__qualname__}"
-    hint = (
-        " (numpy: torch.from_numpy(a) or a.tolist())"
-        if type(value).__module__.startswith("numpy")
-        else ""
-    )
+            copied[key] = plain(item, f"{where}[{key!r}]", depth + 1)
+        return copied
+    if kind is list or kind is tuple:
+        return kind(plain(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value))
+    name = f"{kind.__module__}.{kind.__qualname__}"
+    if isinstance(value, enum.Enum):
+        hint = " (save its .value)"
+    elif kind.__module__.startswith("numpy"):
+        hint = " (numpy: torch.from_numpy(a) or a.tolist())"
+    else:
+        hint = ""
     raise ValidationError(
-        f"save_checkpoint: {where} is a {kind}, which a checkpoint cannot load back safely; "
+        f"save_checkpoint: {where} is a {name}, which a checkpoint cannot load back safely; "
         f"keep to tensors, numbers, strings, lists and dicts{hint}"
     )
 
@@ -381,7 +405,8 @@ def load_latest(
         )
     raise NotFoundError(  # a restart would meet the same blobs: the job's own fault
         f"none of run {run_id}'s {len(found)} checkpoints can be read (steps "
-        f"{', '.join(str(c.step) for c in found)}): their blobs are missing or corrupt"
+        f"{', '.join(str(c.step) for c in found)}): their blobs are missing or corrupt, or "
+        "their state cannot be loaded without unpickling (see the warnings above)"
     )
 
 

@@ -126,11 +126,14 @@ def host_name() -> str:
     return socket.gethostname()
 
 
-def shutdown() -> None:
-    """Leave the group together: a rank tearing down its connections while another still
-    used them aborted in gloo now and then ("terminate called without an active
-    exception") after the work was done."""
+def shutdown(together: bool = True) -> None:
+    """Leave the group: ``together`` after the work was done (a rank tearing down its
+    connections while another still used them aborted in gloo now and then, "terminate
+    called without an active exception"), alone when this rank failed: its peers may be
+    waiting in a collective it will never join, and a barrier would hold the whole job
+    for gloo's timeout (5 minutes) instead of letting them fail at once."""
     if dist.is_available() and dist.is_initialized():
-        with contextlib.suppress(Exception):  # a peer that died already: just leave
-            dist.barrier()
+        if together:
+            with contextlib.suppress(Exception):  # a peer that died already: just leave
+                dist.barrier()
         dist.destroy_process_group()

@@ -12,24 +12,19 @@ the run; the others only run workers, which learn the run from rank 0's node.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from hone.config import Workspace
-from hone.data.api import get as get_version
-from hone.data.dataset import DatasetVersion
-from hone.errors import HoneError, UserError, ValidationError
+from hone.errors import HoneError, UserError
 from hone.tracking.entities import RunStatus
 from hone.tracking.journal import runs_written_now
 from hone.tracking.queries import get_run
@@ -47,261 +42,24 @@ from hone.train.loop import (
     train_in_process,
     validation_split,
 )
-from hone.train.params import Params, declare, resolve
-from hone.train.parts import build_parts, check_best_metric, logged_metrics, metric_sum
-from hone.train.recipes import DataSpec, LoadedRecipe, data_spec, load_recipe, one_line
+from hone.train.prepare import Prepared, prepare
+from hone.train.recipes import one_line
+from hone.train.topology import (
+    Topology,
+    check_host_speaks_rendezvous,
+    check_port_free,
+    torchrun_command,
+)
 
+# Prepared, prepare and Topology are re-exported: the launcher's callers import them here.
 __all__ = ["Outcome", "Prepared", "Topology", "check_names", "launch", "prepare"]
 
 log = logging.getLogger("hone.train")
 
-#: A model of at most this many bytes of parameters is tried on two real samples before
-#: launch; a bigger one on the meta device.
-CHECK_ON_CPU_BYTES = 256 << 20
 #: Linux's prctl option: a signal for this process when its parent dies.
 PR_SET_PDEATHSIG = 1
 #: What the run records of the job beside the recipe's params.
 JOB_PARAMS = ("recipe", "data")
-
-
-@dataclass(frozen=True)
-class Topology:
-    """How many processes, on how many machines, and how to recover."""
-
-    nproc_per_node: int = 1
-    nnodes: int = 1
-    node_rank: int = 0
-    rdzv_endpoint: str | None = None  # HOST:PORT on node rank 0
-    rdzv_id: str = ""
-    local_addr: str | None = None  # the address other nodes reach this one at
-    max_restarts: int = 0
-    join_timeout: int = 300  # seconds to wait for every node to join
-
-    @property
-    def world_size(self) -> int:
-        return self.nproc_per_node * self.nnodes
-
-    @property
-    def in_process(self) -> bool:
-        """One process and nothing to restart: train right here, no launcher needed."""
-        return self.world_size == 1 and self.max_restarts == 0
-
-    def check(self) -> None:
-        for name, value, low in (
-            ("--nproc-per-node", self.nproc_per_node, 1),
-            ("--nnodes", self.nnodes, 1),
-            ("--node-rank", self.node_rank, 0),
-            ("--max-restarts", self.max_restarts, 0),
-            ("--join-timeout", self.join_timeout, 1),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValidationError(f"{name} {value!r}: give an integer of at least {low}")
-        if self.nproc_per_node > 1024 or self.nnodes > 4096:
-            raise ValidationError("--nproc-per-node is at most 1024, --nnodes at most 4096")
-        if self.node_rank >= self.nnodes:
-            raise ValidationError(
-                f"--node-rank {self.node_rank}: the nodes are numbered 0 to {self.nnodes - 1}"
-            )
-        if self.nnodes > 1:
-            if not self.rdzv_endpoint:
-                raise ValidationError(
-                    f"--nnodes {self.nnodes} needs --rdzv-endpoint HOST:PORT (node rank 0's "
-                    "address, the same on every node)"
-                )
-            endpoint(self.rdzv_endpoint)
-        if self.local_addr is not None:
-            _check_host(self.local_addr, "--local-addr")
-        if self.rdzv_id and not all(c.isalnum() or c in "-_." for c in self.rdzv_id):
-            raise ValidationError(f"--rdzv-id {self.rdzv_id!r}: use letters, digits, - _ .")
-
-
-def endpoint(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValidationError(
-            f"--rdzv-endpoint {text!r}: give HOST:PORT, e.g. 10.0.0.1:29400 (node rank 0)"
-        )
-    _check_host(host.strip("[]"), "--rdzv-endpoint")
-    return host.strip("[]"), int(port)
-
-
-def _check_host(host: str, what: str) -> None:
-    try:
-        ipaddress.ip_address(host)
-        return
-    except ValueError:
-        pass
-    if not host or len(host) > 253 or not all(c.isalnum() or c in "-." for c in host):
-        raise ValidationError(f"{what} {host!r}: not an address or host name")
-
-
-@dataclass
-class Prepared:
-    """A job checked before any process starts."""
-
-    recipe: LoadedRecipe
-    params: Params
-    version: DatasetVersion
-    spec: DataSpec
-    workspace: Workspace
-
-    @property
-    def run_params(self) -> dict[str, Any]:
-        return {"recipe": self.recipe.ref, "data": self.spec.ref, **self.params}
-
-
-def prepare(
-    recipe: str,
-    data: str | DatasetVersion,
-    overrides: Mapping[str, Any],
-    *,
-    world_size: int = 1,
-    workspace: Workspace | None = None,
-    where: str = "-p",
-) -> Prepared:
-    """Load the recipe, resolve its params, find the data, and build the model and its
-    parts once (on two real samples, or on PyTorch's meta device for a big model): every
-    mistake that does not need the workers shows here, with one message. ``where`` names
-    the overrides in messages (``-p`` on the command line, ``params`` in the API)."""
-    ws = (workspace or Workspace.discover()).require()
-    loaded = load_recipe(recipe)
-    declared = declare(loaded.params, loaded.ref)
-    params = resolve(declared, overrides, where)
-    version = data if isinstance(data, DatasetVersion) else get_version(data, workspace=ws)
-    spec = data_spec(version)
-    if params.train_split not in spec.splits:
-        raise ValidationError(
-            f"train_split={params.train_split!r}: {version.ref} has splits "
-            f"{', '.join(sorted(spec.splits))} (choose one with -p train_split=NAME, or "
-            "split the version: hone data import ... --split train=0.8,test=0.2)"
-        )
-    validation_split(params, spec)
-    rows = spec.splits[params.train_split]
-    if rows < world_size:
-        raise ValidationError(
-            f"the {params.train_split} split of {version.ref} has {rows} row(s): fewer than "
-            f"the job's {world_size} processes"
-        )
-    if params.batch_size % world_size:
-        fits = params.batch_size - params.batch_size % world_size or world_size
-        raise ValidationError(
-            f"batch_size={params.batch_size} is the global batch: it must divide among the "
-            f"job's {world_size} processes (e.g. -p batch_size={fits})"
-        )
-    import torch
-
-    with torch.device("meta"):  # no memory, whatever the model's size
-        model = loaded.model(params, spec)
-    size = sum(p.numel() * p.element_size() for p in model.parameters())
-    on_cpu = size <= CHECK_ON_CPU_BYTES  # real arithmetic on 2 samples: milliseconds
-    if on_cpu:
-        torch.manual_seed(params.seed)
-        model = loaded.model(params, spec)
-    total = total_steps(params, rows, world_size)
-    parts = build_parts(loaded, params, spec, model, total)
-    if loaded.member("loss") is None:  # a recipe's own loss may want other outputs
-        if on_cpu:
-            check_outputs(model, spec, loaded.ref, parts.metrics)
-        else:  # shapes only (PyTorch's meta kernels take ~2 s to load the first time)
-            with torch.device("meta"):
-                check_outputs(model, spec, loaded.ref)
-    evaluated = validation_split(params, spec)
-    check_best_metric(
-        params, declared["best_metric"], logged_metrics(spec, parts.metrics, evaluated is not None)
-    )
-    _warn_of_odd_settings(params, spec, evaluated, total)
-    return Prepared(loaded, params, version, spec, ws)
-
-
-def total_steps(params: Params, rows: int, world_size: int) -> int:
-    """Optimizer steps the job will take (as the loop counts them: each rank's shard of the
-    training split, in batches of batch_size / world_size, the last one partial)."""
-    per_rank = rows // world_size
-    batch = params.batch_size // world_size
-    total = params.epochs * -(-per_rank // batch)
-    return int(min(total, params.max_steps) if params.max_steps else total)
-
-
-def _warn_of_odd_settings(
-    params: Params, spec: DataSpec, evaluated: str | None, total: int
-) -> None:
-    """Settings that train, but rarely as meant: said once, before launch."""
-    if evaluated is None and params.val_split == "auto":
-        log.warning(
-            "hone: %s has no validation split (validation, val, valid or test besides %s): "
-            "nothing is evaluated and no checkpoint is kept as best (give -p val_split=NAME, "
-            "or split the version)",
-            spec.ref[:30],
-            params.train_split,
-        )
-    if evaluated is not None and evaluated == params.train_split:
-        log.warning(
-            "hone: val_split is the training split (%s): val/ metrics measure how well the "
-            "model fits what it trained on, not how it generalizes",
-            evaluated,
-        )
-    if params.warmup_steps >= total:
-        log.warning(
-            "hone: warmup_steps=%d is not below the job's %d steps: the learning rate never "
-            "reaches lr=%g",
-            params.warmup_steps,
-            total,
-            params.lr,
-        )
-    if spec.classes is not None and len(spec.classes) < 2:
-        log.warning(
-            "hone: %s has a single class (%r): a classifier learns nothing from it",
-            spec.ref[:30],
-            spec.classes[0] if spec.classes else None,
-        )
-
-
-def check_outputs(
-    model: Any, spec: DataSpec, recipe: str, metrics: Mapping[str, Any] | None = None
-) -> None:
-    """A batch of two samples through the model (on the current default device: the CPU,
-    or the meta device for shapes only): it must take the data's samples and give what
-    the standard loss expects."""
-    import torch
-
-    dtype = getattr(torch, spec.dtype, None)
-    if not isinstance(dtype, torch.dtype) or dtype == torch.float64:
-        dtype = torch.float32  # what the loop gives the model (see loop._inputs)
-    sample = torch.zeros((2, *spec.shape), dtype=dtype)
-    try:
-        with torch.no_grad():
-            out = model(sample)
-    except NotImplementedError:
-        return  # an operation without a meta kernel: the first step will tell
-    except Exception as exc:
-        raise ValidationError(
-            f"recipe {recipe}: the model does not take {spec.ref}'s samples (shape "
-            f"{spec.shape}, {spec.dtype}): {type(exc).__name__}: {str(exc).splitlines()[0]}"
-        ) from exc
-    shape = tuple(getattr(out, "shape", ()))
-    if spec.classes is not None:
-        expected: tuple[int, ...] = (2, spec.num_classes)
-        ok = shape == expected
-        wanted = f"{expected} (a score for each of its {spec.num_classes} classes)"
-    else:
-        ok = shape in ((2,), (2, 1))
-        wanted = "(2,) or (2, 1) (one value a sample: its labels are numbers)"
-    if not ok:
-        raise ValidationError(
-            f"recipe {recipe}: for a batch of 2 samples of {spec.ref} the model gives "
-            f"{shape}; the standard loss wants {wanted} (or give the recipe a loss)"
-        )
-    target = torch.zeros(2, dtype=torch.int64 if spec.classes is not None else torch.float32)
-    for name, fn in (metrics or {}).items():
-        try:
-            with torch.no_grad():
-                metric_sum(name, fn(out, target), 2)
-        except ValidationError as exc:
-            raise ValidationError(f"recipe {recipe}: {exc}") from None
-        except Exception as exc:
-            raise ValidationError(
-                f"recipe {recipe}: metric {name!r} failed on a batch of 2: {one_line(exc)}"
-            ) from exc
 
 
 @dataclass
@@ -329,9 +87,9 @@ def launch(
     topology.check()
     check_names(experiment, name)
     if topology.nnodes > 1 and topology.node_rank == 0:
-        _check_port_free(topology)  # before the run exists: a busy port leaves nothing behind
+        check_port_free(topology)  # before the run exists: a busy port leaves nothing behind
     elif topology.nnodes > 1:
-        _check_host_speaks_rendezvous(topology)
+        check_host_speaks_rendezvous(topology)
     run: ActiveRun | None = None
     if topology.node_rank == 0:
         run = _open_run(job, experiment, name, resume)
@@ -423,9 +181,10 @@ def _in_process(job: Prepared, run: ActiveRun) -> Outcome:
     except FATAL as exc:
         run.end(RunStatus.FAILED)
         return Outcome(run.id, RunStatus.FAILED, str(exc))
-    except HoneError:
+    except HoneError as exc:  # the store or the blobs failed: said as the CLI says it
+        run.set_tag(ERROR_TAG, str(exc)[:4000])
         raise
-    except Exception as exc:  # the recipe's code, or PyTorch on its behalf
+    except (Exception, SystemExit) as exc:  # the recipe's code (sys.exit too), or PyTorch
         error = f"training failed: {one_line(exc)}"
         run.set_tag(ERROR_TAG, error[:4000])
         run.end(RunStatus.FAILED)
@@ -453,34 +212,6 @@ def _job(job: Prepared, run_id: str, threads: int) -> Job:
         run_id=run_id,
         threads=threads,
     )
-
-
-def torchrun_command(topology: Topology) -> list[str]:
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        f"--nproc-per-node={topology.nproc_per_node}",
-        f"--max-restarts={topology.max_restarts}",
-        "--monitor-interval=0.5",
-    ]
-    if topology.nnodes == 1:
-        command.append("--standalone")
-    else:
-        assert topology.rdzv_endpoint is not None
-        is_host = 1 if topology.node_rank == 0 else 0
-        command += [
-            f"--nnodes={topology.nnodes}",
-            "--rdzv-backend=c10d",
-            f"--rdzv-endpoint={topology.rdzv_endpoint}",
-            f"--rdzv-id={topology.rdzv_id or 'hone-' + topology.rdzv_endpoint.replace(':', '-')}",
-            # read_timeout: how long a node that is not the host waits to reach it.
-            f"--rdzv-conf=is_host={is_host},join_timeout={topology.join_timeout},"
-            f"read_timeout={topology.join_timeout}",
-        ]
-        if topology.local_addr:
-            command.append(f"--local-addr={topology.local_addr}")
-    return [*command, "-m", "hone.train.worker"]
 
 
 def _through_torchrun(job: Prepared, topology: Topology, run: ActiveRun | None) -> Outcome:
@@ -578,61 +309,3 @@ def _failure(topology: Topology, code: int, recorded: Any) -> str:
         )
     restarts = f" after {topology.max_restarts} restart(s)" if topology.max_restarts else ""
     return f"a worker failed{restarts} (torchrun exit {code}): see the log above"
-
-
-def _check_host_speaks_rendezvous(topology: Topology) -> None:
-    """On a node other than 0: if something listens at the endpoint, it must be torchrun's
-    rendezvous store (a wrong port, say a database's, would end in torchrun's traceback
-    wall). Nothing listening yet is fine: node 0 may start later, and torchrun waits
-    --join-timeout for it."""
-    import datetime
-
-    from torch._C._distributed_c10d import TCPStore
-
-    assert topology.rdzv_endpoint is not None
-    host, port = endpoint(topology.rdzv_endpoint)
-    try:
-        socket.create_connection((host, port), timeout=2).close()
-    except OSError:
-        return
-    try:
-        with _c10d_quiet():  # PyTorch logs every retry's C++ stack on stderr
-            store = TCPStore(
-                host, port, is_master=False, timeout=datetime.timedelta(seconds=3)
-            )
-    except (RuntimeError, ValueError) as exc:
-        raise UserError(
-            f"--rdzv-endpoint {topology.rdzv_endpoint}: something listens there, but not "
-            f"torchrun's rendezvous ({str(exc).splitlines()[0]}); give node rank 0's address "
-            "and the port its hone train hosts the rendezvous on"
-        ) from None
-    del store
-
-
-@contextlib.contextmanager
-def _c10d_quiet() -> Iterator[None]:
-    """Standard error (the file descriptor C++ writes to) sent nowhere for a moment."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-def _check_port_free(topology: Topology) -> None:
-    assert topology.rdzv_endpoint is not None
-    host, port = endpoint(topology.rdzv_endpoint)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise UserError(
-                f"--rdzv-endpoint {topology.rdzv_endpoint}: cannot listen there ({exc.strerror}); "
-                "the port is in use, or the address is not this machine's (node rank 0 "
-                "hosts the rendezvous)"
-            ) from None

@@ -157,7 +157,12 @@ def _convert(name: str, value: Any, kind: type, where: str) -> Any:
         if kind is int and isinstance(value, numbers.Integral):
             return int(value)
         if kind is float and isinstance(value, numbers.Real):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:
+                raise ValidationError(
+                    f"{where} {name}={value!r}: too large a number for {name}"
+                ) from None
     if kind is bool and type(value).__name__ == "bool_":  # numpy.bool_
         return bool(value)
     if type(value) is not kind:
@@ -177,7 +182,8 @@ def _from_text(name: str, text: str, kind: type, where: str) -> Any:
         if lowered in ("false", "0", "no", "off"):
             return False
         raise ValidationError(f"{where} {name}={text!r}: {name} is true or false")
-    if not text.isascii():  # int() reads full-width and other Unicode digits as numbers
+    # int() and float() read full-width digits and underscores ("1e-3_0" is 1e-30).
+    if not text.isascii() or "_" in text:
         raise wrong
     try:
         return int(text, 10) if kind is int else float(text)

@@ -143,6 +143,11 @@ def metric_sum(name: str, value: Any, samples: int) -> float:
 
 
 def _optimizer(recipe: LoadedRecipe, params: Params, model: nn.Module) -> torch.optim.Optimizer:
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValidationError(
+            f"recipe {recipe.ref}: the model has no parameters to train (none at all, or "
+            "every one frozen)"
+        )
     given = recipe.call("optimizer", params, model)
     if given is None:
         return _default_optimizer(params, model)

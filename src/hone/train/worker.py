@@ -34,12 +34,16 @@ def main() -> int:
         train_in_process(Job.from_json(text))
     except FATAL as exc:
         print(f"hone train (rank {rank}): {exc}", file=sys.stderr)
+        shutdown(together=False)
         return 0
     except HoneError as exc:
         print(f"hone train (rank {rank}): {exc}", file=sys.stderr)
+        shutdown(together=False)
         return 1
-    finally:
-        shutdown()
+    except BaseException:
+        shutdown(together=False)
+        raise
+    shutdown()
     return 0
 
 
