@@ -4,12 +4,10 @@ Every flag is checked here, before any process starts."""
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
-import os
 import socket
+import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from hone.errors import UserError, ValidationError
@@ -122,15 +120,27 @@ def torchrun_command(topology: Topology) -> list[str]:
     return [*command, "-m", "hone.train.worker"]
 
 
+#: Connects to a c10d store as torchrun's agents do, in a process of its own: PyTorch's
+#: client logs every retry's C++ stack, and against a server that accepts but never answers
+#: it can wait past its own timeout.
+_PROBE = """
+import datetime, sys
+from torch._C._distributed_c10d import TCPStore
+try:
+    TCPStore(sys.argv[1], int(sys.argv[2]), is_master=False,
+             timeout=datetime.timedelta(seconds=3))
+except Exception as exc:
+    print(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    sys.exit(3)
+"""
+PROBE_S = 10
+
+
 def check_host_speaks_rendezvous(topology: Topology) -> None:
     """On a node other than 0: if something listens at the endpoint, it must be torchrun's
     rendezvous store (a wrong port, say a database's, would end in torchrun's traceback
     wall). Nothing listening yet is fine: node 0 may start later, and torchrun waits
     --join-timeout for it."""
-    import datetime
-
-    from torch._C._distributed_c10d import TCPStore
-
     assert topology.rdzv_endpoint is not None
     host, port = endpoint(topology.rdzv_endpoint)
     try:
@@ -138,29 +148,24 @@ def check_host_speaks_rendezvous(topology: Topology) -> None:
     except OSError:
         return
     try:
-        with _c10d_quiet():  # PyTorch logs every retry's C++ stack on stderr
-            store = TCPStore(host, port, is_master=False, timeout=datetime.timedelta(seconds=3))
-    except (RuntimeError, ValueError) as exc:
-        raise UserError(
-            f"--rdzv-endpoint {topology.rdzv_endpoint}: something listens there, but not "
-            f"torchrun's rendezvous ({str(exc).splitlines()[0]}); give node rank 0's address "
-            "and the port its hone train hosts the rendezvous on"
-        ) from None
-    del store
-
-
-@contextlib.contextmanager
-def _c10d_quiet() -> Iterator[None]:
-    """Standard error (the file descriptor C++ writes to) sent nowhere for a moment."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        done = subprocess.run(
+            [sys.executable, "-c", _PROBE, host, str(port)],
+            capture_output=True,
+            text=True,
+            timeout=PROBE_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        reason = f"it accepts connections but does not answer within {PROBE_S} s"
+    else:
+        if done.returncode == 0:
+            return
+        reason = done.stdout.strip() or f"the probe exited with {done.returncode}"
+    raise UserError(
+        f"--rdzv-endpoint {topology.rdzv_endpoint}: something listens there, but not "
+        f"torchrun's rendezvous ({reason}); give node rank 0's address and the port its "
+        "hone train hosts the rendezvous on"
+    )
 
 
 def check_port_free(topology: Topology) -> None:
