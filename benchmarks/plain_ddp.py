@@ -7,7 +7,7 @@ cores. Self-contained (torch and NumPy only).
     python plain_ddp.py DATA.npz EPOCHS          (one process, no process group)
 
 DATA.npz holds x_train (N, H, W), y_train, x_test, y_test. Same model as builtin:cnn
-(channels 32, dropout 0.1, built after the same seed), same sharding (each epoch's order
+(plain_loop.py's, built after the same seed), same sharding (each epoch's order
 from NumPy's generator seeded with [seed, epoch], cut to a multiple of the world size,
 rank r taking every world-size-th sample), the same global batch of 64, AdamW (lr 0.01,
 weight decay 0.01), cosine schedule per step, gradient clipping (norm 1.0), the loss
@@ -31,25 +31,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-SEED, BATCH, LR, CHANNELS, DROPOUT = 0, 64, 0.01, 32, 0.1
-
-
-def model() -> nn.Module:
-    torch.manual_seed(SEED)
-    c = CHANNELS
-    return nn.Sequential(
-        nn.Conv2d(1, c, 3, padding=1),
-        nn.ReLU(),
-        nn.Conv2d(c, c, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(c, 2 * c, 3, padding=1),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Dropout(DROPOUT),
-        nn.Linear(2 * c, 10),
-    )
+from plain_loop import BATCH, LR, SEED, model  # builtin:cnn's layers, built after the seed
 
 
 def evaluate(net: nn.Module, x: torch.Tensor, y: torch.Tensor, rank: int, world: int) -> float:

@@ -38,6 +38,7 @@ def table(b: dict[str, Any], sizes: dict[str, Any]) -> list[Row]:
         "search": lambda s: search_rows(s, sizes["search_runs"]),
         "kill9": kill9_rows,
         "data": data_rows,
+        "split_cache": lambda s: data_rows({"split_cache": s}),
         "memory": lambda s: memory_rows(s, tuple(sizes["memory_points"])),
         "train": train_rows,
     }

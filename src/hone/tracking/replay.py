@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,7 +119,7 @@ def _replay(segment: SegmentFile, sink: StoreSink, report: SyncReport) -> None:
     if died and mark_killed(sink.db, segment.run_id, _death_time(result, segment.fd)):
         report.killed_runs.append(segment.run_id)
     elif not segment.owns_run and result.records:  # an attached writer's last word
-        extend_killed(sink.db, segment.run_id, _death_time(result, segment.fd))
+        extend_killed(sink.db, segment.run_id, _last_time(result))
     sink.forget(segment.run_id)
     remove_segment(segment.path)
 
@@ -132,6 +133,16 @@ def _death_time(result: AppliedRange, fd: int) -> float:
     if result.last_timestamp is not None and result.last_timestamp <= changed:
         candidates.append(result.last_timestamp)
     return max(candidates, default=changed)
+
+
+def _last_time(result: AppliedRange) -> float:
+    """When an attached writer (a training worker) last wrote: its newest record's time,
+    a point's own time only if it is not in the future (the file's mtime cannot bound it:
+    writes through a shared mapping do not always move it)."""
+    candidates = [] if result.last_event_time is None else [result.last_event_time]
+    if result.last_timestamp is not None and result.last_timestamp <= time.time():
+        candidates.append(result.last_timestamp)
+    return max(candidates, default=0.0)
 
 
 def _set_aside(report: SyncReport, path: Path, reason: str) -> None:
