@@ -1,6 +1,6 @@
 """The machine's split cache (data/split_cache.py): one process decodes a split, every
-process maps the same copy; damaged files are rebuilt, the bound evicts, and a cache that
-cannot be used never fails a read."""
+process maps the same copy; damaged files are rebuilt, and a cache that cannot be used
+never fails a read (the size bound: test_split_cache_bound.py; fixtures: conftest.py)."""
 
 from __future__ import annotations
 
@@ -24,71 +24,13 @@ import pytest
 
 import hone
 import hone.data
-from hone.blobs import BlobStore
-from hone.config import Workspace
 from hone.data import split_cache
 from hone.data.dataset import DatasetVersion
-from hone.data.split_cache import SIZE_ENV, SplitKey, cache_bytes, cache_folder
-from hone.errors import ValidationError, WorkspaceError
+from hone.data.split_cache import SIZE_ENV
+from hone.errors import WorkspaceError
+from tests.data.split_cache_helpers import batches, cache_file, expected, same
 
 torch = pytest.importorskip("torch")
-
-COLUMNS = ("features", "label")
-
-
-@pytest.fixture(autouse=True)
-def _default_bound(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The developer's own bound (0, say) would change what these tests see."""
-    monkeypatch.delenv(SIZE_ENV, raising=False)
-
-
-@pytest.fixture
-def digits(sqlite_workspace: Workspace) -> DatasetVersion:
-    return hone.data.import_dataset(
-        "digits", "sklearn:digits", split="train=0.8,test=0.2", workspace=sqlite_workspace
-    )
-
-
-@pytest.fixture
-def chunk_reads(monkeypatch: pytest.MonkeyPatch, digits: DatasetVersion) -> list[str]:
-    """Every read of one of the version's chunk blobs (``get_bytes`` reads through
-    ``open`` too)."""
-    reads: list[str] = []
-    chunks = {c.digest for c in digits.manifest.chunks}
-    store = type(digits.blobs)
-    open_blob = store.open
-
-    def counted_open(blobs: BlobStore, digest: str) -> Any:
-        if digest in chunks:
-            reads.append(digest)
-        return open_blob(blobs, digest)
-
-    monkeypatch.setattr(store, "open", counted_open)
-    return reads
-
-
-def cache_file(version: DatasetVersion, split: str | None) -> Path:
-    assert version.home is not None
-    return cache_folder(version.home) / f"{SplitKey(version.id, split, COLUMNS).stem}.arrow"
-
-
-def batches(version: DatasetVersion, split: str = "train") -> list[tuple[np.ndarray, np.ndarray]]:
-    loader = hone.data.loader(version, split, 100, seed=3)
-    return [(x.numpy(), y.numpy()) for x, y in loader]
-
-
-def same(a: list[tuple[np.ndarray, np.ndarray]], b: list[tuple[np.ndarray, np.ndarray]]) -> bool:
-    if len(a) != len(b):
-        return False
-    pairs = zip(a, b, strict=True)
-    return all(np.array_equal(xa, xb) and np.array_equal(ya, yb) for (xa, ya), (xb, yb) in pairs)
-
-
-def expected(version: DatasetVersion, split: str | None) -> tuple[np.ndarray, np.ndarray]:
-    """What the split holds, read the old way (every chunk decoded in this process)."""
-    x, y = version.to_numpy(split, raw=True, verify=True)
-    assert y is not None
-    return x, y
 
 
 def test_a_second_loader_reads_no_chunk_and_gives_the_same_batches(
@@ -388,69 +330,6 @@ def test_a_disk_without_room_is_found_out_before_decoding(
     assert np.array_equal(x, expected(digits, "train")[0])
     assert "free on its disk" in caplog.records[0].getMessage()
     assert sorted(p.suffix for p in cache_file(digits, "train").parent.iterdir()) == [".lock"]
-
-
-def test_zero_turns_the_cache_off(
-    digits: DatasetVersion, monkeypatch: pytest.MonkeyPatch, chunk_reads: list[str]
-) -> None:
-    monkeypatch.setenv(SIZE_ENV, "0")
-    first = batches(digits)
-    chunk_reads.clear()
-    assert same(batches(digits), first)
-    assert chunk_reads  # every loader decodes, as without the cache
-    assert digits.home is not None and not (digits.home / "cache").exists()
-
-
-def test_a_split_larger_than_the_bound_is_read_in_memory(
-    digits: DatasetVersion, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    monkeypatch.setenv(SIZE_ENV, "100K")  # the train split is ~730 KiB decoded
-    with caplog.at_level(logging.WARNING, logger="hone.data"):
-        x, _ = digits.to_numpy("train", raw=True, shared=True)
-    assert np.array_equal(x, expected(digits, "train")[0])
-    assert "more than the split cache holds" in caplog.records[0].getMessage()
-    assert digits.home is not None and not (digits.home / "cache").exists()
-
-
-@pytest.mark.parametrize("text", ["lots", "-1", "1.5G", "8 GB!", "\uff11\uff10"])  # full-width 10
-def test_a_size_that_is_not_one_is_refused_by_name(
-    digits: DatasetVersion, monkeypatch: pytest.MonkeyPatch, text: str
-) -> None:
-    monkeypatch.setenv(SIZE_ENV, text)
-    with pytest.raises(ValidationError, match=SIZE_ENV):
-        hone.data.loader(digits, "train", 10)
-
-
-@pytest.mark.parametrize(
-    ("text", "size"),
-    [("", 8 << 30), (" 1024 ", 1024), ("2G", 2 << 30), ("512MiB", 512 << 20), ("3kb", 3072)],
-)
-def test_sizes_are_read_in_units_of_1024(
-    monkeypatch: pytest.MonkeyPatch, text: str, size: int
-) -> None:
-    monkeypatch.setenv(SIZE_ENV, text)
-    assert cache_bytes() == size
-
-
-def test_the_bound_evicts_the_least_recently_used_file(
-    digits: DatasetVersion, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    normalized = hone.data.normalize(digits)
-    train, test, other = (
-        cache_file(digits, "train"),
-        cache_file(digits, "test"),
-        cache_file(normalized, "test"),
-    )
-    digits.to_numpy("train", raw=True, shared=True)
-    digits.to_numpy("test", raw=True, shared=True)
-    time.sleep(0.02)
-    digits.to_numpy("train", raw=True, shared=True)  # used again: now the newer of the two
-    assert train.stat().st_mtime > test.stat().st_mtime
-    # Room for train and one test-sized file, not for three.
-    monkeypatch.setenv(SIZE_ENV, str(train.stat().st_size + test.stat().st_size + 1024))
-    x, _ = normalized.to_numpy("test", raw=True, shared=True)
-    assert train.is_file() and other.is_file() and not test.exists()
-    assert np.array_equal(x, expected(digits, "test")[0])
 
 
 def test_a_stuck_writer_is_waited_for_a_bounded_time(
