@@ -1,6 +1,7 @@
 """Training-engine benchmarks; prints RESULT lines (run_all.py collects them).
 
     python benchmarks/bench_train.py WORKDIR [--quick] [--only=NAME] [--mlflow-python=PATH]
+                                    [--device=cpu|cuda] [--pairs=N]
 
 1. ``train_loop``: the digits CNN (builtin:cnn on the normalized digits, 10 classes, batch
    64), hone's standard loop in one process (a train/loss point every step, val/loss and
@@ -9,7 +10,9 @@
    and plain_loop.py logging every step with MLflow's ``log_metric``. Each trial is a fresh
    process timed from its start of work (data load) to its end (run ended); the three
    sides alternate, the order rotating, ``pairs`` rounds. Figures: samples/s and final
-   accuracy, median [range]; ratios per round.
+   accuracy, median [range]; ratios per round; beside them the steady state (the end of
+   the first step to the end of the last: start-up left out). ``--device=cuda`` runs
+   both sides on the GPU, bfloat16 autocast (what hone's loop picks there by itself).
 2. ``train_scaling``: synchronous data parallel at the same global batch (64): 2 processes
    x 1 thread against 1 process x 1 thread (``OMP_NUM_THREADS=1``), on a compute-bound
    configuration (the digits upsampled to 32 x 32, builtin:cnn, ~40 ms a step on one
@@ -105,6 +108,7 @@ def train_loop(workdir: Path, sizes: Sizes) -> None:
     np.savez(data, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
     epochs = str(sizes.train_epochs)
     mlflow_python = option("mlflow-python")
+    device = option("device", "cpu")  # cuda: hone's loop picks the GPU (and bf16) itself
     sides: dict[str, Callable[[int], trials.Trial]] = {
         "hone": lambda r: trials.spawn(
             [
@@ -120,7 +124,9 @@ def train_loop(workdir: Path, sizes: Sizes) -> None:
             HERE,
         ),
         "plain": lambda r: trials.spawn(
-            [sys.executable, str(HERE / "plain_loop.py"), str(data), epochs], "plain", HERE
+            [sys.executable, str(HERE / "plain_loop.py"), str(data), epochs, f"--device={device}"],
+            "plain",
+            HERE,
         ),
     }
     if mlflow_python:
@@ -131,6 +137,7 @@ def train_loop(workdir: Path, sizes: Sizes) -> None:
                 str(data),
                 epochs,
                 f"--mlflow=sqlite:///{workdir / f'mlflow-{r}.db'}",
+                f"--device={device}",
             ],
             "mlflow",
             HERE,
@@ -141,10 +148,25 @@ def train_loop(workdir: Path, sizes: Sizes) -> None:
         child = t.results["child"]
         return float(child["samples"]) / float(child["seconds"])
 
-    out: dict[str, Any] = {"bench": "train_loop", "epochs": sizes.train_epochs, "sides": {}}
+    def loop_rate(t: trials.Trial) -> float:
+        child = t.results["child"]
+        return float(child["loop_samples"]) / float(child["loop_seconds"])
+
+    for trial in (t for r in rounds for t in r.values()):
+        ran_on = trial.results["child"].get("device", "cpu")
+        if ran_on != device:
+            raise SystemExit(f"train_loop: the {trial.side} side ran on {ran_on}, not {device}")
+    out: dict[str, Any] = {
+        "bench": "train_loop",
+        "epochs": sizes.train_epochs,
+        "device": device,
+        "amp_dtype": rounds[0]["hone"].results["child"]["amp_dtype"],
+        "sides": {},
+    }
     for side in sides:
         out["sides"][side] = {
             "samples_per_s": trials.side_spread(rounds, side, rate),
+            "loop_samples_per_s": trials.side_spread(rounds, side, loop_rate),
             "accuracy": trials.side_spread(
                 rounds, side, lambda t: float(t.results["child"]["accuracy"])
             ),
@@ -153,6 +175,9 @@ def train_loop(workdir: Path, sizes: Sizes) -> None:
             ),
         }
     out["ratio"] = trials.pair_ratios(rounds, lambda r: rate(r["hone"]) / rate(r["plain"]))
+    out["loop_ratio"] = trials.pair_ratios(
+        rounds, lambda r: loop_rate(r["hone"]) / loop_rate(r["plain"])
+    )
     out["accuracy_gap_points"] = trials.pair_ratios(
         rounds,
         lambda r: (
@@ -305,11 +330,20 @@ def child() -> None:
         seconds = time.perf_counter() - start
         assert outcome.status.value == "finished", outcome.error
         rows = hone.data.get(ref, workspace=ws).splits["train"]
+        db = database_for(ws.store_uri)
+        # The steady state, as plain_loop.py times it: the end of the first step (its
+        # train/loss point) to the end of the last.
+        points = metric_history(db, outcome.run_id, "train/loss")
+        run = get_run(db, outcome.run_id)
         emit(
             {
                 "bench": "child",
                 "seconds": seconds,
                 "samples": epochs * rows,
+                "loop_seconds": points[-1].timestamp - points[0].timestamp,
+                "loop_samples": epochs * rows - 64,
+                "device": run.params["device"],
+                "amp_dtype": run.params["amp_dtype"],
                 "accuracy": outcome.metrics["val/acc"],
                 "peak_rss_mib": rss.peak_mib(),
             }

@@ -13,7 +13,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +119,15 @@ def emit(result: dict[str, Any]) -> None:
 
 
 def sizes_from_argv() -> Sizes:
-    return Sizes.quick() if "--quick" in sys.argv else Sizes()
+    """The default sizes, or ``--quick``'s; ``--pairs=N`` sets the rounds of every
+    interleaved benchmark (more rounds on a machine that is lent for minutes)."""
+    sizes = Sizes.quick() if "--quick" in sys.argv else Sizes()
+    pairs = option("pairs")
+    if pairs is None:
+        return sizes
+    if not pairs.isdigit() or int(pairs) < 1:
+        raise SystemExit(f"--pairs={pairs}: give a whole number of at least 1")
+    return replace(sizes, pairs=int(pairs), cheap_pairs=int(pairs))
 
 
 def sizes_dict(sizes: Sizes) -> dict[str, Any]:

@@ -53,19 +53,14 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return inner if isinstance(inner, torch.nn.Module) else model
 
 
-def _weights_bytes(model: torch.nn.Module) -> bytes:
-    from safetensors.torch import save
-
-    tensors: dict[str, torch.Tensor] = {}
-    seen: set[tuple[int, int]] = set()
-    for name, tensor in _unwrap(model).state_dict().items():
-        value = tensor.detach().cpu().contiguous()
-        key = (value.untyped_storage().data_ptr(), value.storage_offset())
-        if key in seen:  # tied weights: safetensors stores no shared memory
-            value = value.clone()
-        seen.add(key)
-        tensors[name] = value
-    return save(tensors)
+def _weights_copy(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The model's weights copied to CPU memory of their own: training may go on while
+    they are written (tied weights become separate copies: safetensors stores no shared
+    memory)."""
+    return {
+        name: tensor.detach().to("cpu", copy=True, memory_format=torch.contiguous_format)
+        for name, tensor in _unwrap(model).state_dict().items()
+    }
 
 
 def save_checkpoint(
@@ -157,17 +152,26 @@ class _Snapshot:
     run: ActiveRun
     step: int
     epoch: int
-    weights: bytes
-    state: bytes
+    weights: dict[str, torch.Tensor]  # copies of their own (CPU memory)
+    state: dict[str, Any]  # checked by plain(), its tensors copies of their own
     scores: dict[str, float]
     keep_last: int
     keep_best: int
     best_metric: str
     best_mode: str
 
+    def serialize(self) -> tuple[bytes, bytes]:
+        """The weights as safetensors and the rest as a tensor file: done where the
+        snapshot is written (a writer's thread), not on the training thread."""
+        from safetensors.torch import save
+
+        buffer = io.BytesIO()
+        torch.save(self.state, buffer)
+        return save(self.weights), buffer.getvalue()
+
     def write(self) -> Checkpoint:
         db, blobs = _stores(self.run)
-        parts = (self.weights, self.state)
+        parts = self.serialize()
         # repair: an old copy of the same bytes may be damaged; this one must be readable.
         digests = [blobs.put_bytes(data, repair=True) for data in parts]
         saved = record_checkpoint(
@@ -257,14 +261,12 @@ def _snapshot(
     for part in ("extra", "scheduler", "optimizer"):
         if part in state:
             state[part] = plain(state[part], part)
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
     return _Snapshot(
         run,
         step,
         epoch,
-        _weights_bytes(model),
-        buffer.getvalue(),
+        _weights_copy(model),
+        state,
         scores,
         keep_last,
         keep_best,
@@ -285,12 +287,14 @@ MAX_DEPTH = 100
 
 
 def plain(value: Any, where: str, depth: int = 0) -> Any:
-    """``value`` as a checkpoint can load it back without unpickling arbitrary objects:
-    NumPy scalars become Python numbers (an optimizer built with an lr from NumPy holds
-    one); what has no safe form (NumPy arrays, enums, functions, the user's objects) is
-    refused, naming where it is."""
+    """A copy of ``value`` that a checkpoint can load back without unpickling arbitrary
+    objects: tensors copied into CPU memory (where loading puts them), NumPy scalars made
+    Python numbers (an optimizer built with an lr from NumPy holds one); what has no safe
+    form (NumPy arrays, enums, functions, the user's objects) is refused, naming where."""
     kind = type(value)
-    if kind in _TENSORS or kind in _PLAIN:
+    if kind in _TENSORS:  # a copy in CPU memory: the live one moves on with training
+        return value.detach().to("cpu", copy=True)
+    if kind in _PLAIN:
         return value
     if depth > MAX_DEPTH:
         raise ValidationError(

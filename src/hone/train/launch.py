@@ -46,6 +46,7 @@ from hone.train.prepare import Prepared, prepare
 from hone.train.recipes import one_line
 from hone.train.topology import (
     Topology,
+    check_gpus,
     check_host_speaks_rendezvous,
     check_port_free,
     torchrun_command,
@@ -86,6 +87,7 @@ def launch(
     hears its id before training begins."""
     topology.check()
     check_names(experiment, name)
+    check_gpus(topology)
     if topology.nnodes > 1 and topology.node_rank == 0:
         check_port_free(topology)  # before the run exists: a busy port leaves nothing behind
     elif topology.nnodes > 1:

@@ -245,11 +245,12 @@ class _Trainer:
         )
         step, epoch, batch = 0, 0, 0
         # The epoch's loss so far (sum, samples): a resumed epoch reports all of it.
-        self.totals = torch.zeros(2, dtype=torch.float64)
+        self.totals = [0.0, 0.0]
         if restored is not None:
             step, epoch, batch = restored.step, restored.epoch, restored.batch
             if batch and "epoch_totals" in restored.extra:
-                self.totals = torch.as_tensor(restored.extra["epoch_totals"], dtype=torch.float64)
+                loss_sum, samples = restored.extra["epoch_totals"]
+                self.totals = [float(loss_sum), float(samples)]
             if "scaler" in restored.extra and self.scaler.is_enabled():
                 self.scaler.load_state_dict(restored.extra["scaler"])
             if restored.skipped and ctx.main:
@@ -260,6 +261,7 @@ class _Trainer:
                 )
         self._describe(restored is not None, step)
         final: dict[str, float] = {}
+        alone = ctx.world_size == 1
         while epoch < p.epochs and step < self.total_steps:
             self.train_data.set_epoch(epoch, start=batch)
             self.ddp.train()
@@ -268,14 +270,20 @@ class _Trainer:
                 loss, count = self._step(x, y)
                 step += 1
                 batch += 1
-                reduced = sum_across(torch.tensor([loss * count, count], dtype=torch.float64))
-                mean = float(reduced[0] / reduced[1])
+                loss_sum, samples = loss * count, float(count)
+                if alone:  # nothing to reduce: no tensor, no collective, every step
+                    reduced = (loss_sum, samples)
+                else:
+                    both = sum_across(torch.tensor([loss_sum, samples], dtype=torch.float64))
+                    reduced = (float(both[0]), float(both[1]))
+                mean = reduced[0] / reduced[1]
                 if not math.isfinite(mean):
                     raise NonFiniteLoss(
                         f"the training loss became {mean} at step {step} (epoch {epoch + 1}): "
                         "lower lr, or check the data for extreme values"
                     )
-                totals += reduced
+                totals[0] += reduced[0]
+                totals[1] += reduced[1]
                 if self.run is not None and step % p.log_every == 0:
                     self.run.log_metric("train/loss", mean, step=step)
                 if p.checkpoint_every and step % p.checkpoint_every == 0:
@@ -287,9 +295,9 @@ class _Trainer:
                 epoch, batch = epoch + 1, 0
             final = self._evaluate()
             if totals[1] > 0:
-                final["train/epoch_loss"] = float(totals[0] / totals[1])
+                final["train/epoch_loss"] = totals[0] / totals[1]
             final["epoch"] = float(epoch)
-            self.totals = totals = torch.zeros(2, dtype=torch.float64)
+            self.totals = totals = [0.0, 0.0]
             if self.plateau and p.best_metric in final:
                 self.scheduler.step(final[p.best_metric])
             final["lr"] = float(self.optimizer.param_groups[0]["lr"])
@@ -385,7 +393,7 @@ class _Trainer:
             batch=batch,
             metrics=metrics,
             extra={
-                "epoch_totals": self.totals.tolist(),
+                "epoch_totals": list(self.totals),
                 **({"scaler": self.scaler.state_dict()} if self.scaler.is_enabled() else {}),
             },
             run=self.run,

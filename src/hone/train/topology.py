@@ -181,3 +181,19 @@ def check_port_free(topology: Topology) -> None:
                 "the port is in use, or the address is not this machine's (node rank 0 "
                 "hosts the rendezvous)"
             ) from None
+
+
+def check_gpus(topology: Topology) -> None:
+    """On a machine with GPUs each local process takes one (``cuda:LOCAL_RANK``): more
+    processes than GPUs would fail in every worker, after the run had started."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return
+    count = torch.cuda.device_count()
+    if topology.nproc_per_node > count:
+        raise ValidationError(
+            f"--nproc-per-node {topology.nproc_per_node}: this machine has {count} GPU(s) "
+            f"and each process takes one; use --nproc-per-node {count} or fewer (or hide the "
+            "GPUs with CUDA_VISIBLE_DEVICES= to train on the CPU)"
+        )
