@@ -216,12 +216,17 @@ def test_the_background_writer_stores_a_copy_and_reports_its_failure(
 
     ws = sqlite_workspace
     model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.AdamW(model.parameters())
+    model(torch.ones(1, 2)).sum().backward()
+    optimizer.step()
     writer = CheckpointWriter()
     with hone.start_run("bg", workspace=ws) as run:
         at_save = model.weight.detach().clone()
-        writer.save(model, step=1, run=run)
+        moment_at_save = optimizer.state[model.weight]["exp_avg"].clone()
+        writer.save(model, optimizer, step=1, run=run)
         with torch.no_grad():
-            model.weight.add_(5.0)  # training moves on at once
+            model.weight.add_(5.0)  # training moves on at once, in place
+        optimizer.step()  # the optimizer's state too (the gradient is still there)
         saved = writer.wait()
         assert saved is not None and saved.step == 1
 
@@ -234,9 +239,12 @@ def test_the_background_writer_stores_a_copy_and_reports_its_failure(
             writer.save(model, step=3, run=run)
         writer.close()
     fresh = torch.nn.Linear(2, 2)
-    restored = hone.train.load_latest(fresh, run=run.id, workspace=ws)
+    fresh_optimizer = torch.optim.AdamW(fresh.parameters())
+    restored = hone.train.load_latest(fresh, fresh_optimizer, run=run.id, workspace=ws)
     assert restored is not None and restored.step == 1
     torch.testing.assert_close(fresh.weight, at_save)
+    torch.testing.assert_close(fresh_optimizer.state[fresh.weight]["exp_avg"], moment_at_save)
+    assert not torch.equal(moment_at_save, optimizer.state[model.weight]["exp_avg"])
 
 
 def test_numpy_scalars_are_saved_as_numbers_and_what_has_no_safe_form_is_refused(

@@ -53,14 +53,39 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return inner if isinstance(inner, torch.nn.Module) else model
 
 
-def _weights_copy(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+class _HostCopies:
+    """Contiguous copies in CPU memory of their own. From a GPU a copy is only enqueued
+    (into pinned memory, from PyTorch's cached host allocator): copying one tensor at a
+    time, each waited for, cost the training thread milliseconds a checkpoint; ``done``
+    gives the events to wait on before the copies are read."""
+
+    def __init__(self) -> None:
+        self.devices: set[torch.device] = set()
+
+    def __call__(self, tensor: torch.Tensor) -> torch.Tensor:
+        tensor = tensor.detach()
+        if tensor.device.type != "cuda":
+            return tensor.to("cpu", copy=True, memory_format=torch.contiguous_format)
+        host = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
+        host.copy_(tensor, non_blocking=True)
+        self.devices.add(tensor.device)
+        return host
+
+    def done(self) -> list[Any]:
+        """An event on each GPU copied from, recorded after its copies."""
+        events = []
+        for device in self.devices:
+            event = torch.cuda.Event()  # type: ignore[no-untyped-call]
+            event.record(torch.cuda.current_stream(device))
+            events.append(event)
+        return events
+
+
+def _weights_copy(model: torch.nn.Module, copy: _HostCopies) -> dict[str, torch.Tensor]:
     """The model's weights copied to CPU memory of their own: training may go on while
     they are written (tied weights become separate copies: safetensors stores no shared
     memory)."""
-    return {
-        name: tensor.detach().to("cpu", copy=True, memory_format=torch.contiguous_format)
-        for name, tensor in _unwrap(model).state_dict().items()
-    }
+    return {name: copy(tensor) for name, tensor in _unwrap(model).state_dict().items()}
 
 
 def save_checkpoint(
@@ -159,12 +184,15 @@ class _Snapshot:
     keep_best: int
     best_metric: str
     best_mode: str
+    copies: list[Any]  # CUDA events: the copies from GPUs are done once these are
 
     def serialize(self) -> tuple[bytes, bytes]:
         """The weights as safetensors and the rest as a tensor file: done where the
         snapshot is written (a writer's thread), not on the training thread."""
         from safetensors.torch import save
 
+        for event in self.copies:
+            event.synchronize()
         buffer = io.BytesIO()
         torch.save(self.state, buffer)
         return save(self.weights), buffer.getvalue()
@@ -258,20 +286,23 @@ def _snapshot(
         state["optimizer"] = optimizer.state_dict()
     if scheduler is not None:
         state["scheduler"] = _state_dict_of(scheduler)
+    copy = _HostCopies()
     for part in ("extra", "scheduler", "optimizer"):
         if part in state:
-            state[part] = plain(state[part], part)
+            state[part] = plain(state[part], part, copy=copy)
+    weights = _weights_copy(model, copy)
     return _Snapshot(
         run,
         step,
         epoch,
-        _weights_copy(model),
+        weights,
         state,
         scores,
         keep_last,
         keep_best,
         best_metric,
         best_mode,
+        copy.done(),
     )
 
 
@@ -286,14 +317,16 @@ _KEYS = frozenset({int, float, bool, str, type(None)})
 MAX_DEPTH = 100
 
 
-def plain(value: Any, where: str, depth: int = 0) -> Any:
+def plain(value: Any, where: str, depth: int = 0, *, copy: _HostCopies | None = None) -> Any:
     """A copy of ``value`` that a checkpoint can load back without unpickling arbitrary
     objects: tensors copied into CPU memory (where loading puts them), NumPy scalars made
     Python numbers (an optimizer built with an lr from NumPy holds one); what has no safe
     form (NumPy arrays, enums, functions, the user's objects) is refused, naming where."""
     kind = type(value)
     if kind in _TENSORS:  # a copy in CPU memory: the live one moves on with training
-        return value.detach().to("cpu", copy=True)
+        if copy is None:
+            return value.detach().to("cpu", copy=True)
+        return copy(value)
     if kind in _PLAIN:
         return value
     if depth > MAX_DEPTH:
@@ -301,7 +334,7 @@ def plain(value: Any, where: str, depth: int = 0) -> Any:
             f"save_checkpoint: {where} is nested over {MAX_DEPTH} deep (does it contain itself?)"
         )
     if isinstance(value, np.generic) and value.ndim == 0 and kind.__module__ == "numpy":
-        return plain(value.item(), where, depth + 1)
+        return plain(value.item(), where, depth + 1, copy=copy)
     if kind is dict or kind is collections.OrderedDict:
         copied = kind()
         for key, item in value.items():
@@ -311,10 +344,12 @@ def plain(value: Any, where: str, depth: int = 0) -> Any:
                     f"save_checkpoint: {where} has a key of type {type(key).__name__}; "
                     "use strings or numbers"
                 )
-            copied[key] = plain(item, f"{where}[{key!r}]", depth + 1)
+            copied[key] = plain(item, f"{where}[{key!r}]", depth + 1, copy=copy)
         return copied
     if kind is list or kind is tuple:
-        return kind(plain(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value))
+        return kind(
+            plain(item, f"{where}[{i}]", depth + 1, copy=copy) for i, item in enumerate(value)
+        )
     name = f"{kind.__module__}.{kind.__qualname__}"
     if isinstance(value, enum.Enum):
         hint = " (save its .value)"
