@@ -29,13 +29,28 @@ def _loop(t: dict[str, Any]) -> list[Row]:
     sides = t["sides"]
     rows: list[Row] = [
         (
-            f"9 digits CNN, {t['epochs']} epochs: standard loop vs plain PyTorch, samples/s",
+            f"9 digits CNN, {t['epochs']} epochs"
+            + (f" on {t['device']} ({t['amp_dtype']})" if t.get("device", "cpu") != "cpu" else "")
+            + ": standard loop vs plain PyTorch, samples/s",
             spread_text(sides["hone"]["samples_per_s"]),
             spread_text(sides["plain"]["samples_per_s"]) + " (plain)",
             spread_text(t["ratio"], ".3f", "x"),
             ">= 0.97x",
             verdict(t["ratio"], lambda v: v >= 0.97),
         ),
+    ]
+    if "loop_ratio" in t:  # first step to last: start-up, checks and the run's end left out
+        rows.append(
+            (
+                "  steady state (first step to last), samples/s",
+                spread_text(sides["hone"]["loop_samples_per_s"]),
+                spread_text(sides["plain"]["loop_samples_per_s"]) + " (plain)",
+                spread_text(t["loop_ratio"], ".3f", "x"),
+                "",
+                "",
+            )
+        )
+    rows += [
         (
             "  final accuracy (test split)",
             spread_text(sides["hone"]["accuracy"], ".4f"),
@@ -71,8 +86,8 @@ def _scaling(t: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
     for name, c in t["configs"].items():
         one, two = c["sides"]["1x1"], c["sides"]["2x1"]
-        compute_bound = name == "digits32"
-        shape = "32 x 32" if compute_bound else "8 x 8"
+        compute_bound = name in ("digits16", "digits32")  # digits32: earlier results files
+        shape = {"digits16": "16 x 16", "digits32": "32 x 32"}.get(name, "8 x 8")
         rows += [
             (
                 f"9 scaling, CNN on digits {shape}: 2 procs x 1 thread vs 1 x 1, samples/s",

@@ -74,7 +74,10 @@ def test_two_processes_train_one_run(
 
 
 def test_a_killed_rank_restarts_and_ends_as_if_uninterrupted(
-    sqlite_workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sqlite_workspace: Workspace,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     ws = sqlite_workspace
     ref, recipe = digits(ws), faulty_recipe(tmp_path)
@@ -83,10 +86,15 @@ def test_a_killed_rank_restarts_and_ends_as_if_uninterrupted(
     assert straight.status is RunStatus.FINISHED, straight.error
     monkeypatch.setenv("KILL_AT", "30")
     monkeypatch.setenv("KILL_RANK", "1")
+    capfd.readouterr()
     killed = hone.train.train(
         recipe, ref, params=params, nproc_per_node=2, max_restarts=1, workspace=ws
     )
     assert killed.status is RunStatus.FINISHED, killed.error
+    # The surviving rank says in one line why it stopped: no traceback of its own.
+    said = capfd.readouterr().err
+    assert "hone train (rank 0): lost contact with the job's other processes" in said
+    assert "Connection reset by peer" in said and "Traceback" not in said
     db = database_for(ws.store_uri)
     run = get_run(db, killed.run_id)
     assert run.tags["hone.resumed_at_step"] == "24"  # the last checkpoint before step 30

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 
 from hone.errors import HoneError
@@ -40,11 +41,41 @@ def main() -> int:
         print(f"hone train (rank {rank}): {exc}", file=sys.stderr)
         shutdown(together=False)
         return 1
-    except BaseException:
+    except BaseException as exc:
         shutdown(together=False)
-        raise
+        lost = _peer_lost(exc)
+        if lost is None:
+            raise  # the recipe's error, or PyTorch's: its traceback is the diagnosis
+        # A peer died (its own log says why): this rank's traceback would point at the
+        # all-reduce it was waiting in, and read as a second, unrelated failure.
+        print(
+            f"hone train (rank {rank}): lost contact with the job's other processes (one "
+            f"of them stopped; its own output says why), so this one stops too: {lost}",
+            file=sys.stderr,
+        )
+        return 1
     shutdown()
     return 0
+
+
+#: What gloo and NCCL say when a peer's end of the connection goes away.
+_PEER_GONE = re.compile(
+    r"Connection (reset|closed) by peer|Broken pipe|NCCL communicator was aborted"
+)
+
+
+def _peer_lost(exc: BaseException) -> str | None:
+    """The first line of a collective's error when it means a peer went away, else None."""
+    import torch.distributed as dist
+
+    text = str(exc).strip()
+    if not isinstance(exc, dist.DistError) and not (
+        isinstance(exc, RuntimeError) and _PEER_GONE.search(text)
+    ):
+        return None
+    line = text.splitlines()[0] if text else type(exc).__name__
+    line = re.sub(r"^\[[^\]]*\]\s*", "", line)  # gloo's [file.cc:line] prefix
+    return line.split(". This is typically")[0]
 
 
 def _die_with_torchrun() -> None:
