@@ -283,7 +283,9 @@ def _plain_side(data: Path, processes: int, epochs: int) -> Callable[[int], tria
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
         command += [f"--nproc-per-node={processes}", *script]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return lambda r: trials.spawn(command, f"plain {processes}x1", HERE, env=env)
+    return lambda r: trials.spawn(
+        command, f"plain {processes}x1", HERE, env=env, teardown_abort_ok=processes > 1
+    )
 
 
 def train_restart(workdir: Path, sizes: Sizes) -> None:
