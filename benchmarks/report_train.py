@@ -86,8 +86,9 @@ def _scaling(t: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
     for name, c in t["configs"].items():
         one, two = c["sides"]["1x1"], c["sides"]["2x1"]
-        compute_bound = name in ("digits16", "digits32")  # digits32: earlier results files
-        shape = {"digits16": "16 x 16", "digits32": "32 x 32"}.get(name, "8 x 8")
+        sizes = {"digits16": "16 x 16", "digits24": "24 x 24", "digits32": "32 x 32"}
+        compute_bound = name in sizes  # the others: earlier results files
+        shape = sizes.get(name, "8 x 8")
         rows += [
             (
                 f"9 scaling, CNN on digits {shape}: 2 procs x 1 thread vs 1 x 1, samples/s",

@@ -40,7 +40,7 @@ class Sizes:
     adapter_sample_rows: int = 200_000  # per-sample DataLoader runs (about 2 s each)
     import_rows: int = 200_000  # rows of the CSV / Parquet import benchmark
     train_epochs: int = 30  # epochs of the digits CNN in the training-loop benchmark
-    scaling_epochs: int = 30  # epochs of each scaling trial: 16 x 16 reaches its plateau
+    scaling_epochs: int = 30  # epochs of each scaling trial: 24 x 24 near its plateau
     restart_trials: int = 3
 
     @classmethod
