@@ -21,6 +21,11 @@ def test_the_plain_loop_is_the_same_training_as_the_standard_loop(tmp_path: Path
     plain_acc = loop["sides"]["plain"]["accuracy"]["median"]
     assert hone_acc == pytest.approx(plain_acc, abs=1e-6)  # 1 sample of 359 is 2.8e-3
     assert loop["sides"]["hone"]["samples_per_s"]["median"] > 0
+    assert loop["device"] == "cpu" and loop["amp_dtype"] == "none"
+    for side in ("hone", "plain"):  # the steady state leaves start-up out: it is faster
+        figures = loop["sides"][side]
+        assert figures["loop_samples_per_s"]["median"] > figures["samples_per_s"]["median"]
+    assert loop["loop_ratio"]["median"] > 0
     assert "mlflow" not in loop["sides"]  # no MLflow environment in the tests
 
 
