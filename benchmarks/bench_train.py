@@ -112,6 +112,8 @@ def train_loop(workdir: Path, sizes: Sizes) -> None:
     epochs = str(sizes.train_epochs)
     mlflow_python = option("mlflow-python")
     device = option("device", "cpu")  # cuda: hone's loop picks the GPU (and bf16) itself
+    # On the CPU hone's side must not find a GPU to pick (on a GPU machine it would).
+    hone_env = {**os.environ, **({"CUDA_VISIBLE_DEVICES": ""} if device == "cpu" else {})}
     sides: dict[str, Callable[[int], trials.Trial]] = {
         "hone": lambda r: trials.spawn(
             [
@@ -125,6 +127,7 @@ def train_loop(workdir: Path, sizes: Sizes) -> None:
             ],
             "hone",
             HERE,
+            env=hone_env,
         ),
         "plain": lambda r: trials.spawn(
             [sys.executable, str(HERE / "plain_loop.py"), str(data), epochs, f"--device={device}"],
@@ -256,7 +259,7 @@ def _scaling_side(
         f"--epochs={epochs}",
         f"--nproc={processes}",
     ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}  # CPU scaling
     return lambda r: trials.spawn(command, f"{processes}x1", HERE, env=env)
 
 
@@ -283,7 +286,7 @@ def _plain_side(data: Path, processes: int, epochs: int) -> Callable[[int], tria
     if processes > 1:
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
         command += [f"--nproc-per-node={processes}", *script]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     return lambda r: trials.spawn(
         command, f"plain {processes}x1", HERE, env=env, teardown_abort_ok=processes > 1
     )

@@ -291,3 +291,20 @@ def test_a_closed_writer_says_so(sqlite_workspace: Workspace) -> None:
         pytest.raises(ValidationError, match="the writer is closed"),
     ):
         writer.save(torch.nn.Linear(1, 1), step=1, run=run)
+
+
+def test_sparse_tensors_in_the_state_are_saved_and_come_back(sqlite_workspace: Workspace) -> None:
+    """A sparse tensor (an embedding's optimizer state, a mask in ``extra``) is copied as
+    it is: a contiguous-format copy refuses its layout."""
+    from hone.train.checkpoint import CheckpointWriter
+
+    ws = sqlite_workspace
+    model = torch.nn.Linear(2, 2)
+    mask = torch.eye(3).to_sparse()
+    writer = CheckpointWriter()
+    with hone.start_run("sparse", workspace=ws) as run:
+        writer.save(model, step=1, run=run, extra={"mask": mask})
+        writer.close()
+    restored = hone.train.load_latest(torch.nn.Linear(2, 2), run=run.id, workspace=ws)
+    assert restored is not None and restored.extra["mask"].is_sparse
+    torch.testing.assert_close(restored.extra["mask"].to_dense(), torch.eye(3))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -94,7 +95,8 @@ def test_a_killed_rank_restarts_and_ends_as_if_uninterrupted(
     # The surviving rank says in one line why it stopped: no traceback of its own.
     said = capfd.readouterr().err
     assert "hone train (rank 0): lost contact with the job's other processes" in said
-    assert "Connection reset by peer" in said and "Traceback" not in said
+    # reset or closed: whether the killed peer left unread data in its socket
+    assert re.search(r"Connection (reset|closed) by peer", said) and "Traceback" not in said
     db = database_for(ws.store_uri)
     run = get_run(db, killed.run_id)
     assert run.tags["hone.resumed_at_step"] == "24"  # the last checkpoint before step 30

@@ -53,6 +53,12 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return inner if isinstance(inner, torch.nn.Module) else model
 
 
+#: At most this much of a checkpoint is copied off a GPU through pinned memory (the rest
+#: waits, one tensor at a time): PyTorch caches pinned blocks, rounded up to powers of two,
+#: and a model's whole state held page-locked would be memory no one else can have.
+PINNED_BYTES = 256 * 2**20
+
+
 class _HostCopies:
     """Contiguous copies in CPU memory of their own. From a GPU a copy is only enqueued
     (into pinned memory, from PyTorch's cached host allocator): copying one tensor at a
@@ -61,14 +67,19 @@ class _HostCopies:
 
     def __init__(self) -> None:
         self.devices: set[torch.device] = set()
+        self.pinned = 0  # bytes
 
     def __call__(self, tensor: torch.Tensor) -> torch.Tensor:
         tensor = tensor.detach()
-        if tensor.device.type != "cuda":
+        if tensor.layout != torch.strided:  # sparse: copied as it is, at once
+            return tensor.to("cpu", copy=True)
+        size = tensor.numel() * tensor.element_size()
+        if tensor.device.type != "cuda" or self.pinned + size > PINNED_BYTES:
             return tensor.to("cpu", copy=True, memory_format=torch.contiguous_format)
         host = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
         host.copy_(tensor, non_blocking=True)
         self.devices.add(tensor.device)
+        self.pinned += size
         return host
 
     def done(self) -> list[Any]:
@@ -162,12 +173,23 @@ class CheckpointWriter:
         return pending.result() if pending is not None else None
 
     def close(self) -> None:
-        """Finish what is being written (a checkpoint begun is not thrown away)."""
+        """Finish what is being written (a checkpoint begun is not thrown away), and give
+        back the pinned memory the copies from a GPU were cached in."""
         self._closed = True
         try:
             self.wait()
         finally:
             self._pool.shutdown(wait=True)
+            _give_back_pinned_memory()
+
+
+def _give_back_pinned_memory() -> None:
+    """PyTorch's cached pinned blocks, freed (``torch.accelerator.empty_host_cache``,
+    where this PyTorch has it: older ones keep them until the process ends)."""
+    empty = getattr(getattr(torch, "accelerator", None), "empty_host_cache", None)
+    used_cuda = torch.cuda.is_available() and torch.cuda.is_initialized()  # type: ignore[no-untyped-call]
+    if callable(empty) and used_cuda:
+        empty()
 
 
 @dataclass(frozen=True)

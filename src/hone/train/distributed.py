@@ -106,11 +106,16 @@ def is_main() -> bool:
 
 
 def sum_across(values: torch.Tensor) -> torch.Tensor:
-    """Element-wise sums over every rank (the input itself in a single process)."""
-    if dist.is_available() and dist.is_initialized():
-        values = values.clone()
-        dist.all_reduce(values, op=dist.ReduceOp.SUM)
-    return values
+    """Element-wise sums over every rank (the input itself in a single process), on the
+    input's device (NCCL reduces on the GPU: a CPU tensor goes there and back)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return values
+    if dist.get_backend() == "nccl" and values.device.type != "cuda":
+        reduced = values.to(torch.device("cuda", torch.cuda.current_device()))
+    else:
+        reduced = values.clone()
+    dist.all_reduce(reduced, op=dist.ReduceOp.SUM)
+    return reduced.to(values.device)
 
 
 def all_gather_objects(value: Any) -> list[Any]:

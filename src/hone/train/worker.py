@@ -65,17 +65,14 @@ _PEER_GONE = re.compile(
 
 
 def _peer_lost(exc: BaseException) -> str | None:
-    """The first line of a collective's error when it means a peer went away, else None."""
-    import torch.distributed as dist
-
+    """A collective's error when it says that a peer's connection went away, else None.
+    By its words only: NCCL's and the store's other errors (a duplicate GPU, a bad
+    address, this rank's own CUDA fault) keep their traceback."""
     text = str(exc).strip()
-    if not isinstance(exc, dist.DistError) and not (
-        isinstance(exc, RuntimeError) and _PEER_GONE.search(text)
-    ):
+    if not isinstance(exc, RuntimeError) or not _PEER_GONE.search(text):
         return None
-    line = text.splitlines()[0] if text else type(exc).__name__
-    line = re.sub(r"^\[[^\]]*\]\s*", "", line)  # gloo's [file.cc:line] prefix
-    return line.split(". This is typically")[0]
+    text = re.sub(r"^\[[^\]]*\]\s*", "", text)  # gloo's [file.cc:line] prefix
+    return text.split(". This is typically")[0]
 
 
 def _die_with_torchrun() -> None:
