@@ -112,6 +112,8 @@ def train_loop(workdir: Path, sizes: Sizes) -> None:
     epochs = str(sizes.train_epochs)
     mlflow_python = option("mlflow-python")
     device = option("device", "cpu")  # cuda: hone's loop picks the GPU (and bf16) itself
+    if device not in ("cpu", "cuda"):
+        raise SystemExit(f"--device={device}: give cpu or cuda")
     # On the CPU hone's side must not find a GPU to pick (on a GPU machine it would).
     hone_env = {**os.environ, **({"CUDA_VISIBLE_DEVICES": ""} if device == "cpu" else {})}
     sides: dict[str, Callable[[int], trials.Trial]] = {

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_benchmarks import quick_results
+from tests.test_benchmarks import quick_results, run_script
 
 pytestmark = pytest.mark.slow
 
@@ -50,3 +50,17 @@ def test_the_plain_ddp_baseline_is_the_same_training_as_hone_at_each_scale(
             assert hone_acc == pytest.approx(plain_acc, abs=1e-6), (name, n)
             assert sides[f"{n}x1"]["peak_rss_mib"]["median"] > 100  # every process counted
         assert config["plain_ratio"]["median"] > 0
+
+
+def test_the_loop_ablation_runs_each_variant_and_puts_the_loop_back(tmp_path: Path) -> None:
+    done = run_script("loop_ablation.py", tmp_path, "1", "plain,full,no-checkpoint,no-fsync", "1")
+    assert done.returncode == 0, done.stderr
+    medians = {
+        line.split()[0]: float(line.split()[1])
+        for line in done.stdout.splitlines()
+        if line.startswith("  ")
+    }
+    assert set(medians) == {"plain", "full", "no-checkpoint", "no-fsync"}
+    assert all(seconds > 0 for seconds in medians.values())
+    unknown = run_script("loop_ablation.py", tmp_path, "1", "plain,fast", "1")
+    assert unknown.returncode != 0 and "no such variant fast" in unknown.stderr
