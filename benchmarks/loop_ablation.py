@@ -26,7 +26,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 import bench_train
@@ -60,12 +59,7 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"no such variant {', '.join(unknown)} (one of {', '.join(VARIANTS)})")
     ws, ref, _ = bench_train._workspace(work)
-    version = hone.data.get(ref, workspace=ws)
-    x_train, y_train = version.to_numpy("train")
-    x_test, y_test = version.to_numpy("test")
-    assert y_train is not None and y_test is not None
-    data = work / "digits.npz"
-    np.savez(data, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    data = bench_train._export(ws, ref, work / "digits.npz")  # as plain_loop.py reads it
     device = "cuda" if torch.cuda.is_available() else "cpu"
 
     def plain() -> float:
