@@ -14,13 +14,21 @@ from hone.cli.main import main
 def test_quickstart_trains_and_records(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("torch")
     ws = tmp_path / "demo"
-    assert main(["quickstart", "--workspace", str(ws)]) == 0  # the defaults: 10 epochs
+    assert main(["quickstart", "--workspace", str(ws)]) == 0  # a study, then 15 epochs
     out = capsys.readouterr().out
     assert "finished" in out and "hone runs show" in out and "held-out accuracy" in out
-    assert main(["--workspace", str(ws), "runs", "list", "--json"]) == 0
+    assert main(["--workspace", str(ws), "runs", "list", "-e", "quickstart-digits", "--json"]) == 0
     (run,) = json.loads(capsys.readouterr().out)
     assert run["experiment"] == "quickstart-digits" and run["status"] == "finished"
-    assert run["params"]["epochs"] == "10" and run["params"]["data"].startswith("digits@")
+    # It trained with the study's best trial's params, and reports the held-out test split.
+    assert main(["--workspace", str(ws), "tune", "list", "--json"]) == 0
+    (study,) = json.loads(capsys.readouterr().out)
+    assert sum(study["counts"].values()) == 8 and study["counts"]["complete"] >= 1
+    for key, value in study["result"]["params"].items():
+        assert run["params"][key] == str(value)
+    assert run["params"]["val_split"] == "test"
+    assert "study quickstart-" in out and "best trial" in out
+    assert run["params"]["epochs"] == "15" and run["params"]["data"].startswith("digits@")
     assert run["params"]["recipe"] == "builtin:cnn" and run["params"]["world_size"] == "2"
     # It trained on a normalized version derived from the imported digits.
     assert {(i["dataset"], i["split"]) for i in run["inputs"]} == {
@@ -35,9 +43,9 @@ def test_quickstart_trains_and_records(tmp_path: Path, capsys: pytest.CaptureFix
     assert run["metrics"]["val/acc"]["step"] == int(run["params"]["total_steps"])
     assert main(["--workspace", str(ws), "runs", "checkpoints", run["id"], "--json"]) == 0
     kept = json.loads(capsys.readouterr().out)
-    assert kept and kept[-1]["epoch"] == 10
-    # Running it again reuses the workspace and adds a second run.
-    assert main(["quickstart", "--workspace", str(ws), "--epochs", "1"]) == 0
+    assert kept and kept[-1]["epoch"] == 15
+    # Running it again reuses the workspace and adds a second run (here without a study).
+    assert main(["quickstart", "--workspace", str(ws), "--epochs", "1", "--trials", "0"]) == 0
     capsys.readouterr()
-    assert main(["--workspace", str(ws), "runs", "list", "--json"]) == 0
+    assert main(["--workspace", str(ws), "runs", "list", "-e", "quickstart-digits", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 2

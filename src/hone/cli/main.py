@@ -16,6 +16,7 @@ from hone.cli.setup import db_app, init
 from hone.cli.state import state
 from hone.cli.sync import sync
 from hone.cli.train import train
+from hone.cli.tune import tune_app
 from hone.errors import HoneError, exit_code_for
 
 __all__ = ["app", "main", "run"]
@@ -46,6 +47,7 @@ app.command("init")(init)
 app.command("sync")(sync)
 app.command("quickstart")(quickstart)
 app.command("train")(train)
+app.add_typer(tune_app, name="tune")
 app.add_typer(runs_app, name="runs")
 app.add_typer(data_app, name="data")
 app.add_typer(db_app, name="db")

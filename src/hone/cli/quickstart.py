@@ -1,9 +1,11 @@
 """``hone quickstart``: the main job, end to end on the embedded default (SQLite + files).
 
-For now: scikit-learn's bundled digits imported as a dataset version, a normalized version
-derived from it (fitted on train), and the builtin CNN trained on that version by two
-synchronous worker processes (DDP through torchrun), tracked as one run with its
-checkpoints. Later issues grow this into the whole loop (registry, serving, feedback).
+For now: scikit-learn's bundled digits imported as a dataset version (train, validation,
+test), a normalized version derived from it (fitted on train), a small study of the
+builtin CNN's search space (8 trials, 2 at once, median pruning, selected on validation),
+and the best trial's params trained by two synchronous worker processes (DDP through
+torchrun), tracked as one run with its checkpoints and reporting the held-out test split.
+Later issues grow this into the whole loop (registry, serving, feedback).
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from hone.cli.output import console, fmt_number
 from hone.cli.train import Watcher
+from hone.config import Workspace
 from hone.data import import_dataset, normalize
 from hone.errors import HoneError
 from hone.store.database import database_for
@@ -32,12 +36,16 @@ def quickstart(
     workspace: Path = typer.Option(
         Path("demo-workspace"), "--workspace", "-w", help="Workspace folder to create or reuse."
     ),
-    epochs: int = typer.Option(10, min=1, help="Training epochs."),
-    lr: float = typer.Option(0.01, min=1e-6, help="Learning rate."),
+    epochs: int = typer.Option(15, min=1, help="Training epochs."),
+    lr: float = typer.Option(0.01, min=1e-6, help="Learning rate (with --trials 0)."),
     seed: int = typer.Option(0, help="Random seed."),
     workers: int = typer.Option(2, min=1, max=64, help="Synchronous worker processes."),
+    trials: int = typer.Option(
+        8, min=0, max=100, help="Trials of the study before training (0: no study)."
+    ),
+    trial_epochs: int = typer.Option(8, min=1, help="Epochs of each trial."),
 ) -> None:
-    """Train the builtin CNN on the bundled digits with two workers, tracked by hone."""
+    """Tune and train the builtin CNN on the bundled digits, tracked by hone."""
     from hone.train.launch import Topology, launch, prepare
 
     ws, result = init_workspace(workspace)
@@ -46,7 +54,8 @@ def quickstart(
         raw = import_dataset(
             "digits",
             "sklearn:digits",
-            split="train=0.8,test=0.2",
+            # validation: what the study selects on; test: held out, reported at the end
+            split="train=0.7,validation=0.1,test=0.2",
             stratify=True,
             seed=seed,
             workspace=ws,
@@ -57,8 +66,13 @@ def quickstart(
         f"{', '.join(f'{k} {v}' for k, v in sorted(raw.splits.items()))})"
         f" → normalized {data.ref}"
     )
-    params = {"epochs": epochs, "lr": lr, "seed": seed, "batch_size": 64}
-    job = prepare("builtin:cnn", f"{data.name}@{data.id}", params, world_size=workers, workspace=ws)
+    ref = f"{data.name}@{data.id}"
+    params: dict[str, Any] = {"lr": lr}
+    if trials:
+        params = _study(ws, ref, trials, trial_epochs, seed, workers)
+    # The final model reports the held-out test split (the study never saw it).
+    params.update(epochs=epochs, seed=seed, batch_size=64, val_split="test")
+    job = prepare("builtin:cnn", ref, params, world_size=workers, workspace=ws)
     console.print(f"[bold]train[/]     builtin:cnn, {workers} synchronous worker process(es)")
     started = time.perf_counter()
     watcher = Watcher(database_for(ws.store_uri))
@@ -103,9 +117,52 @@ def quickstart(
         "data log digits",
         f"data show {raw.ref}",
         f"train --resume {recorded.id[:12]}",
+        *(["tune list"] if trials else []),
     ):
         # soft_wrap: commands stay on one line, to be copied whole.
         console.print(f"  {home} {hone} {command}", soft_wrap=True, highlight=False)
+
+
+def _study(
+    ws: Workspace, ref: str, trials: int, epochs: int, seed: int, parallel: int
+) -> dict[str, Any]:
+    """A small study of builtin:cnn's search space (median pruning, ``parallel`` trials at
+    once; trial 0 tries the recipe's defaults); the best trial's params."""
+    from hone.cli.tune import watch_study
+    from hone.tune.search import plan_recipe_study, run_plan
+
+    console.print(
+        f"[bold]tune[/]      builtin:cnn's search space: {trials} trials of {epochs} epochs, "
+        f"{parallel} at once, TPE sampler, median pruning on val/acc (validation split)"
+    )
+    plan = plan_recipe_study(
+        "builtin:cnn",
+        ref,
+        workspace=ws,
+        trials=trials,
+        parallel=parallel,
+        sampler="tpe",
+        pruner="median",
+        metric="val/acc",
+        seed=seed,
+        params={"epochs": epochs, "seed": seed},
+        study=f"quickstart-{time.strftime('%Y%m%d-%H%M%S')}",
+        experiment="quickstart-digits-tune",
+    )
+    outcome = run_plan(plan, watch=watch_study)
+    if outcome.best is None:
+        raise HoneError(f"the quickstart's study {outcome.state}: {outcome.error}")
+    best = outcome.best
+    counts = outcome.trials
+    console.print(
+        f"  study {outcome.name}: {counts['complete']} complete, {counts['pruned']} pruned; "
+        f"best trial {best['trial']} (val/acc {best['value']:.2%}): "
+        + ", ".join(
+            f"{k}={fmt_number(v) if isinstance(v, float) else v}"
+            for k, v in sorted(best["params"].items())
+        )
+    )
+    return dict(best["params"])
 
 
 def _command_name() -> str:

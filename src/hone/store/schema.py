@@ -39,6 +39,9 @@ __all__ = [
     "run_inputs",
     "runs",
     "tags",
+    "tune_journal",
+    "tune_studies",
+    "tune_workers",
 ]
 
 ID = String(32)
@@ -229,4 +232,43 @@ checkpoints = Table(
     Column("created_at", DOUBLE, nullable=False),
     Index(None, "weights"),
     Index(None, "state"),
+)
+
+# Tuning studies: what hone knows of a study beside Optuna's own record of it (the journal).
+# ``budget`` is the number of trials wanted; ``claimed`` how many have been handed out: a
+# process claims one (a conditional UPDATE) before it asks Optuna for a trial, so processes
+# on any number of machines never run more trials than the budget.
+tune_studies = Table(
+    "tune_studies",
+    metadata,
+    Column("name", KEY, primary_key=True),
+    Column("run_id", ID, nullable=False),  # the study's run: its trials are child runs
+    Column("config", Text, nullable=False),  # JSON: recipe, data, space, metric, sampler, ...
+    Column("budget", Integer, nullable=False),
+    Column("claimed", Integer, nullable=False),
+    Column("created_at", DOUBLE, nullable=False),
+    Column("result", Text, nullable=True),  # JSON: the best trial and its best checkpoint
+)
+
+# Optuna's journal of each study (its JournalStorage's log): one row per operation, numbered
+# from 0 without gaps in the order every process replays them.
+tune_journal = Table(
+    "tune_journal",
+    metadata,
+    Column("study", KEY, primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("body", Text, nullable=False),
+)
+
+# The processes working on a study, each seen every few seconds: a running trial whose
+# process is no longer seen was interrupted, and ``--resume`` gives its budget back.
+tune_workers = Table(
+    "tune_workers",
+    metadata,
+    Column("study", KEY, primary_key=True),
+    Column("worker", String(64), primary_key=True),
+    Column("host", String(250), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", DOUBLE, nullable=False),
+    Column("seen_at", DOUBLE, nullable=False),
 )

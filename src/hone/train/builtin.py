@@ -44,6 +44,13 @@ class MLP:
     """A multilayer perceptron over the flattened features."""
 
     params: ClassVar[dict[str, Any]] = {"hidden": 128, "layers": 2, "dropout": 0.1, "lr": 3e-3}
+    #: What ``hone tune`` searches by default.
+    search_space: ClassVar[dict[str, Any]] = {
+        "lr": {"low": 3e-4, "high": 3e-2, "log": True},
+        "hidden": [64, 128, 256],
+        "layers": {"low": 1, "high": 3},
+        "dropout": {"low": 0.0, "high": 0.4},
+    }
 
     def model(self, params: Params, data: DataSpec) -> nn.Module:
         if params.layers < 1 or params.hidden < 1 or not 0 <= params.dropout < 1:
@@ -65,6 +72,12 @@ class CNN:
     allows it, a wider convolution, global average pooling and a linear head."""
 
     params: ClassVar[dict[str, Any]] = {"channels": 32, "dropout": 0.1, "lr": 3e-3}
+    #: What ``hone tune`` searches by default.
+    search_space: ClassVar[dict[str, Any]] = {
+        "lr": {"low": 1e-3, "high": 3e-2, "log": True},
+        "channels": [16, 32, 48],
+        "dropout": {"low": 0.0, "high": 0.3},
+    }
 
     def model(self, params: Params, data: DataSpec) -> nn.Module:
         if params.channels < 1 or not 0 <= params.dropout < 1:

@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -38,6 +38,7 @@ from hone.train.loop import (
     ERROR_TAG,
     FATAL,
     RESUMED_TAG,
+    Hook,
     Job,
     train_in_process,
     validation_split,
@@ -53,7 +54,7 @@ from hone.train.topology import (
 )
 
 # Prepared, prepare and Topology are re-exported: the launcher's callers import them here.
-__all__ = ["Outcome", "Prepared", "Topology", "check_names", "launch", "prepare"]
+__all__ = ["Hook", "Outcome", "Prepared", "Topology", "check_names", "launch", "prepare"]
 
 log = logging.getLogger("hone.train")
 
@@ -82,9 +83,13 @@ def launch(
     name: str | None = None,
     resume: str | None = None,
     on_start: Progress | None = None,
+    parent: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    hook: Hook | None = None,
 ) -> Outcome:
     """Run the job. Node rank 0 creates (or, with ``resume``, reopens) the run; ``on_start``
-    hears its id before training begins."""
+    hears its id before training begins. A new run may be the child of ``parent`` and carry
+    ``tags``; ``hook`` is called by rank 0 at the end of every epoch (see ``Job.hook``)."""
     topology.check()
     check_names(experiment, name)
     check_gpus(topology)
@@ -94,14 +99,14 @@ def launch(
         check_host_speaks_rendezvous(topology)
     run: ActiveRun | None = None
     if topology.node_rank == 0:
-        run = _open_run(job, experiment, name, resume)
+        run = _open_run(job, experiment, name, resume, parent, tags)
         if on_start is not None:
             on_start(run.id)
     try:
         if topology.in_process:
             assert run is not None
-            return _in_process(job, run)
-        return _through_torchrun(job, topology, run)
+            return _in_process(job, run, hook)
+        return _through_torchrun(job, topology, run, hook)
     except BaseException:
         if run is not None and not run.ended:
             run.end(RunStatus.FAILED)
@@ -115,7 +120,14 @@ def check_names(experiment: str, name: str | None) -> None:
         check_name(name, "run")
 
 
-def _open_run(job: Prepared, experiment: str, name: str | None, resume: str | None) -> ActiveRun:
+def _open_run(
+    job: Prepared,
+    experiment: str,
+    name: str | None,
+    resume: str | None,
+    parent: str | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> ActiveRun:
     if resume is not None:
         _check_resumable(job, resume)
         run = start_run(run_id=resume, workspace=job.workspace)
@@ -133,7 +145,8 @@ def _open_run(job: Prepared, experiment: str, name: str | None, resume: str | No
             experiment,
             name or f"{_short_name(job.recipe.ref)}-{job.version.name}",
             params=job.run_params,
-            tags={"hone.kind": "train"},
+            tags={"hone.kind": "train", **(tags or {})},
+            parent=parent,
             workspace=job.workspace,
         )
         source = job.recipe.source()
@@ -173,13 +186,13 @@ def _check_resumable(job: Prepared, resume: str) -> None:
         )
 
 
-def _in_process(job: Prepared, run: ActiveRun) -> Outcome:
+def _in_process(job: Prepared, run: ActiveRun, hook: Hook | None) -> Outcome:
     previous = None
     if threading.current_thread() is threading.main_thread():
         # SIGTERM ends the run as Ctrl-C does (killed), instead of leaving it running.
         previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        metrics = train_in_process(_job(job, run.id, 0), run)
+        metrics = train_in_process(_job(job, run.id, 0, hook), run)
     except FATAL as exc:
         run.end(RunStatus.FAILED)
         return Outcome(run.id, RunStatus.FAILED, str(exc))
@@ -205,7 +218,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _job(job: Prepared, run_id: str, threads: int) -> Job:
+def _job(job: Prepared, run_id: str, threads: int, hook: Hook | None = None) -> Job:
     return Job(
         recipe=job.recipe.ref,
         data=f"{job.version.name}@{job.version.id}",
@@ -213,14 +226,18 @@ def _job(job: Prepared, run_id: str, threads: int) -> Job:
         workspace=str(job.workspace.home),
         run_id=run_id,
         threads=threads,
+        hook=hook.target if hook is not None else "",
+        hook_config=dict(hook.config) if hook is not None else {},
     )
 
 
-def _through_torchrun(job: Prepared, topology: Topology, run: ActiveRun | None) -> Outcome:
+def _through_torchrun(
+    job: Prepared, topology: Topology, run: ActiveRun | None, hook: Hook | None
+) -> Outcome:
     threads = threads_per_rank(topology.nproc_per_node)
     env = dict(os.environ)
     env.update(
-        HONE_TRAIN_JOB=_job(job, run.id if run else "", threads).to_json(),
+        HONE_TRAIN_JOB=_job(job, run.id if run else "", threads, hook).to_json(),
         OMP_NUM_THREADS=str(threads),
         PYTHONUNBUFFERED="1",
         # The workers' group gets a store of its own for each restart: on the rendezvous's

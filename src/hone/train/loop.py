@@ -13,13 +13,15 @@ same run, at the next batch of the same data order.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import logging
 import math
 import os
 import resource
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -46,6 +48,8 @@ from hone.train.recipes import DataSpec, LoadedRecipe, data_spec, load_recipe
 __all__ = [
     "ERROR_TAG",
     "RESUMED_TAG",
+    "STOPPED_TAG",
+    "Hook",
     "Job",
     "NonFiniteLoss",
     "best_mode",
@@ -61,6 +65,10 @@ ERROR_TAG = "hone.error"
 RESUMED_TAG = "hone.resumed_at_step"
 #: Set by rank 0 once every rank has finished training (each rank's final step).
 DONE_TAG = "hone.rank_steps"
+#: Why the job stopped before its last epoch (an epoch hook said so: a pruned trial).
+STOPPED_TAG = "hone.stopped"
+#: The step and epoch it stopped at.
+STOPPED_AT_TAG = "hone.stopped_at"
 #: Samples a rank evaluates at once (at least its training batch).
 EVAL_BATCH = 512
 _VAL_SPLITS = ("validation", "val", "valid", "test")
@@ -75,6 +83,21 @@ class NonFiniteLoss(UserError):
 FATAL = (UserError, NotFoundError)
 
 
+@dataclass(frozen=True)
+class Hook:
+    """Called by rank 0 at the end of every epoch, by name so that any process can load it
+    (the tuning layer's pruning, which this layer does not import): ``target`` is
+    ``module:function``, and ``function(config)`` returns ``hook(epoch, step, metrics)``,
+    which returns why training should stop early, or None to go on. An exception it raises
+    fails the job (every rank), with the exception's message."""
+
+    target: str
+    config: Mapping[str, Any]
+
+
+EpochHook = Callable[[int, int, dict[str, float]], "str | None"]
+
+
 @dataclass
 class Job:
     """What every process of a training job is told (JSON in ``HONE_TRAIN_JOB``)."""
@@ -85,6 +108,8 @@ class Job:
     workspace: str
     run_id: str = ""  # set on the launcher that owns the run; others learn it from rank 0's group
     threads: int = 0  # intra-op threads per rank; 0: cores / local processes
+    hook: str = ""  # Hook.target: called at every epoch's end ("" for none)
+    hook_config: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -135,6 +160,9 @@ def train_in_process(job: Job, run: ActiveRun | None = None) -> dict[str, float]
         attached = start_run(run_id=run_id, workspace=job.workspace)
     try:
         trainer = _Trainer(ctx, recipe, params, version, spec, run_id, attached)
+        if job.hook and ctx.main:
+            trainer.hook = load_hook(job.hook, job.hook_config)
+        trainer.hooked = bool(job.hook)
         return trainer.fit(job.workspace)
     except FATAL as exc:
         # A fault of the job itself (bad data, NaN loss): recorded where the launcher
@@ -145,6 +173,16 @@ def train_in_process(job: Job, run: ActiveRun | None = None) -> dict[str, float]
     finally:
         if attached is not None and attached is not run:
             attached.end()  # an attached run ends without a status: the launcher owns it
+
+
+def load_hook(target: str, config: Mapping[str, Any]) -> EpochHook:
+    module_name, _, attr = target.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise UserError(f"the job's epoch hook {target!r} cannot be loaded: {exc}") from None
+    hook: EpochHook = factory(config)
+    return hook
 
 
 def _agree(job: Job, version: DatasetVersion, run: ActiveRun | None) -> str:
@@ -180,6 +218,8 @@ class _Trainer:
     ) -> None:
         self.ctx, self.recipe, self.params, self.spec = ctx, recipe, params, spec
         self.run_id, self.run = run_id, run
+        self.hook: EpochHook | None = None  # rank 0's; the others only hear its answer
+        self.hooked = False
         per_rank, left = divmod(params.batch_size, ctx.world_size)
         if left or per_rank < 1:
             raise ValidationError(
@@ -304,9 +344,34 @@ class _Trainer:
             if self.run is not None:
                 self.run.log_metrics(final, step=step)
             self._save(step, epoch, batch, final)
+            if self.hooked and self._stop_early(epoch, step, final):
+                break
         if not final:  # resumed after the last step: report what the model does now
             final = self._evaluate()
         return final, step
+
+    def _stop_early(self, epoch: int, step: int, metrics: dict[str, float]) -> bool:
+        """Rank 0 asks the epoch hook; every rank hears the answer (stop, go on, or fail)."""
+        answer: tuple[str, str] | None = None
+        if self.hook is not None:
+            try:
+                reason = self.hook(epoch, step, dict(metrics))
+            except FATAL as exc:
+                answer = ("error", str(exc))
+            except Exception as exc:  # the hook's own fault: the job fails, saying so
+                answer = ("error", f"the epoch hook failed: {type(exc).__name__}: {exc}")
+            else:
+                answer = ("stop", reason) if reason else None
+        if self.ctx.world_size > 1:
+            answer = all_gather_objects(answer)[0]
+        if answer is None:
+            return False
+        kind, text = answer
+        if kind == "error":
+            raise UserError(text)
+        if self.run is not None:
+            self.run.set_tags({STOPPED_TAG: text[:4000], STOPPED_AT_TAG: f"{step}:{epoch}"})
+        return True
 
     def _check_lockstep(self, step: int) -> None:
         """Every rank's step count and a digest of its final weights, recorded by rank 0:

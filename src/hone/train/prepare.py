@@ -39,6 +39,7 @@ class Prepared:
     version: DatasetVersion
     spec: DataSpec
     workspace: Workspace
+    logged: tuple[str, ...] = ()  # every metric the loop will log for this job
 
     @property
     def run_params(self) -> dict[str, Any]:
@@ -109,11 +110,10 @@ def prepare(
     elif on_cpu:
         check_loss(model, parts.loss, spec, loaded.ref)
     evaluated = validation_split(params, spec)
-    check_best_metric(
-        params, declared["best_metric"], logged_metrics(spec, parts.metrics, evaluated is not None)
-    )
+    logged = logged_metrics(spec, parts.metrics, evaluated is not None)
+    check_best_metric(params, declared["best_metric"], logged)
     _warn_of_odd_settings(params, spec, evaluated, total)
-    return Prepared(loaded, params, version, spec, ws)
+    return Prepared(loaded, params, version, spec, ws, tuple(logged))
 
 
 def total_steps(params: Params, rows: int, world_size: int) -> int:

@@ -10,7 +10,8 @@ is required::
     def metrics(params, data) -> dict[str, callable]   # (output, target) -> per-sample values
     def optimizer(params, model) -> torch.optim.Optimizer
     def scheduler(params, optimizer, total_steps) -> LRScheduler
-    def search_space(trial) -> dict                # Optuna's define-by-run (hone tune)
+    search_space = {"lr": {"low": 1e-4, "high": 1e-2, "log": True}}   # hone tune: ranges,
+    def search_space(trial) -> dict                # ... or Optuna's define-by-run
 
 A reference names it: ``builtin:cnn``, ``package.module``, ``package.module:object`` or
 ``path/to/file.py[:object]``. A class is instantiated without arguments.
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DataSpec", "LoadedRecipe", "Recipe", "data_spec", "load_recipe", "one_line"]
 
-_OPTIONAL = ("loss", "metrics", "optimizer", "scheduler", "search_space")
+_OPTIONAL = ("loss", "metrics", "optimizer", "scheduler")  # search_space: hone.tune checks it
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 

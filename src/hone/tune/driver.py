@@ -1,0 +1,182 @@
+"""The trial loop of one process: claim a trial of the budget, ask Optuna for its params,
+run it, tell Optuna how it ended; until the budget is handed out, the time is up, the
+process is stopped, or the study cannot go on.
+
+Any number of processes on any number of machines run this loop on one study at once;
+the budget's claims (``studies.claim_trial``) keep them from running more trials than
+asked, and Optuna's journal gives every trial a number of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from hone.errors import UserError
+from hone.tune import studies
+from hone.tune.study import (
+    ERROR_ATTR,
+    FATAL_ATTR,
+    INTERRUPTED_ATTR,
+    PRUNED_AT_ATTR,
+    RUN_ATTR,
+    WORKER_ATTR,
+    OpenStudy,
+)
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = [
+    "MAX_CONSECUTIVE_FAILURES",
+    "Objective",
+    "StudyStopped",
+    "TrialOutcome",
+    "work",
+]
+
+log = logging.getLogger("hone.tune")
+
+#: The study stops when this many trials in a row failed (their errors are recorded).
+MAX_CONSECUTIVE_FAILURES = 5
+
+
+class StudyStopped(UserError):
+    """The study cannot go on: its setup is wrong, or every trial fails."""
+
+
+@dataclass
+class TrialOutcome:
+    state: str  # complete | pruned | failed | interrupted
+    value: float | None = None
+    run_id: str | None = None
+    error: str | None = None
+    pruned_at: dict[str, int] | None = None  # {"step": ..., "epoch": ...}
+    fatal: str | None = None  # a fault of the study's setup: it stops
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Objective(Protocol):
+    """Runs one trial and says how it ended (never raises for the trial's own failure)."""
+
+    def __call__(self, trial: optuna.Trial, study: OpenStudy) -> TrialOutcome: ...
+
+
+def work(
+    study: OpenStudy,
+    objective: Objective,
+    *,
+    deadline: float | None = None,
+    stopping: Callable[[], bool] | None = None,
+    on_trial: Callable[[optuna.Trial, TrialOutcome], None] | None = None,
+) -> int:
+    """Run trials of ``study`` until none is left to claim (or ``deadline``, a monotonic
+    time, passes, or ``stopping()`` says so); returns how many this process ran. Raises
+    ``StudyStopped`` when the study cannot go on, ``KeyboardInterrupt`` when interrupted
+    (the trial that was running is failed as interrupted and its budget given back)."""
+    ran = 0
+    while True:
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+        if stopping is not None and stopping():
+            break
+        check_failures(study)
+        if not studies.claim_trial(study.db, study.name):
+            break
+        try:
+            trial = study.optuna.ask()
+        except BaseException:
+            studies.give_back(study.db, study.name)
+            raise
+        storage = study.optuna._storage
+        storage.set_trial_system_attr(trial._trial_id, WORKER_ATTR, study.worker)
+        try:
+            outcome = objective(trial, study)
+        except KeyboardInterrupt:
+            outcome = TrialOutcome("interrupted", error="interrupted")
+        except StudyStopped as exc:
+            outcome = TrialOutcome("failed", error=str(exc), fatal=str(exc))
+        except Exception as exc:  # the objective's own fault: this trial fails
+            outcome = TrialOutcome("failed", error=f"{type(exc).__name__}: {exc}")
+        tell(study, trial, outcome)
+        ran += 1
+        if on_trial is not None:
+            on_trial(trial, outcome)
+        if outcome.state == "interrupted":
+            raise KeyboardInterrupt
+        if outcome.fatal:
+            raise StudyStopped(outcome.fatal)
+    return ran
+
+
+def tell(study: OpenStudy, trial: optuna.Trial, outcome: TrialOutcome) -> None:
+    """Record how the trial ended in Optuna's journal (hone's attributes first: a finished
+    trial takes no more)."""
+    import optuna
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    storage = study.optuna._storage
+    tid = trial._trial_id
+    state = optuna.trial.TrialState
+    value = outcome.value
+    if outcome.state == "complete" and (value is None or not math.isfinite(value)):
+        outcome.state = "failed"
+        outcome.error = f"the trial's {study.config.get('metric', 'value')} is {value}"
+    try:
+        recorded = storage.get_trial(tid).system_attrs.get(RUN_ATTR)
+        if outcome.run_id and recorded != outcome.run_id:
+            storage.set_trial_system_attr(tid, RUN_ATTR, outcome.run_id)
+        if outcome.state == "pruned":
+            if outcome.pruned_at:
+                storage.set_trial_system_attr(tid, PRUNED_AT_ATTR, outcome.pruned_at)
+            study.optuna.tell(trial, state=state.PRUNED)
+        elif outcome.state == "complete":
+            study.optuna.tell(trial, value)
+        else:
+            if outcome.state == "interrupted":
+                storage.set_trial_system_attr(tid, INTERRUPTED_ATTR, True)
+            if outcome.fatal:
+                storage.set_trial_system_attr(tid, FATAL_ATTR, outcome.fatal[:2000])
+            storage.set_trial_system_attr(tid, ERROR_ATTR, (outcome.error or "failed")[:2000])
+            study.optuna.tell(trial, state=state.FAIL)
+            if outcome.state == "interrupted":
+                studies.give_back(study.db, study.name)
+    except UpdateFinishedTrialError:
+        # Another process judged this one gone and failed the trial (--resume): its result
+        # stays in its run; the study counts it as interrupted.
+        log.warning(
+            "hone: trial %d of study %s was ended by another process meanwhile (it judged "
+            "this one gone); its result is in run %s",
+            trial.number,
+            study.name,
+            outcome.run_id or "-",
+        )
+
+
+def check_failures(study: OpenStudy) -> None:
+    """Stop the study when the last ``MAX_CONSECUTIVE_FAILURES`` trials to end all failed
+    (any process's: interrupted ones do not count), or one found a fault of the setup."""
+    import optuna
+
+    ended = [
+        t
+        for t in study.optuna.get_trials(deepcopy=False)
+        if t.state.is_finished() and not t.system_attrs.get(INTERRUPTED_ATTR)
+    ]
+    fatal = next((t for t in ended if t.system_attrs.get(FATAL_ATTR)), None)
+    if fatal is not None:
+        raise StudyStopped(str(fatal.system_attrs[FATAL_ATTR]))
+    ended.sort(key=lambda t: (t.datetime_complete or t.datetime_start, t.number))
+    last = ended[-MAX_CONSECUTIVE_FAILURES:]
+    if len(last) == MAX_CONSECUTIVE_FAILURES and all(
+        t.state == optuna.trial.TrialState.FAIL for t in last
+    ):
+        error = last[-1].system_attrs.get(ERROR_ATTR, "no error recorded")
+        raise StudyStopped(
+            f"study {study.name!r} stopped: its last {MAX_CONSECUTIVE_FAILURES} trials failed "
+            f"(trials {', '.join(str(t.number) for t in last)}); the last one: {error}"
+        )
