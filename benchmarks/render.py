@@ -26,6 +26,7 @@ from report import (
 )
 from report_data import data_rows
 from report_train import train_rows
+from report_tune import tune_rows
 
 
 def table(b: dict[str, Any], sizes: dict[str, Any]) -> list[Row]:
@@ -41,6 +42,7 @@ def table(b: dict[str, Any], sizes: dict[str, Any]) -> list[Row]:
         "split_cache": lambda s: data_rows({"split_cache": s}),
         "memory": lambda s: memory_rows(s, tuple(sizes["memory_points"])),
         "train": train_rows,
+        "tune": tune_rows,
     }
     rows: list[Row] = []
     for name, build in builders.items():

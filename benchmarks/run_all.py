@@ -36,6 +36,8 @@ MLFLOW_VENV = ROOT / ".venv-mlflow"
 DATA_BENCHES = ("data_append", "data_adapter", "data_import", "data_import_10m")
 #: bench_train.py's benchmarks.
 TRAIN_BENCHES = ("train_loop", "train_scaling", "train_restart")
+#: bench_tune.py's benchmarks.
+TUNE_BENCHES = ("tune_trial_cost", "tune_digits")
 
 
 def ensure_mlflow() -> Path:
@@ -85,14 +87,18 @@ def split_cache(workdir: Path, quick: bool) -> dict[str, Any]:
     return result
 
 
-def train_benchmarks(workdir: Path, quick: bool, mlflow: str | None) -> dict[str, dict[str, Any]]:
-    """The training engine's benchmarks (bench_train.py): one process per benchmark, which
-    spawns and interleaves its own trials (hone, plain PyTorch, MLflow)."""
+def train_benchmarks(
+    workdir: Path, quick: bool, mlflow: str | None, script: str = "bench_train.py"
+) -> dict[str, dict[str, Any]]:
+    """The training engine's benchmarks (bench_train.py), or tuning's (bench_tune.py): one
+    process per benchmark, which spawns and interleaves its own trials (hone, plain
+    PyTorch or Optuna, MLflow)."""
     results: dict[str, dict[str, Any]] = {}
-    for bench in TRAIN_BENCHES:
-        print(f"running train: {bench} ...", flush=True)
-        cmd = [sys.executable, str(HERE / "bench_train.py"), str(workdir), f"--only={bench}"]
-        if mlflow:
+    benches = TUNE_BENCHES if script == "bench_tune.py" else TRAIN_BENCHES
+    for bench in benches:
+        print(f"running {script}: {bench} ...", flush=True)
+        cmd = [sys.executable, str(HERE / script), str(workdir), f"--only={bench}"]
+        if mlflow and script == "bench_train.py":
             cmd.append(f"--mlflow-python={mlflow}")
         done = subprocess.run(
             [*cmd, *(["--quick"] if quick else [])], cwd=HERE, text=True, stdout=subprocess.PIPE
@@ -104,7 +110,7 @@ def train_benchmarks(workdir: Path, quick: bool, mlflow: str | None) -> dict[str
             elif line.strip():
                 print(line, flush=True)
         if done.returncode:  # the others still run; the results file says which failed
-            print(f"  bench_train.py --only={bench} failed (exit {done.returncode})", flush=True)
+            print(f"  {script} --only={bench} failed (exit {done.returncode})", flush=True)
             results[bench] = {"failed": f"exit {done.returncode}"}
     return results
 
@@ -134,6 +140,7 @@ STEPS = (
     "data",
     "split_cache",
     "train",
+    "tune",
 )
 
 
@@ -153,6 +160,8 @@ def run_step(
 ) -> dict[str, Any]:
     if name == "train":
         return train_benchmarks(workdir / "train", quick, mlflow)
+    if name == "tune":
+        return train_benchmarks(workdir / "tune", quick, mlflow, "bench_tune.py")
     if name == "kill9":
         return kill9(workdir, quick)
     if name == "data":
@@ -209,6 +218,7 @@ def main() -> None:
     if b.get("kill9", {}).get("failed"):
         raise SystemExit("kill -9 check FAILED: acknowledged points were lost")
     failed += [f"train/{k}" for k, v in b.get("train", {}).items() if "failed" in v]
+    failed += [f"tune/{k}" for k, v in b.get("tune", {}).items() if "failed" in v]
     if failed:
         raise SystemExit(f"benchmarks FAILED: {', '.join(failed)} (the others are recorded)")
 

@@ -56,6 +56,7 @@ class TrialOutcome:
     run_id: str | None = None
     error: str | None = None
     pruned_at: dict[str, int] | None = None  # {"step": ..., "epoch": ...}
+    run_recorded: bool = False  # the objective recorded the run on the trial itself
     fatal: str | None = None  # a fault of the study's setup: it stops
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -127,8 +128,7 @@ def tell(study: OpenStudy, trial: optuna.Trial, outcome: TrialOutcome) -> None:
         outcome.state = "failed"
         outcome.error = f"the trial's {study.config.get('metric', 'value')} is {value}"
     try:
-        recorded = storage.get_trial(tid).system_attrs.get(RUN_ATTR)
-        if outcome.run_id and recorded != outcome.run_id:
+        if outcome.run_id and not outcome.run_recorded:
             storage.set_trial_system_attr(tid, RUN_ATTR, outcome.run_id)
         if outcome.state == "pruned":
             if outcome.pruned_at:

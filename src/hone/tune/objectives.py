@@ -90,8 +90,11 @@ class RecipeTrials:
             },
         )
 
+        recorded: list[str] = []
+
         def started(run_id: str) -> None:  # recorded at once: a killed trial names its run
             study.optuna._storage.set_trial_system_attr(trial._trial_id, RUN_ATTR, run_id)
+            recorded.append(run_id)
 
         outcome = launch(
             job,
@@ -106,12 +109,15 @@ class RecipeTrials:
         frozen = study.optuna._storage.get_trial(trial._trial_id)
         run_id = outcome.run_id or None
         if outcome.status is RunStatus.KILLED:
-            return TrialOutcome("interrupted", run_id=run_id, error="interrupted")
+            return TrialOutcome(
+                "interrupted", run_id=run_id, run_recorded=bool(recorded), error="interrupted"
+            )
         if outcome.status is not RunStatus.FINISHED:
             fatal = frozen.system_attrs.get(FATAL_ATTR)
             return TrialOutcome(
                 "failed",
                 run_id=run_id,
+                run_recorded=bool(recorded),
                 error=outcome.error or "training failed",
                 fatal=str(fatal) if fatal else None,
             )
@@ -123,13 +129,17 @@ class RecipeTrials:
                 "pruned",
                 value=value,
                 run_id=run_id,
+                run_recorded=bool(recorded),
                 pruned_at={"step": int(step or 0), "epoch": int(epoch or 0)},
             )
         if value is None:
             return TrialOutcome(
-                "failed", run_id=run_id, error=f"the trial reported no finite {self.metric}"
+                "failed",
+                run_id=run_id,
+                run_recorded=bool(recorded),
+                error=f"the trial reported no finite {self.metric}",
             )
-        return TrialOutcome("complete", value=value, run_id=run_id)
+        return TrialOutcome("complete", value=value, run_id=run_id, run_recorded=bool(recorded))
 
 
 @dataclass(frozen=True)
@@ -162,7 +172,9 @@ class FunctionTrials:
             self._params(run, trial)
             run.set_tags({"hone.stopped": str(exc) or "pruned", "hone.stopped_at": f"{step}:0"})
             run.end(RunStatus.FINISHED)
-            return TrialOutcome("pruned", run_id=run.id, pruned_at={"step": step, "epoch": 0})
+            return TrialOutcome(
+                "pruned", run_id=run.id, run_recorded=True, pruned_at={"step": step, "epoch": 0}
+            )
         except KeyboardInterrupt:
             run.end(RunStatus.KILLED)
             raise
@@ -174,17 +186,20 @@ class FunctionTrials:
             self._params(run, trial)
             run.set_tag("hone.error", error[:4000])
             run.end(RunStatus.FAILED)
-            return TrialOutcome("failed", run_id=run.id, error=error)
+            return TrialOutcome("failed", run_id=run.id, run_recorded=True, error=error)
         self._params(run, trial)
         if not isinstance(value, int | float) or isinstance(value, bool):
             run.set_tag("hone.error", f"the objective returned {value!r}, not a number")
             run.end(RunStatus.FAILED)
             return TrialOutcome(
-                "failed", run_id=run.id, error=f"the objective returned {value!r}, not a number"
+                "failed",
+                run_id=run.id,
+                run_recorded=True,
+                error=f"the objective returned {value!r}, not a number",
             )
         run.log_metric(self.metric, float(value), step=0)
         run.end(RunStatus.FINISHED)
-        return TrialOutcome("complete", value=float(value), run_id=run.id)
+        return TrialOutcome("complete", value=float(value), run_id=run.id, run_recorded=True)
 
     @staticmethod
     def _params(run: Any, trial: optuna.Trial) -> None:
