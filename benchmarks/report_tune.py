@@ -58,8 +58,7 @@ def _cost(t: dict[str, Any]) -> list[Row]:
         (
             "  peak RSS",
             spread_text(sides["hone"]["peak_rss_mib"], ".0f", " MiB"),
-            spread_text(sides["optuna_memory"]["peak_rss_mib"], ".0f", " MiB")
-            + " (in memory)",
+            spread_text(sides["optuna_memory"]["peak_rss_mib"], ".0f", " MiB") + " (in memory)",
             "",
             "",
             "",

@@ -5,6 +5,7 @@ resumes with its running trial failed and its budget given back."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -269,3 +270,101 @@ def test_processes_share_a_study_without_running_a_trial_twice(workspace: Worksp
     assert len(runs) == 30
     assert sorted(int(r.tags["hone.trial"]) for r in runs) == list(range(30))
     assert records.get_study(db, "shared").claimed == 30
+
+
+def test_a_study_stopped_by_failures_runs_again_when_resumed(workspace: Workspace) -> None:
+    """The failures that stopped it were before the resume: it starts afresh."""
+    broken = {"on": True}
+
+    def flaky(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", 0, 1)
+        if broken["on"]:
+            raise OSError("the disk is full")
+        return x
+
+    flaky.__qualname__ = "flaky"
+    first = optimize(flaky, n_trials=10, study="fixed", workspace=workspace)
+    assert first.state == "stopped" and first.trials["failed"] == MAX_CONSECUTIVE_FAILURES
+    broken["on"] = False
+    again = optimize(flaky, n_trials=10, study="fixed", resume=True, workspace=workspace)
+    assert again.state == "complete"
+    assert again.trials["complete"] == 10 - MAX_CONSECUTIVE_FAILURES
+
+
+def test_resume_takes_over_a_study_run_whose_owner_died_elsewhere(
+    sqlite_workspace: Workspace,
+) -> None:
+    """Killed on a machine whose journals this one cannot replay (here: deleted): the
+    study's run would stay running forever; --resume marks it killed and owns it."""
+    import shutil
+    import signal
+
+    ws = sqlite_workspace
+    code = textwrap.dedent(
+        """
+        import os, signal, sys, time, optuna
+        from hone.tune import optimize
+
+        def slow(trial):
+            x = trial.suggest_float("x", 0, 1)
+            if trial.number == 1 and not os.environ.get("FAST"):
+                print("under way", flush=True)
+                time.sleep(60)
+            return x
+
+        out = optimize(slow, n_trials=3, study="lost", workspace=sys.argv[1],
+                       resume=bool(os.environ.get("FAST")))
+        print(out.how, out.state, out.trials["complete"], out.trials["interrupted"])
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(ws.home)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "under way"
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    shutil.rmtree(ws.journal_dir)  # what another machine's journals are to this one
+    ws.journal_dir.mkdir()
+    db = get_tracker(ws).db
+    run_id = records.get_study(db, "lost").run_id
+    assert hone.get_run(run_id, workspace=ws).status is hone.RunStatus.RUNNING
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(ws.home)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "FAST": "1"},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["resumed", "complete", "3", "1"]
+    assert hone.get_run(run_id, workspace=ws).status is hone.RunStatus.FINISHED
+
+
+def test_a_process_seen_lately_on_another_machine_is_working_on_the_study(
+    workspace: Workspace,
+) -> None:
+    """Another machine's process is judged by when the store last saw it, by the store's
+    clock; this machine's by its pid."""
+    optimize(quadratic, n_trials=1, study="remote", workspace=workspace)
+    db = get_tracker(workspace).db
+    records.heartbeat(db, "remote", "elsewhere", time.time())
+    with db.write() as conn:
+        conn.execute(tune_workers.update().values(host="another-machine/abc/1", pid=1))
+    # Seen a moment ago: the study has a worker, so this process joins it.
+    joined = optimize(quadratic, n_trials=2, study="remote", workspace=workspace)
+    assert joined.how == "joined" and joined.trials["complete"] == 2
+    records.heartbeat(db, "remote", "elsewhere", time.time())
+    with db.write() as conn:  # not seen for longer than gone_after(): gone
+        conn.execute(
+            tune_workers.update().values(host="another-machine/abc/1", seen_at=time.time() - 600)
+        )
+    with pytest.raises(ConflictError, match="no process is working on it"):
+        optimize(quadratic, n_trials=3, study="remote", workspace=workspace)
+
+
+def test_claims_are_never_given_back_below_zero(workspace: Workspace) -> None:
+    optimize(quadratic, n_trials=1, study="floor", workspace=workspace)
+    db = get_tracker(workspace).db
+    records.set_claimed(db, "floor", 0)
+    records.give_back(db, "floor")
+    assert records.get_study(db, "floor").claimed == 0

@@ -154,3 +154,46 @@ def test_space_text_is_json_or_a_json_file(tmp_path: Path) -> None:
     path.write_bytes(b"\xff\xfe{")
     with pytest.raises(ValidationError, match="not a readable file"):
         space_from_text(str(path))
+
+
+def test_the_median_pruner_never_judges_the_first_epoch() -> None:
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.create_study(direction="maximize", pruner=make_pruner("median", 5))
+    for value in (0.9, 0.8, 0.85):
+        trial = study.ask()
+        for epoch in (1, 2, 3):
+            trial.report(value, epoch)
+        study.tell(trial, value)
+    bad = study.ask()
+    bad.report(0.1, 1)
+    assert not bad.should_prune()  # epoch 1: too early to tell
+    bad.report(0.1, 2)
+    assert bad.should_prune()
+
+
+def test_a_number_too_large_for_a_float_is_refused() -> None:
+    with pytest.raises(ValidationError, match="high must be finite"):
+        parse_space({"x": {"low": 0, "high": 10**400}}, "--space")
+
+
+def test_a_partial_or_callable_objective_is_named_the_same_in_every_process() -> None:
+    import functools
+
+    from hone.tune.space import callable_name
+
+    def objective(trial: optuna.Trial, scale: float) -> float:
+        return scale
+
+    class Objective:
+        def __call__(self, trial: optuna.Trial) -> float:
+            return 0.0
+
+    name = callable_name(functools.partial(objective, scale=2.0))
+    assert "0x" not in name and name.endswith("objective)")
+    assert callable_name(Objective()).endswith("Objective") and "0x" not in callable_name(
+        Objective()
+    )
+    fingerprint = parse_space(functools.partial(objective, scale=2.0), "r").fingerprint
+    assert fingerprint == parse_space(functools.partial(objective, scale=2.0), "r").fingerprint
+    assert fingerprint != parse_space(functools.partial(objective, scale=3.0), "r").fingerprint
+    assert parse_space(Objective(), "r").fingerprint == parse_space(Objective(), "r").fingerprint

@@ -246,7 +246,8 @@ def test_a_metric_the_epoch_does_not_report_stops_the_study_naming_those_it_does
         (["--space", '{"lr": [0.1]}', "-p", "lr=0.2"], "lr is both searched"),
         (["-p", "nope=1"], "unknown param 'nope'"),
         (["--metric", " "], "--metric: give the name"),
-        (["--metric", "val/f1"], "--metric val/f1: the loop never reports it for this recipe"),
+        (["--metric", "val/f1"], "--metric val/f1: the loop does not report it at an epoch's"),
+        (["--metric", "train/loss"], "it reports train/epoch_loss, val/loss, val/acc"),
         (["--nproc-per-node", "0"], "nproc"),
     ],
 )
@@ -263,6 +264,87 @@ def test_bad_input_is_one_line_and_records_nothing(
     assert code == 2, out + err
     assert message in err and "Traceback" not in err
     assert records.list_studies(get_tracker(sqlite_workspace).db) == []
+
+
+def test_parallel_trials_never_share_a_gpu(
+    sqlite_workspace: Workspace,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a machine with GPUs (faked here: the check is the same everywhere) each worker
+    process gets GPUs of its own, and more trials' processes than GPUs are refused."""
+    import torch
+
+    from hone.tune.search import gpu_slices
+
+    monkeypatch.setenv("HONE_HOME", str(sqlite_workspace.home))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert gpu_slices(2, 2) == ["0,1", "2,3"]
+    assert gpu_slices(4, 1) == ["0", "1", "2", "3"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "7,5,3,1")
+    assert gpu_slices(2, 2) == ["7,5", "3,1"]
+    code, _, err = hone_cli(
+        capsys, "tune", "builtin:mlp", "--data", "digits@latest", "--parallel", "3",
+        "--nproc-per-node", "2",
+    )  # fmt: skip
+    assert code == 2 and "--parallel 3 x --nproc-per-node 2: this machine has 4 GPU(s)" in err
+    assert records.list_studies(get_tracker(sqlite_workspace).db) == []
+
+
+def test_a_grid_study_runs_its_whole_grid_in_parallel(
+    sqlite_workspace: Workspace, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Optuna's grid sampler stops a study whose grid is done, which Optuna refuses outside
+    its own loop: the study still ends complete, every point once."""
+    monkeypatch.setenv("HONE_HOME", str(sqlite_workspace.home))
+    data = digits(sqlite_workspace)
+    space = '{"lr": [0.01, 0.003], "hidden": {"low": 32, "high": 64, "step": 32}}'
+    code, out, err = hone_cli(
+        capsys, "tune", "builtin:mlp", "--data", data, "--sampler", "grid", "--space", space,
+        "--parallel", "2", "-p", "epochs=1", "--study", "grid", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    outcome = json.loads(out)
+    assert outcome["state"] == "complete" and outcome["budget"] == 4
+    points = {(t.params["lr"], t.params["hidden"]) for t in _trials(sqlite_workspace, "grid")}
+    assert points == {(0.01, 32), (0.01, 64), (0.003, 32), (0.003, 64)}
+    assert "Traceback" not in err
+
+
+def test_a_half_created_study_is_listed_and_taken_over_by_resume(
+    sqlite_workspace: Workspace, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its creator died after recording the name, before Optuna's record and the run."""
+    monkeypatch.setenv("HONE_HOME", str(sqlite_workspace.home))
+    data = digits(sqlite_workspace)
+    base = ["tune", "builtin:mlp", "--data", data, "--trials", "2", "-p", "epochs=1"]
+    assert hone_cli(capsys, *base, "--study", "half", "--json")[0] == 0
+    config = records.get_study(get_tracker(sqlite_workspace).db, "half").config
+    db = get_tracker(sqlite_workspace).db
+    assert records.create_study(db, "orphan", config, 2)
+    monkeypatch.setattr("hone.tune.study.time.monotonic", _fast_clock())
+    code, out, err = hone_cli(capsys, "tune", "list", "--json")
+    assert code == 0, err
+    assert {s["name"]: s["created"] for s in json.loads(out)} == {"half": True, "orphan": False}
+    code, _, err = hone_cli(capsys, "tune", "show", "orphan")
+    assert code == 3 and "never completely created" in err and "--resume" in err
+    code, _, err = hone_cli(capsys, *base, "--study", "orphan")
+    assert code == 2 and "--resume takes it over" in err
+    code, out, err = hone_cli(capsys, *base, "--study", "orphan", "--resume", "--json")
+    assert code == 0, err
+    outcome = json.loads(out)
+    assert outcome["state"] == "complete" and outcome["trials"]["complete"] == 2
+    assert hone.get_run(outcome["run_id"], workspace=sqlite_workspace).tags["hone.study"] == (
+        "orphan"
+    )
+
+
+def _fast_clock() -> Any:
+    """time.monotonic for code that waits 30 s for something: each call a minute later."""
+    ticks = iter(range(0, 10**9, 60))
+    return lambda: float(next(ticks))
 
 
 def test_a_study_name_taken_by_another_search_names_resume_or_a_new_name(
@@ -308,7 +390,7 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-@pytest.mark.parametrize("killed", ["everything", "the study process"])
+@pytest.mark.parametrize("killed", ["everything", "the study process", "ctrl-c"])
 def test_kill_9_then_resume_keeps_finished_trials_and_gives_the_running_ones_back(
     sqlite_workspace: Workspace, quality: str, killed: str
 ) -> None:
@@ -348,10 +430,16 @@ def test_kill_9_then_resume_keeps_finished_trials_and_gives_the_running_ones_bac
     _wait(lambda: running(training=True) == 2, 60, "two trials training")
     # The workers first: killed after their parent, they would hear of its death and stop
     # in good order.
-    victims = (_descendants(slow.pid)[::-1] if killed == "everything" else []) + [slow.pid]
-    for pid in victims:
-        os.kill(pid, signal.SIGKILL)
-    slow.communicate()
+    if killed == "ctrl-c":  # the study stops in good order
+        slow.send_signal(signal.SIGINT)
+        assert slow.wait(timeout=60) == 130
+        study_run = hone.get_run(records.get_study(db, "cut").run_id, workspace=ws)
+        assert study_run.status is hone.RunStatus.KILLED
+    else:
+        victims = (_descendants(slow.pid)[::-1] if killed == "everything" else []) + [slow.pid]
+        for pid in victims:
+            os.kill(pid, signal.SIGKILL)
+        slow.communicate()
     if killed == "everything":
         before = _trials(ws, "cut")
         assert sum(t.state == optuna.trial.TrialState.RUNNING for t in before) == 2

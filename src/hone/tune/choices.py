@@ -52,10 +52,16 @@ def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
 
     check_choice(name, PRUNERS, "--pruner")
     if name == "median":
-        # Judge a trial only once a few have finished, and never on its first epoch.
-        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+        # Judge a trial only once a few have finished, and never on its first epoch (Optuna
+        # judges a step >= n_warmup_steps; hone's steps are epochs, from 1).
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
     if name == "asha":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+        # The first rung after a sixth of the epochs: an epoch-1 score of a slow starter
+        # says little of where it ends (at min_resource=1 ASHA kept 3 of 20 digits trials
+        # and ended 1-2 samples short of random search; docs/benchmarks.md).
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=max(1, epochs // 6), reduction_factor=3
+        )
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(
             min_resource=1, max_resource=max(epochs, 1), reduction_factor=3

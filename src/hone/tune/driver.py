@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hone.errors import UserError
-from hone.tune import studies
+from hone.tune import signals, studies
 from hone.tune.study import (
     ERROR_ATTR,
     FATAL_ATTR,
@@ -86,15 +86,16 @@ def work(
         if stopping is not None and stopping():
             break
         check_failures(study)
-        if not studies.claim_trial(study.db, study.name):
-            break
-        try:
-            trial = study.optuna.ask()
-        except BaseException:
-            studies.give_back(study.db, study.name)
-            raise
-        storage = study.optuna._storage
-        storage.set_trial_system_attr(trial._trial_id, WORKER_ATTR, study.worker)
+        with signals.deferring():  # a claim is never left without its trial
+            if not studies.claim_trial(study.db, study.name):
+                break
+            try:
+                trial = study.optuna.ask()
+            except Exception:
+                studies.give_back(study.db, study.name)
+                raise
+            storage = study.optuna._storage
+            storage.set_trial_system_attr(trial._trial_id, WORKER_ATTR, study.worker)
         try:
             outcome = objective(trial, study)
         except KeyboardInterrupt:
@@ -103,8 +104,12 @@ def work(
             outcome = TrialOutcome("failed", error=str(exc), fatal=str(exc))
         except Exception as exc:  # the objective's own fault: this trial fails
             outcome = TrialOutcome("failed", error=f"{type(exc).__name__}: {exc}")
-        tell(study, trial, outcome)
-        ran += 1
+        signals.defer()  # (the objective defers too, the moment its trial is done)
+        try:
+            tell(study, trial, outcome)
+            ran += 1
+        finally:
+            signals.release()  # a signal that came meanwhile: now, with the trial recorded
         if on_trial is not None:
             on_trial(trial, outcome)
         if outcome.state == "interrupted":
@@ -133,16 +138,16 @@ def tell(study: OpenStudy, trial: optuna.Trial, outcome: TrialOutcome) -> None:
         if outcome.state == "pruned":
             if outcome.pruned_at:
                 storage.set_trial_system_attr(tid, PRUNED_AT_ATTR, outcome.pruned_at)
-            study.optuna.tell(trial, state=state.PRUNED)
+            _tell(study, trial, state=state.PRUNED)
         elif outcome.state == "complete":
-            study.optuna.tell(trial, value)
+            _tell(study, trial, value)
         else:
             if outcome.state == "interrupted":
                 storage.set_trial_system_attr(tid, INTERRUPTED_ATTR, True)
             if outcome.fatal:
                 storage.set_trial_system_attr(tid, FATAL_ATTR, outcome.fatal[:2000])
             storage.set_trial_system_attr(tid, ERROR_ATTR, (outcome.error or "failed")[:2000])
-            study.optuna.tell(trial, state=state.FAIL)
+            _tell(study, trial, state=state.FAIL)
             if outcome.state == "interrupted":
                 studies.give_back(study.db, study.name)
     except UpdateFinishedTrialError:
@@ -157,20 +162,37 @@ def tell(study: OpenStudy, trial: optuna.Trial, outcome: TrialOutcome) -> None:
         )
 
 
+def _tell(study: OpenStudy, trial: optuna.Trial, *args: Any, **kwargs: Any) -> None:
+    """Optuna's tell. The grid sampler stops a study whose grid is done by calling
+    ``study.stop()``, which Optuna allows only inside its own optimize loop: the trial is
+    recorded by then, and hone's loop ends on the budget, so that refusal is let be."""
+    try:
+        study.optuna.tell(trial, *args, **kwargs)
+    except RuntimeError as exc:
+        if "Study.stop" not in str(exc):
+            raise
+
+
 def check_failures(study: OpenStudy) -> None:
-    """Stop the study when the last ``MAX_CONSECUTIVE_FAILURES`` trials to end all failed
-    (any process's: interrupted ones do not count), or one found a fault of the setup."""
+    """Stop the study when the last ``MAX_CONSECUTIVE_FAILURES`` trials to end since this
+    process opened it all failed (any process's; interrupted ones do not count), or one
+    found a fault of the setup. Trials before then do not count: a study resumed after its
+    cause was fixed starts afresh."""
     import optuna
 
+    since = study.started_at
     ended = [
         t
         for t in study.optuna.get_trials(deepcopy=False)
-        if t.state.is_finished() and not t.system_attrs.get(INTERRUPTED_ATTR)
+        if t.state.is_finished()
+        and not t.system_attrs.get(INTERRUPTED_ATTR)
+        and t.datetime_complete is not None
+        and t.datetime_complete.timestamp() >= since
     ]
     fatal = next((t for t in ended if t.system_attrs.get(FATAL_ATTR)), None)
     if fatal is not None:
         raise StudyStopped(str(fatal.system_attrs[FATAL_ATTR]))
-    ended.sort(key=lambda t: (t.datetime_complete or t.datetime_start, t.number))
+    ended.sort(key=lambda t: (t.datetime_complete, t.number))
     last = ended[-MAX_CONSECUTIVE_FAILURES:]
     if len(last) == MAX_CONSECUTIVE_FAILURES and all(
         t.state == optuna.trial.TrialState.FAIL for t in last

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from hone.errors import HoneError, ValidationError
 from hone.tracking.entities import RunStatus
+from hone.tune import signals
 from hone.tune.driver import TrialOutcome
 from hone.tune.study import FATAL_ATTR, RUN_ATTR, OpenStudy
 
@@ -86,7 +87,7 @@ class RecipeTrials:
                 "trial_id": trial._trial_id,
                 "metric": self.metric,
                 "pruner": self.pruner,
-                "epochs": self.epochs,
+                "epochs": int(job.params.epochs),  # this trial's (epochs may be searched)
             },
         )
 
@@ -106,6 +107,7 @@ class RecipeTrials:
             hook=hook,
             on_start=started,
         )
+        signals.defer()  # the trial is done: its record must not be lost to a Ctrl-C now
         frozen = study.optuna._storage.get_trial(trial._trial_id)
         run_id = outcome.run_id or None
         if outcome.status is RunStatus.KILLED:
@@ -166,7 +168,9 @@ class FunctionTrials:
         trial.storage.set_trial_system_attr(trial._trial_id, RUN_ATTR, run.id)
         try:
             value = self.function(trial)
+            signals.defer()
         except optuna.TrialPruned as exc:
+            signals.defer()
             steps = sorted(trial.storage.get_trial(trial._trial_id).intermediate_values)
             step = steps[-1] if steps else 0
             self._params(run, trial)
@@ -182,6 +186,7 @@ class FunctionTrials:
             run.end(RunStatus.FAILED)
             raise  # the store or the workspace: not the trial's fault
         except Exception as exc:
+            signals.defer()
             error = f"{type(exc).__name__}: {exc}"
             self._params(run, trial)
             run.set_tag("hone.error", error[:4000])

@@ -8,6 +8,7 @@ import logging
 import math
 from typing import Any
 
+from hone.errors import NotFoundError
 from hone.store.database import Database
 from hone.tune import studies
 from hone.tune.search import count_states, describe_trial
@@ -27,7 +28,13 @@ def study_report(db: Database, name: str) -> dict[str, Any]:
     quiet_optuna()
     check_study_name(name)
     record = studies.get_study(db, name)
-    study = optuna.load_study(study_name=name, storage=study_storage(db, name))
+    try:
+        study = optuna.load_study(study_name=name, storage=study_storage(db, name))
+    except KeyError:
+        raise NotFoundError(
+            f"study {name!r} was never completely created (the process creating it stopped "
+            "midway): hone tune ... --study NAME --resume takes it over"
+        ) from None
     trials = study.get_trials(deepcopy=False)
     return {
         **record.to_dict(),
@@ -56,14 +63,25 @@ def importances(study: Any) -> dict[str, Any]:
 
 
 def list_report(db: Database) -> list[dict[str, Any]]:
-    import optuna
 
     from hone.tune import quiet_optuna
 
     quiet_optuna()
     out = []
     for record in studies.list_studies(db):
-        study = optuna.load_study(study_name=record.name, storage=study_storage(db, record.name))
-        counts = count_states(study.get_trials(deepcopy=False))
-        out.append({**record.to_dict(), "counts": counts})
+        trials = _trials_of(db, record.name)
+        counts = count_states(trials) if trials is not None else count_states([])
+        out.append({**record.to_dict(), "counts": counts, "created": trials is not None})
     return out
+
+
+def _trials_of(db: Database, name: str) -> list[Any] | None:
+    """The study's trials; None for a study whose creation stopped before Optuna's record
+    of it was made (``--resume`` takes such a study over)."""
+    import optuna
+
+    try:
+        study = optuna.load_study(study_name=name, storage=study_storage(db, name))
+    except KeyError:
+        return None
+    return list(study.get_trials(deepcopy=False))

@@ -30,11 +30,11 @@ from hone.tracking.entities import RunStatus
 from hone.tracking.start import start_run
 from hone.tracking.tracker import get_tracker
 from hone.tracking.validation import check_name
-from hone.tune import studies
+from hone.tune import signals, studies
 from hone.tune.choices import DIRECTIONS, PRUNERS, SAMPLERS, check_choice
 from hone.tune.driver import StudyStopped, work
 from hone.tune.objectives import FunctionTrials, RecipeTrials
-from hone.tune.space import Space, parse_space
+from hone.tune.space import Space, callable_name, parse_space
 from hone.tune.study import (
     ERROR_ATTR,
     INTERRUPTED_ATTR,
@@ -63,6 +63,8 @@ MAX_TRIALS = 100_000
 MAX_PARALLEL = 256
 #: The environment variable a worker process reads its part of the study from.
 JOB_ENV = "HONE_TUNE_JOB"
+#: Seconds the workers have to stop in good order after Ctrl-C, before they are killed.
+STOP_GRACE_S = 150.0
 #: Which of the study's worker processes it is (1, 2, ...): its sampler's seed differs.
 INDEX_ENV = "HONE_TUNE_WORKER"
 _MAX_WORDS = ("acc", "f1", "auc", "precision", "recall", "r2")
@@ -179,14 +181,17 @@ def plan_recipe_study(
     if direction is not None:
         check_choice(direction, DIRECTIONS, "--direction")
     Topology(nproc_per_node=nproc_per_node, max_restarts=max_restarts).check()
+    gpu_slices(parallel, nproc_per_node)  # refused now if the GPUs cannot go round
     loaded = load_recipe(recipe)
     fixed = dict(params or {})
     job = prepare(recipe, data, fixed, world_size=nproc_per_node, workspace=workspace)
     metric = metric or ("val/acc" if job.spec.classes is not None else "val/loss")
-    if metric not in job.logged:  # known before any trial: refused now, not after an epoch
+    # What an epoch's end reports (a trial is judged there): known now, refused now.
+    judged = [m for m in job.logged if m not in ("train/loss", "epoch", "lr")]
+    if metric not in judged:
         raise ValidationError(
-            f"--metric {metric}: the loop never reports it for this recipe and data; it "
-            f"reports {', '.join(m for m in job.logged if m != 'epoch')}"
+            f"--metric {metric}: the loop does not report it at an epoch's end for this "
+            f"recipe and data; it reports {', '.join(judged)}"
         )
     direction = direction or default_direction(metric)
     if space is not None:
@@ -278,6 +283,25 @@ def _check_dims(space: Space, declared: Mapping[str, Any], fixed: Mapping[str, A
             resolve(declared, {name: value}, where=f"{space.where}, {name}")
 
 
+def gpu_slices(parallel: int, nproc: int) -> list[str] | None:
+    """On a machine with GPUs: the devices each of ``parallel`` worker processes may use
+    (``CUDA_VISIBLE_DEVICES`` for each), ``nproc`` apiece, none shared; None without GPUs."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    count = torch.cuda.device_count()
+    if parallel * nproc > count:
+        raise ValidationError(
+            f"--parallel {parallel} x --nproc-per-node {nproc}: this machine has {count} "
+            f"GPU(s) and each trial's process takes one of its own; run at most {count} at "
+            "once (or hide the GPUs with CUDA_VISIBLE_DEVICES= to tune on the CPU)"
+        )
+    given = os.environ.get("CUDA_VISIBLE_DEVICES", "").strip()
+    visible = [d.strip() for d in given.split(",")] if given else [str(i) for i in range(count)]
+    return [",".join(visible[i * nproc : (i + 1) * nproc]) for i in range(parallel)]
+
+
 def _new_name(recipe_ref: str) -> str:
     stem = recipe_ref.replace("builtin:", "").rsplit(":", 1)[-1].rsplit("/", 1)[-1]
     stem = "".join(c if c.isalnum() or c in "_.-" else "-" for c in stem).strip("-.") or "study"
@@ -325,7 +349,8 @@ def _run_opened(plan: Plan, study: OpenStudy, how: str, watch: Watch | None) -> 
     state, error = "complete", None
     try:
         if plan.parallel == 1:
-            work(study, plan.objective, deadline=deadline)
+            with signals.interruptible():
+                work(study, plan.objective, deadline=deadline)
         else:
             error = _run_processes(plan, study, deadline)
             if error is not None:
@@ -366,10 +391,15 @@ def _run_processes(plan: Plan, study: OpenStudy, deadline: float | None) -> str 
     env[JOB_ENV] = json.dumps(job)
     env.setdefault("OMP_NUM_THREADS", str(_threads(plan.parallel, plan.objective.nproc_per_node)))
     env["PYTHONUNBUFFERED"] = "1"
+    devices = gpu_slices(plan.parallel, plan.objective.nproc_per_node)
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "hone.tune.worker"],
-            env={**env, INDEX_ENV: str(index + 1)},
+            env={
+                **env,
+                INDEX_ENV: str(index + 1),
+                **({"CUDA_VISIBLE_DEVICES": devices[index]} if devices else {}),
+            },
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,  # Ctrl-C reaches this process, which stops them
@@ -383,11 +413,21 @@ def _run_processes(plan: Plan, study: OpenStudy, deadline: float | None) -> str 
         r.start()
     interrupted = threading.Event()
 
-    def stop(signum: int, frame: FrameType | None) -> None:
-        interrupted.set()
+    def kill(sig: int) -> None:
         for p in procs:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(p.pid, signal.SIGTERM)
+                os.killpg(p.pid, sig)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        if interrupted.is_set():  # a second Ctrl-C: now
+            kill(signal.SIGKILL)
+            return
+        interrupted.set()
+        kill(signal.SIGTERM)  # each ends its trial as interrupted and gives its budget back
+        # A worker that cannot finish that (a store that does not answer) is killed later.
+        timer = threading.Timer(STOP_GRACE_S, kill, args=(signal.SIGKILL,))
+        timer.daemon = True
+        timer.start()
 
     previous = (
         {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -475,10 +515,16 @@ _OPEN_RUNS: dict[str, Any] = {}
 
 def _own_study_run(workspace: Workspace, study: OpenStudy) -> Any:
     """The study's run, as this process holds it: the creator's own; else reopened (it
-    owns it if nobody does, e.g. after an interruption; else it attaches)."""
+    owns it if nobody does, e.g. after an interruption; else it attaches). A run still
+    marked running when no other process works on the study lost its owner (kill -9, on
+    any machine): it is marked killed first, and this process takes it over."""
+    from hone.tracking.deaths import mark_killed
+
     run = _OPEN_RUNS.pop(study.run_id, None)
     if run is not None:
         return run
+    if study.alone:
+        mark_killed(study.db, study.run_id, time.time())
     return start_run(run_id=study.run_id, workspace=workspace)
 
 
@@ -643,12 +689,12 @@ def optimize(
         if study is not None
         else _new_name(getattr(objective, "__name__", "study"))
     )
-    where = f"objective {getattr(objective, '__qualname__', '?')}"
+    where = f"objective {callable_name(objective)}"
     # The function chooses its own params: the space is only its fingerprint.
     space = Space(None, None, where, parse_space(objective, where).fingerprint)
     config: dict[str, Any] = {
         "kind": "function",
-        "recipe": getattr(objective, "__qualname__", repr(objective)),
+        "recipe": callable_name(objective),
         "data": None,
         "space": space.fingerprint,
         "metric": metric,
@@ -673,7 +719,8 @@ def optimize(
         deadline = time.monotonic() + timeout if timeout else None
         state, error = "complete", None
         try:
-            work(opened, FunctionTrials(objective, metric, experiment), deadline=deadline)
+            with signals.interruptible():
+                work(opened, FunctionTrials(objective, metric, experiment), deadline=deadline)
         except StudyStopped as exc:
             state, error = "stopped", str(exc)
         except KeyboardInterrupt:

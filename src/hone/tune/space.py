@@ -20,6 +20,7 @@ choices, or integer and stepped ranges).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import json
@@ -33,7 +34,7 @@ from hone.errors import ValidationError
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["Space", "parse_space", "space_from_text"]
+__all__ = ["Space", "callable_name", "parse_space", "space_from_text"]
 
 #: The grid sampler enumerates at most this many points.
 MAX_GRID = 100_000
@@ -257,9 +258,9 @@ def _dimension(name: str, value: Any, where: str) -> Dimension:
         if number is None and end == "step":
             continue
         if isinstance(number, bool) or not isinstance(number, int | float):
-            raise ValidationError(f"{at}: {end} must be a number, got {number!r}")
-        if not math.isfinite(number):
-            raise ValidationError(f"{at}: {end} must be finite, got {number!r}")
+            raise ValidationError(f"{at}: {end} must be a number, got {str(number)[:40]!r}")
+        if not -1e300 < number < 1e300:  # (an int of 400 digits is no float Optuna can use)
+            raise ValidationError(f"{at}: {end} must be finite, got {str(number)[:40]}")
     if not isinstance(log, bool):
         raise ValidationError(f"{at}: log must be true or false, got {log!r}")
     if low > high:
@@ -276,9 +277,28 @@ def _dimension(name: str, value: Any, where: str) -> Dimension:
     return Range(float(low), float(high), log, None if step is None else float(step), integer)
 
 
+def callable_name(function: Any) -> str:
+    """A function's name as every process spells it (no address in it)."""
+    if isinstance(function, functools.partial):
+        return f"partial({callable_name(function.func)})"
+    target: Any = function
+    if not inspect.isfunction(function) and not inspect.ismethod(function):
+        target = type(function)
+    return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', '?')}"
+
+
 def _function_fingerprint(function: Callable[..., Any], where: str) -> str:
+    """The same for the same function in every process: its source where Python has it,
+    else its qualified name (a partial's function and arguments; a callable's class)."""
+    target: Any = function
+    extra = ""
+    if isinstance(function, functools.partial):
+        target = function.func
+        extra = repr((function.args, sorted(function.keywords.items())))
+    elif not inspect.isfunction(function) and not inspect.ismethod(function):
+        target = type(function)
     try:
-        source = inspect.getsource(function)
+        source = inspect.getsource(target)
     except (OSError, TypeError):
-        source = getattr(function, "__qualname__", repr(function))
-    return hashlib.sha256(f"{where}\n{source}".encode()).hexdigest()
+        source = f"{getattr(target, '__module__', '')}.{getattr(target, '__qualname__', '')}"
+    return hashlib.sha256(f"{where}\n{source}\n{extra}".encode()).hexdigest()

@@ -14,14 +14,18 @@ import os
 import socket
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from hone.errors import NotFoundError
 from hone.store.database import Database
 from hone.store.schema import tune_studies, tune_workers
 from hone.store.upsert import upsert
+
+#: PostgreSQL's clock, as seconds since the epoch.
+_NOW = text("SELECT EXTRACT(EPOCH FROM clock_timestamp())")
 
 __all__ = [
     "StudyRecord",
@@ -127,13 +131,13 @@ def claim_trial(db: Database, name: str) -> bool:
     return bool(taken)
 
 
-def give_back(db: Database, name: str, count: int = 1) -> None:
-    """Return claims no trial used (an interrupted trial, a claim its process never used)."""
+def give_back(db: Database, name: str) -> None:
+    """Return a claim no trial used (an interrupted trial's), never below zero."""
     with db.write() as conn:
         conn.execute(
             update(tune_studies)
-            .where(tune_studies.c.name == name)
-            .values(claimed=tune_studies.c.claimed - count)
+            .where(tune_studies.c.name == name, tune_studies.c.claimed > 0)
+            .values(claimed=tune_studies.c.claimed - 1)
         )
 
 
@@ -158,9 +162,32 @@ def set_result(db: Database, name: str, result: dict[str, Any]) -> None:
         )
 
 
+def machine() -> str:
+    """This machine, as the processes on it share it: host name, boot, pid namespace (two
+    containers, or two machines, with one host name are told apart; a pid means something
+    only within one namespace)."""
+    parts = [socket.gethostname()]
+    try:
+        parts.append(Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8])
+        parts.append(str(os.stat("/proc/self/ns/pid").st_ino))
+    except OSError:
+        pass
+    return "/".join(parts)[:250]
+
+
+def store_time(db: Database) -> float:
+    """Now, by the store's clock (PostgreSQL's; this machine's for SQLite, which only this
+    machine's processes share): heartbeats from machines whose clocks differ compare."""
+    if db.backend != "postgresql":
+        return time.time()
+    with db.read() as conn:
+        return float(conn.execute(_NOW).scalar_one())
+
+
 def heartbeat(db: Database, study: str, worker: str, started_at: float) -> None:
     """This process is working on ``study`` now."""
     with db.write() as conn:
+        now = float(conn.execute(_NOW).scalar_one()) if db.backend == "postgresql" else time.time()
         upsert(
             conn,
             tune_workers,
@@ -168,10 +195,10 @@ def heartbeat(db: Database, study: str, worker: str, started_at: float) -> None:
                 {
                     "study": study,
                     "worker": worker,
-                    "host": socket.gethostname(),
+                    "host": MACHINE,
                     "pid": os.getpid(),
                     "started_at": started_at,
-                    "seen_at": time.time(),
+                    "seen_at": now,
                 }
             ],
             keys=("study", "worker"),
@@ -194,3 +221,7 @@ def study_workers(db: Database, study: str) -> list[Worker]:
     return [
         Worker(r.worker, r.host, int(r.pid), float(r.started_at), float(r.seen_at)) for r in rows
     ]
+
+
+#: This process's machine, as ``machine()`` names it.
+MACHINE = machine()

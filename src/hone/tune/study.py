@@ -12,7 +12,6 @@ import contextlib
 import logging
 import os
 import re
-import socket
 import threading
 import time
 import uuid
@@ -20,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hone.config import Workspace
-from hone.errors import ConflictError, UserError, ValidationError
+from hone.errors import ConflictError, ValidationError
 from hone.store.database import Database
 from hone.tune import studies
 from hone.tune.choices import make_pruner, make_sampler
@@ -52,9 +51,8 @@ ERROR_ATTR = "hone.error"  # why a failed trial failed
 FATAL_ATTR = "hone.fatal"  # a fault of the study's setup, found by a trial: the study stops
 PRUNED_AT_ATTR = "hone.pruned_at"  # {"step": ..., "epoch": ...}
 
-#: Seconds between a working process's heartbeats, and after which one not seen is gone.
+#: Seconds between a working process's heartbeats.
 HEARTBEAT_S = 5.0
-GONE_AFTER_S = 30.0
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
@@ -79,6 +77,7 @@ class OpenStudy:
     space: Space
     worker: str = field(default_factory=lambda: uuid.uuid4().hex)
     started_at: float = field(default_factory=time.time)
+    alone: bool = True  # no other process worked on the study when this one opened it
     _stop: threading.Event = field(default_factory=threading.Event)
     _beat: threading.Thread | None = None
 
@@ -147,23 +146,13 @@ def open_study(
     worker, started = uuid.uuid4().hex, time.time()
     if studies.create_study(db, name, config, wanted):
         # Present before the run exists: a process that starts a moment later waits for the
-        # run, then finds this one working on the study and joins it.
+        # run (set last, once Optuna's study exists), then finds this one working on it.
         studies.heartbeat(db, name, worker, started)
         try:
             if resume:
                 log.warning("hone: study %s did not exist: created it (nothing to resume)", name)
-            run_id = create_run(config)
-            studies.set_run(db, name, run_id)
-            study = optuna.create_study(
-                study_name=name,
-                storage=storage,
-                direction=config["direction"],
-                sampler=sampler,
-                pruner=pruner,
-                load_if_exists=True,
-            )
-            if first:  # waiting in the journal: whichever process asks first runs it
-                study.enqueue_trial(first, skip_if_exists=True)
+            study = _create_optuna_study(storage, name, config, sampler, pruner, first)
+            studies.set_run(db, name, create_run(config))
         except BaseException:
             with contextlib.suppress(Exception):
                 studies.leave(db, name, worker)
@@ -172,48 +161,82 @@ def open_study(
         opened = OpenStudy(workspace, db, name, record, study, space, worker, started)
         opened.present()
         return opened, "created"
-    record = _wait_for_run(db, name)
+    record = _wait_for_run(db, name, resume)
     _check_same(record, config)
-    study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
-    seed = config.get("seed")
-    if seed is not None:
-        # Processes that share a seed would propose the same params (a resumed one, the
-        # first trials' again): each draws from a stream of its own.
-        salt = 7919 * len(study.get_trials(deepcopy=False)) + worker_index + 1
-        if worker_index == 0:  # a process that joins on its own (another machine, say)
-            salt += int.from_bytes(os.urandom(3), "big") * 101
-        study.sampler = make_sampler(config["sampler"], space, int(seed) + salt)
-    opened = OpenStudy(workspace, db, name, record, study, space, worker, started)
-    live, gone = _workers(db, name)
-    stale = [
-        t
-        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-        if _gone(t, live)
-    ]
-    if not resume and not live:
-        done = len(study.get_trials(deepcopy=False))
-        left = f"; {len(stale)} trial(s) were left running" if stale else ""
-        raise ConflictError(
-            f"study {name!r} exists ({done} trial(s) of {record.budget}{left}) and no process "
-            f"is working on it: continue it with --resume, or choose a new --study name"
-        )
-    if resume:
-        _fail_interrupted(opened, stale)
-        if not live:  # nobody else holds claims: count them again, exactly
-            counted = [
-                t
-                for t in study.get_trials(deepcopy=False)
-                if not t.system_attrs.get(INTERRUPTED_ATTR)
-            ]
-            studies.set_claimed(db, name, len(counted))
-        for gone_worker in gone:
-            with contextlib.suppress(Exception):
-                studies.leave(db, name, gone_worker)
-    if budget is not None and budget != record.budget:
-        studies.set_budget(db, name, budget)
+    # Present before looking for others: two processes resuming at once see each other.
+    studies.heartbeat(db, name, worker, started)
+    try:
+        if not record.run_id:  # its creator stopped midway: --resume adopts it
+            study = _create_optuna_study(storage, name, config, sampler, pruner, first)
+            studies.set_run(db, name, create_run(config))
+            record = studies.get_study(db, name)
+        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+        seed = config.get("seed")
+        if seed is not None:
+            # Processes that share a seed would propose the same params (a resumed one, the
+            # first trials' again): each draws from a stream of its own.
+            salt = 7919 * len(study.get_trials(deepcopy=False)) + worker_index + 1
+            if worker_index == 0:  # a process that joins on its own (another machine, say)
+                salt += int.from_bytes(os.urandom(3), "big") * 101
+            study.sampler = make_sampler(config["sampler"], space, int(seed) + salt)
+        opened = OpenStudy(workspace, db, name, record, study, space, worker, started)
+        live, gone = _workers(db, name, exclude=worker)
+        opened.alone = not live
+        running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        stale = [t for t in running if _gone(t, live)]
+        if not resume and not live:
+            done = len(study.get_trials(deepcopy=False))
+            left = f"; {len(stale)} trial(s) were left running" if stale else ""
+            raise ConflictError(
+                f"study {name!r} exists ({done} trial(s) of {record.budget}{left}) and no "
+                "process is working on it: continue it with --resume, or choose a new --study "
+                "name"
+            )
+        if resume:
+            _fail_interrupted(opened, stale)
+            if not live:  # nobody else holds claims: count them again, exactly
+                started_trials = [
+                    t
+                    for t in study.get_trials(deepcopy=False)
+                    if t.state != optuna.trial.TrialState.WAITING
+                    and not t.system_attrs.get(INTERRUPTED_ATTR)
+                ]
+                studies.set_claimed(db, name, len(started_trials))
+            for gone_worker in gone:
+                with contextlib.suppress(Exception):
+                    studies.leave(db, name, gone_worker)
+        if budget is not None and budget != record.budget:
+            studies.set_budget(db, name, budget)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            studies.leave(db, name, worker)
+        raise
     opened.refresh()
     opened.present()
     return opened, "resumed" if resume else "joined"
+
+
+def _create_optuna_study(
+    storage: Any,
+    name: str,
+    config: dict[str, Any],
+    sampler: Any,
+    pruner: Any,
+    first: dict[str, Any] | None,
+) -> optuna.Study:
+    import optuna
+
+    study = optuna.create_study(
+        study_name=name,
+        storage=storage,
+        direction=config["direction"],
+        sampler=sampler,
+        pruner=pruner,
+        load_if_exists=True,
+    )
+    if first:  # waiting in the journal: whichever process asks first runs it
+        study.enqueue_trial(first, skip_if_exists=True)
+    return study
 
 
 #: Trials of a new study when --trials is not given.
@@ -238,41 +261,54 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _wait_for_run(db: Database, name: str) -> studies.StudyRecord:
-    """A study another process is creating this moment has no run yet: wait a little."""
+def _wait_for_run(db: Database, name: str, resume: bool) -> studies.StudyRecord:
+    """A study another process is creating this moment has no run yet: wait a little. One
+    whose creator stopped midway (no run after the wait) is adopted by ``--resume``."""
     deadline = time.monotonic() + 30
     while True:
         record = studies.get_study(db, name)
         if record.run_id or time.monotonic() > deadline:
-            if not record.run_id:
-                raise UserError(
-                    f"study {name!r} has no run: the process creating it stopped midway; "
-                    "choose a new --study name"
+            if not record.run_id and not resume:
+                raise ConflictError(
+                    f"study {name!r} was never completely created (the process creating it "
+                    "stopped midway): --resume takes it over, or choose a new --study name"
                 )
             return record
         time.sleep(0.1)
 
 
-def _workers(db: Database, name: str) -> tuple[set[str], list[str]]:
-    """The study's processes still working (ids), and those gone."""
+def _workers(db: Database, name: str, exclude: str = "") -> tuple[set[str], list[str]]:
+    """The study's other processes still working (ids), and those gone. A process on this
+    machine is gone when its pid no longer runs; one elsewhere when the store has not seen
+    it for ``gone_after()`` seconds (by the store's clock, not this machine's)."""
     live: set[str] = set()
     gone: list[str] = []
-    now = time.time()
-    here = socket.gethostname()
+    now = studies.store_time(db)
+    here = studies.MACHINE
     for w in studies.study_workers(db, name):
-        if w.host == here:
-            alive = _pid_alive(w.pid) and now - w.seen_at < GONE_AFTER_S * 4
-        else:  # another machine: its clock and ours agree to well within GONE_AFTER_S
-            alive = now - w.seen_at < GONE_AFTER_S
+        if w.worker == exclude:
+            continue
+        alive = _pid_alive(w.pid) if w.host == here else now - w.seen_at < gone_after()
         (live.add(w.worker) if alive else gone.append(w.worker))
     return live, gone
 
 
+def gone_after() -> float:
+    """Seconds without a heartbeat after which a process elsewhere counts as gone: longer
+    than a heartbeat may wait on a slow store (twice its time bound), so a store's stall
+    never makes live processes look dead."""
+    from hone.store.database import store_timeout
+
+    return 2 * store_timeout() + 2 * HEARTBEAT_S
+
+
 def _gone(trial: optuna.trial.FrozenTrial, live: set[str]) -> bool:
     worker = trial.system_attrs.get(WORKER_ATTR)
-    if worker is None:  # asked for a moment ago: its process records itself next
+    if worker is None:  # asked for a moment ago (its process records itself next), or never
+        if not live:
+            return True
         started = trial.datetime_start
-        return started is None or time.time() - started.timestamp() > GONE_AFTER_S
+        return started is None or time.time() - started.timestamp() > gone_after()
     return worker not in live
 
 
@@ -287,10 +323,14 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _fail_interrupted(opened: OpenStudy, stale: list[optuna.trial.FrozenTrial]) -> None:
-    """Trials whose process is gone: failed, marked interrupted, their budget given back."""
+    """Trials whose process is gone: failed, marked interrupted, their budget given back,
+    their runs marked killed; a grid study's point is queued to run again."""
     import optuna
 
+    from hone.tracking.deaths import mark_killed
+
     storage = opened.optuna._storage
+    grid = opened.config.get("sampler") == "grid"
     for t in stale:
         try:
             storage.set_trial_system_attr(t._trial_id, INTERRUPTED_ATTR, True)
@@ -301,3 +341,9 @@ def _fail_interrupted(opened: OpenStudy, stale: list[optuna.trial.FrozenTrial]) 
         except Exception:  # another process ended it a moment ago: its claim is not ours
             continue
         studies.give_back(opened.db, opened.name)
+        run_id = t.system_attrs.get(RUN_ATTR)
+        if run_id:  # (on this machine `hone sync` would; a run from elsewhere needs this)
+            with contextlib.suppress(Exception):
+                mark_killed(opened.db, str(run_id), time.time())
+        if grid and t.params:  # the grid counts the point as visited: run it again
+            opened.optuna.enqueue_trial(t.params)

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 import time
-from types import FrameType
 
 from hone.errors import HoneError
 
@@ -27,11 +25,10 @@ def main() -> int:
             file=sys.stderr,
         )
         return 2
-    signal.signal(signal.SIGTERM, _interrupt)
     from hone.tracking.start import workspace_of
     from hone.tracking.tracker import get_tracker
     from hone.train.recipes import load_recipe
-    from hone.tune import quiet_optuna
+    from hone.tune import quiet_optuna, signals
     from hone.tune.driver import StudyStopped, work
     from hone.tune.objectives import RecipeTrials
     from hone.tune.space import parse_space
@@ -59,11 +56,13 @@ def main() -> int:
             budget=None,
             resume=False,
             create_run=None,
+            worker_index=int(os.environ.get("HONE_TUNE_WORKER", "1")),
         )
         seconds = job.get("seconds")
         deadline = None if seconds is None else time.monotonic() + float(seconds)
         try:
-            work(study, objective, deadline=deadline)
+            with signals.interruptible():
+                work(study, objective, deadline=deadline)
         finally:
             study.absent()
     except KeyboardInterrupt:
@@ -75,10 +74,6 @@ def main() -> int:
         print(f"hone tune: {exc}", file=sys.stderr, flush=True)
         return 3
     return 0
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":
