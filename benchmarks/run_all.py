@@ -1,6 +1,7 @@
 """Run every benchmark, hone and MLflow interleaved, and write a traceable results file.
 
     python benchmarks/run_all.py [--quick] [--skip-mlflow] [--only=NAME,...] [--out=FILE]
+                                 [--pairs=N]  (rounds of the train and tune benchmarks)
 
 Each trial is a fresh process; hone's and MLflow's trials of a benchmark alternate
 (suite.py). MLflow lives in its own environment (.venv-mlflow, created here from
@@ -100,6 +101,8 @@ def train_benchmarks(
         cmd = [sys.executable, str(HERE / script), str(workdir), f"--only={bench}"]
         if mlflow and script == "bench_train.py":
             cmd.append(f"--mlflow-python={mlflow}")
+        if option("pairs"):  # more rounds than the default, passed on
+            cmd.append(f"--pairs={option('pairs')}")
         done = subprocess.run(
             [*cmd, *(["--quick"] if quick else [])], cwd=HERE, text=True, stdout=subprocess.PIPE
         )
