@@ -88,6 +88,14 @@ def _digits(t: dict[str, Any]) -> list[Row]:
             verdict(t["accuracy_gap_points"], lambda v: v >= 0),
         ),
         (
+            "  the chosen model on the test split (no trial saw it)",
+            spread_text(a["chosen_test_acc"], ".4f"),
+            spread_text(b["chosen_test_acc"], ".4f"),
+            spread_text(t["test_gap_points"], "+.2f", " pts"),
+            "",
+            "",
+        ),
+        (
             "  trials pruned; epochs trained in all",
             f"{spread_text(a['pruned'], '.0f')}; {spread_text(a['epochs_trained'], '.0f')}",
             f"{spread_text(b['pruned'], '.0f')}; {spread_text(b['epochs_trained'], '.0f')}",

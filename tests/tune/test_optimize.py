@@ -17,7 +17,7 @@ import pytest
 
 import hone
 from hone.config import Workspace
-from hone.errors import ConflictError, ValidationError
+from hone.errors import ConflictError, NotFoundError, ValidationError
 from hone.store.schema import tune_workers
 from hone.tracking.tracker import get_tracker
 from hone.tune import optimize
@@ -131,12 +131,14 @@ def test_a_pruned_trial_is_recorded_with_its_step(workspace: Workspace) -> None:
         ({"n_trials": 1, "study": "no spaces"}, "study name 'no spaces'"),
         ({"n_trials": 1, "study": "../up"}, "study name '../up'"),
         ({"n_trials": 1, "sampler": "grid"}, "grid needs a declarative search space"),
+        ({"n_trials": 1, "seed": 2**32}, "--seed 4294967296"),
+        ({"n_trials": 1, "study": "new", "resume": True}, "no study named 'new' to resume"),
     ],
 )
 def test_bad_arguments_are_refused_before_anything_is_recorded(
     sqlite_workspace: Workspace, kwargs: dict[str, Any], message: str
 ) -> None:
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises((ValidationError, NotFoundError), match=message):
         optimize(quadratic, workspace=sqlite_workspace, **kwargs)
     assert records.list_studies(get_tracker(sqlite_workspace).db) == []
 

@@ -173,6 +173,70 @@ def test_pruned_trials_stop_early_and_record_where(
     assert "pruned" in out and "step" in out
 
 
+def test_trials_of_two_processes_each_stop_together_when_pruned(
+    sqlite_workspace: Workspace,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    quality: str,
+) -> None:
+    """A trial may itself be data-parallel (--nproc-per-node 2, torchrun): rank 0 asks the
+    pruner, both ranks stop at the same step, and the run records both ranks' last step."""
+    monkeypatch.setenv("HONE_HOME", str(sqlite_workspace.home))
+    data = digits(sqlite_workspace)
+    code, _, err = hone_cli(
+        capsys, "tune", quality, "--data", data, "--trials", "4", "--pruner", "asha",
+        "--sampler", "random", "--seed", "0", "--metric", "val/score", "--direction",
+        "maximize", "-p", "epochs=3", "--nproc-per-node", "2", "--study", "ddp", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    trials = _trials(sqlite_workspace, "ddp")
+    assert {t.state for t in trials} == {
+        optuna.trial.TrialState.PRUNED,
+        optuna.trial.TrialState.COMPLETE,
+    }
+    for t in trials:
+        run = hone.get_run(t.system_attrs[RUN_ATTR], workspace=sqlite_workspace)
+        assert run.params["world_size"] == "2"
+        steps = json.loads(run.tags["hone.rank_steps"])
+        assert len(steps) == 2 and steps[0] == steps[1] == run.metrics["train/loss"].step
+        if t.state == optuna.trial.TrialState.PRUNED:
+            assert steps[0] == t.system_attrs["hone.pruned_at"]["step"]
+
+
+DEFINE_BY_RUN = """
+from hone.train.builtin import MLP
+
+class Searched(MLP):
+    def search_space(self, trial):
+        layers = trial.suggest_int("layers", 1, 2)
+        return {"layers": layers, "hidden": trial.suggest_categorical("hidden", [32, 64])}
+"""
+
+
+def test_a_define_by_run_space_is_searched_by_parallel_workers(
+    sqlite_workspace: Workspace,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("HONE_HOME", str(sqlite_workspace.home))
+    path = tmp_path / "searched.py"
+    path.write_text(DEFINE_BY_RUN)
+    data = digits(sqlite_workspace)
+    code, _, err = hone_cli(
+        capsys, "tune", f"{path}:Searched", "--data", data, "--trials", "3", "--parallel",
+        "2", "-p", "epochs=1", "--study", "dbr", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    for t in _trials(sqlite_workspace, "dbr"):
+        assert t.state == optuna.trial.TrialState.COMPLETE
+        run = hone.get_run(t.system_attrs[RUN_ATTR], workspace=sqlite_workspace)
+        assert run.params["layers"] == str(t.params["layers"])
+        assert run.params["hidden"] == str(t.params["hidden"])
+    code, _, err = hone_cli(capsys, "tune", f"{path}:Searched", "--data", data, "--sampler", "grid")
+    assert code == 2 and "grid needs a declarative search space" in err
+
+
 def test_a_trial_that_raises_is_recorded_and_the_study_goes_on(
     sqlite_workspace: Workspace,
     capsys: pytest.CaptureFixture[str],
@@ -246,6 +310,8 @@ def test_a_metric_the_epoch_does_not_report_stops_the_study_naming_those_it_does
         (["--space", '{"lr": [0.1]}', "-p", "lr=0.2"], "lr is both searched"),
         (["-p", "nope=1"], "unknown param 'nope'"),
         (["--metric", " "], "--metric: give the name"),
+        (["--seed", "4294967296"], "--seed 4294967296: give a whole number from 0 to"),
+        (["--seed", "-1"], "--seed -1"),
         (["--metric", "val/f1"], "--metric val/f1: the loop does not report it at an epoch's"),
         (["--metric", "train/loss"], "it reports train/epoch_loss, val/loss, val/acc"),
         (["--nproc-per-node", "0"], "nproc"),
@@ -362,6 +428,8 @@ def test_a_study_name_taken_by_another_search_names_resume_or_a_new_name(
     assert code == 2 and "continue it with --resume, or choose a new --study name" in err
     code, _, err = hone_cli(capsys, "tune", "show", "nosuch")
     assert code == 3 and "no study named 'nosuch'" in err
+    code, _, err = hone_cli(capsys, *base, "--study", "typo", "--resume")
+    assert code == 3 and "no study named 'typo' to resume" in err
     assert len(_trials(sqlite_workspace, "same")) == 1
 
 

@@ -61,6 +61,8 @@ log = logging.getLogger("hone.tune")
 
 MAX_TRIALS = 100_000
 MAX_PARALLEL = 256
+#: Optuna's samplers seed NumPy's generator, which takes 32 bits.
+MAX_SEED = 2**32 - 1
 #: The environment variable a worker process reads its part of the study from.
 JOB_ENV = "HONE_TUNE_JOB"
 #: Seconds the workers have to stop in good order after Ctrl-C, before they are killed.
@@ -141,6 +143,13 @@ def check_counts(trials: int | None, parallel: int, timeout: float | None) -> No
         raise ValidationError(f"--timeout {timeout!r}: give a number of seconds above 0")
 
 
+def check_seed(seed: int | None) -> None:
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED
+    ):
+        raise ValidationError(f"--seed {seed!r}: give a whole number from 0 to {MAX_SEED:,}")
+
+
 def plan_recipe_study(
     recipe: str,
     data: str,
@@ -174,8 +183,7 @@ def plan_recipe_study(
     check_choice(sampler, SAMPLERS, "--sampler")
     check_choice(pruner, PRUNERS, "--pruner")
     check_name(experiment, "experiment")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise ValidationError(f"--seed {seed!r}: give a whole number from 0")
+    check_seed(seed)
     if metric is not None and (not isinstance(metric, str) or not metric.strip()):
         raise ValidationError("--metric: give the name of a metric the loop reports, e.g. val/acc")
     if direction is not None:
@@ -678,6 +686,7 @@ def optimize(
     if not callable(objective):
         raise ValidationError(f"objective must be a function of Optuna's trial, got {objective!r}")
     check_counts(n_trials, 1, timeout)
+    check_seed(seed)
     check_choice(direction, DIRECTIONS, "direction")
     check_choice(pruner, PRUNERS, "pruner")
     check_choice(sampler, SAMPLERS, "sampler")

@@ -109,6 +109,12 @@ def get_study(db: Database, name: str) -> StudyRecord:
     return _record(row)
 
 
+def study_exists(db: Database, name: str) -> bool:
+    with db.read() as conn:
+        found = conn.execute(select(tune_studies.c.name).where(tune_studies.c.name == name)).first()
+    return found is not None
+
+
 def list_studies(db: Database) -> list[StudyRecord]:
     with db.read() as conn:
         rows = conn.execute(select(tune_studies).order_by(tune_studies.c.created_at)).all()

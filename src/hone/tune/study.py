@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hone.config import Workspace
-from hone.errors import ConflictError, ValidationError
+from hone.errors import ConflictError, NotFoundError, ValidationError
 from hone.store.database import Database
 from hone.tune import studies
 from hone.tune.choices import make_pruner, make_sampler
@@ -144,13 +144,16 @@ def open_study(
     storage = study_storage(db, name)
     wanted = budget if budget is not None else DEFAULT_TRIALS
     worker, started = uuid.uuid4().hex, time.time()
+    if resume and not studies.study_exists(db, name):  # a typo must not start a new study
+        raise NotFoundError(
+            f"no study named {name!r} to resume (hone tune list shows the studies; without "
+            "--resume a new one starts)"
+        )
     if studies.create_study(db, name, config, wanted):
         # Present before the run exists: a process that starts a moment later waits for the
         # run (set last, once Optuna's study exists), then finds this one working on it.
         studies.heartbeat(db, name, worker, started)
         try:
-            if resume:
-                log.warning("hone: study %s did not exist: created it (nothing to resume)", name)
             study = _create_optuna_study(storage, name, config, sampler, pruner, first)
             studies.set_run(db, name, create_run(config))
         except BaseException:
@@ -178,7 +181,7 @@ def open_study(
             salt = 7919 * len(study.get_trials(deepcopy=False)) + worker_index + 1
             if worker_index == 0:  # a process that joins on its own (another machine, say)
                 salt += int.from_bytes(os.urandom(3), "big") * 101
-            study.sampler = make_sampler(config["sampler"], space, int(seed) + salt)
+            study.sampler = make_sampler(config["sampler"], space, (int(seed) + salt) % 2**32)
         opened = OpenStudy(workspace, db, name, record, study, space, worker, started)
         live, gone = _workers(db, name, exclude=worker)
         opened.alone = not live
