@@ -315,6 +315,18 @@ def test_a_metric_the_epoch_does_not_report_stops_the_study_naming_those_it_does
         (["--metric", "val/f1"], "--metric val/f1: the loop does not report it at an epoch's"),
         (["--metric", "train/loss"], "it reports train/epoch_loss, val/loss, val/acc"),
         (["--nproc-per-node", "0"], "nproc"),
+        (["--space", "[]"], "--space: give a JSON object of ranges and choices"),
+        (["--space", "null"], "got NoneType"),
+        (["--space", "/nonexistent.json"], "not a readable file (No such file or directory)"),
+        (["--space", '{"lr": {"low": NaN, "high": 1}}'], "lr: low must be finite"),
+        (["--space", '{"optimizer": ["adamw", "bogus"]}'], "choose one of adamw, adam, sgd"),
+        (["--space", '{"hidden": {"low": 32, "high": 64, "step": 0.5}}'], "is an integer"),
+        (["--space", '{"batch_size": [0, 64]}'], "batch_size must be at least 1"),
+        (["--direction", "MAXIMIZE"], "--direction 'MAXIMIZE'"),
+        (["--metric", "epoch"], "--metric epoch: the loop does not report it"),
+        (["--timeout", "nan"], "--timeout nan"),
+        (["--study", "-leading"], "study name '-leading'"),
+        (["--study", "émoji"], "study name 'émoji'"),
     ],
 )
 def test_bad_input_is_one_line_and_records_nothing(

@@ -9,8 +9,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-__all__ = ["console", "err_console", "fmt_number", "fmt_time", "print_json", "sparkline"]
+__all__ = [
+    "console",
+    "count_progress",
+    "err_console",
+    "fmt_number",
+    "fmt_time",
+    "print_json",
+    "sparkline",
+]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -61,3 +70,17 @@ def sparkline(values: list[float], width: int = 60) -> str:
     low, high = min(finite), max(finite)
     span = high - low or 1.0
     return "".join(_BARS[int((v - low) / span * (len(_BARS) - 1))] for v in finite)
+
+
+def count_progress(label: str) -> Progress:
+    """A bar counting done out of total, a status text and the time elapsed (a task's
+    ``status`` field): training steps, a study's trials."""
+    return Progress(
+        TextColumn(f"[bold]{label}[/]"),
+        BarColumn(bar_width=24),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )

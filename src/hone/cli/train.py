@@ -6,9 +6,8 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from hone.cli.output import console, fmt_number, print_json
+from hone.cli.output import console, count_progress, fmt_number, print_json
 from hone.cli.state import state
 from hone.errors import UserError, ValidationError
 from hone.store.database import Database
@@ -139,15 +138,7 @@ class Watcher:
 
     def _watch(self, run_id: str) -> None:
         db = self.db
-        with Progress(
-            TextColumn("[bold]training[/]"),
-            BarColumn(bar_width=24),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        ) as progress:
+        with count_progress("training") as progress:
             task = progress.add_task("train", total=None, status="starting workers …")
             while not self._stop.wait(0.5):
                 try:

@@ -7,11 +7,17 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from typer.core import TyperGroup
 
-from hone.cli.output import console, fmt_duration, fmt_number, fmt_time, print_json
+from hone.cli.output import (
+    console,
+    count_progress,
+    fmt_duration,
+    fmt_number,
+    fmt_time,
+    print_json,
+)
 from hone.cli.state import state
 from hone.errors import UserError, ValidationError
 
@@ -143,15 +149,7 @@ def watch_study(study: OpenStudy) -> Any:
     stop = threading.Event()
 
     def loop() -> None:
-        with Progress(
-            TextColumn("[bold]trials[/]"),
-            BarColumn(bar_width=24),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        ) as progress:
+        with count_progress("trials") as progress:
             task = progress.add_task("tune", total=study.record.budget, status="starting …")
             while True:
                 try:

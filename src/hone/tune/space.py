@@ -203,23 +203,33 @@ def space_from_text(text: str) -> Space:
     """``--space``: a JSON object, or a path to a file holding one."""
     from pathlib import Path
 
-    source = text
-    stripped = text.strip()
-    if not stripped.startswith("{"):
+    try:
+        given = json.loads(text)
+    except json.JSONDecodeError as exc:
         path = Path(text)
+        if text.strip()[:1] in ("{", "["):
+            raise ValidationError(
+                f"--space: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            ) from None
         try:
             source = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        except (OSError, UnicodeDecodeError) as err:
+            why = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
             raise ValidationError(
                 f"--space {text[:80]!r}: not a JSON object, and not a readable file ({why})"
             ) from None
-    try:
-        given = json.loads(source)
-    except json.JSONDecodeError as exc:
+        try:
+            given = json.loads(source)
+        except json.JSONDecodeError as err:
+            raise ValidationError(
+                f"--space {text[:80]}: not valid JSON: {err.msg} at line {err.lineno} "
+                f"column {err.colno}"
+            ) from None
+    if not isinstance(given, dict):
         raise ValidationError(
-            f"--space: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
+            f"--space: give a JSON object of ranges and choices, e.g. "
+            f'\'{{"lr": {{"low": 0.0001, "high": 0.1, "log": true}}}}\', got {type(given).__name__}'
+        )
     return parse_space(given, "--space")
 
 
