@@ -17,7 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-PACKAGES = ("hone", "torch", "pyarrow", "pandas", "numpy", "sqlalchemy")
+PACKAGES = ("hone", "torch", "pyarrow", "pandas", "numpy", "sqlalchemy", "optuna")
 
 # Run in MLflow's environment: its versions are the ones its trials ran with.
 _MLFLOW_PROBE = """
