@@ -216,6 +216,31 @@ def test_the_journal_numbers_appends_without_gaps_under_threads(workspace: Works
     assert list(journal.read_logs(150)) == logs[150:]
 
 
+def test_two_journals_of_one_study_replay_the_same_order(workspace: Workspace) -> None:
+    """A process reads its own append back without the store only when nothing came
+    before it; whatever interleaving, both sides see one order."""
+    db = get_tracker(workspace).db
+    a, b = StoreJournal(db, "order"), StoreJournal(db, "order")
+    a.append_logs([{"x": 0}])
+    b.append_logs([{"x": 1}])  # b had not read a's: it reads from the store
+    assert list(a.read_logs(0)) == [{"x": 0}]
+    assert list(a.read_logs(1)) == [{"x": 1}]
+    assert list(b.read_logs(0)) == [{"x": 0}, {"x": 1}]
+    b.append_logs([{"x": 2, "pairs": [[1, 2]]}])
+    a.append_logs([{"x": 3}])
+    assert list(b.read_logs(2)) == [{"x": 2, "pairs": [[1, 2]]}]  # its own, as JSON reads
+    assert list(b.read_logs(3)) == [{"x": 3}]
+    assert list(a.read_logs(2)) == [{"x": 2, "pairs": [[1, 2]]}, {"x": 3}]
+    # Optuna over two storages: trials numbered once, the same in both.
+    first = optuna.create_study(study_name="two", storage=study_storage(db, "two"))
+    second = optuna.load_study(study_name="two", storage=study_storage(db, "two"))
+    for study in (first, second, first, first, second):
+        trial = study.ask()
+        study.tell(trial, float(trial.number))
+    assert [t.number for t in first.get_trials()] == [0, 1, 2, 3, 4]
+    assert [t.value for t in second.get_trials()] == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
 SHARER = textwrap.dedent(
     """
     import sys, time, optuna

@@ -38,19 +38,36 @@ class StoreJournal(BaseJournalBackend):
         # A signed 64-bit key for pg_advisory_xact_lock, the same in every process.
         digest = hashlib.sha256(f"hone.tune:{study}".encode()).digest()
         self._lock_key = int.from_bytes(digest[:8], "big", signed=True)
+        self._read_to = 0  # the number after the last log read
+        # This process's last append, when it came right after what it had read: Optuna
+        # reads the journal after every append it makes, and then needs exactly these.
+        self._own: tuple[int, list[dict[str, Any]]] | None = None
 
     def read_logs(self, log_number_from: int) -> Iterable[dict[str, Any]]:
+        own, self._own = self._own, None
+        if own is not None and own[0] == log_number_from:
+            # (a log another process appended after these is read next time: as if it had
+            # come a moment later)
+            self._read_to = log_number_from + len(own[1])
+            return own[1]
         with self.db.read() as conn:
             rows = conn.execute(
                 select(tune_journal.c.body)
                 .where(tune_journal.c.study == self.study, tune_journal.c.seq >= log_number_from)
                 .order_by(tune_journal.c.seq)
             ).all()
+        self._read_to = log_number_from + len(rows)
         return [json.loads(body) for (body,) in rows]
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         if not logs:
             return
+        first = self._append(logs)
+        self._own = (first, [json.loads(json.dumps(log)) for log in logs])
+        if first != self._read_to:  # others appended before: read them from the store
+            self._own = None
+
+    def _append(self, logs: list[dict[str, Any]]) -> int:
         with self.db.write() as conn:
             if self.db.backend == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": self._lock_key})
@@ -65,6 +82,7 @@ class StoreJournal(BaseJournalBackend):
                     for i, log in enumerate(logs)
                 ],
             )
+        return first
 
 
 def study_storage(db: Database, study: str) -> JournalStorage:
