@@ -98,7 +98,73 @@ def test_a_non_number_is_a_failed_trial(workspace: Workspace) -> None:
     out = optimize(lambda t: "high", n_trials=1, study="text", workspace=workspace)  # type: ignore[arg-type,return-value]
     assert out.trials["failed"] == 1
     trial = _trials(workspace, "text")[0]
-    assert "returned 'high', not a number" in trial.system_attrs["hone.error"]
+    assert "returned high, not a finite number" in trial.system_attrs["hone.error"]
+    run = hone.get_run(trial.system_attrs[RUN_ATTR], workspace=workspace)
+    assert run.status is hone.RunStatus.FAILED
+
+
+@pytest.mark.parametrize("value", [float("nan"), 10**400, float("-inf")])
+def test_a_value_that_is_no_finite_number_fails_its_trial_and_run(
+    sqlite_workspace: Workspace, value: Any
+) -> None:
+    out = optimize(lambda t: value, n_trials=1, study="odd", workspace=sqlite_workspace)
+    assert out.trials["failed"] == 1
+    trial = _trials(sqlite_workspace, "odd")[0]
+    assert "not a finite number" in trial.system_attrs["hone.error"]
+    run = hone.get_run(trial.system_attrs[RUN_ATTR], workspace=sqlite_workspace)
+    assert run.status is hone.RunStatus.FAILED
+
+
+def test_ctrl_c_while_a_trial_is_claimed_fails_it_as_interrupted(
+    sqlite_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The signal waits until the trial exists, then the trial is told interrupted and its
+    claim given back: nothing is left running, nothing claimed for nothing."""
+    import signal
+
+    real = records.claim_trial
+    calls = []
+
+    def claim_then_signal(db: Any, name: str) -> bool:
+        taken = real(db, name)
+        calls.append(taken)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+        return taken
+
+    monkeypatch.setattr("hone.tune.driver.studies.claim_trial", claim_then_signal)
+    with pytest.raises(KeyboardInterrupt):
+        optimize(quadratic, n_trials=10, study="sig", workspace=sqlite_workspace)
+    trials = _trials(sqlite_workspace, "sig")
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 2 + [
+        optuna.trial.TrialState.FAIL
+    ]
+    assert trials[2].system_attrs[INTERRUPTED_ATTR]
+    db = get_tracker(sqlite_workspace).db
+    assert records.get_study(db, "sig").claimed == 2
+    study_run = hone.get_run(records.get_study(db, "sig").run_id, workspace=sqlite_workspace)
+    assert study_run.status is hone.RunStatus.KILLED
+
+
+def test_a_trial_failed_meanwhile_by_another_process_is_left_as_it_is(
+    sqlite_workspace: Workspace, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another process judged this one gone (--resume elsewhere) and failed its trial: the
+    owner's result is not told over it, and no traceback."""
+    db = get_tracker(sqlite_workspace).db
+
+    def judged_gone(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", 0, 1)
+        if trial.number == 1:
+            other = study_storage(db, "judged")
+            other.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+        return x
+
+    out = optimize(judged_gone, n_trials=3, study="judged", workspace=sqlite_workspace)
+    assert out.state == "complete"
+    states = [t.state for t in _trials(sqlite_workspace, "judged")]
+    assert states.count(optuna.trial.TrialState.COMPLETE) == 2
+    assert "was ended by another process meanwhile" in caplog.text
 
 
 def test_a_pruned_trial_is_recorded_with_its_step(workspace: Workspace) -> None:
@@ -392,6 +458,8 @@ def test_a_process_seen_lately_on_another_machine_is_working_on_the_study(
 def test_claims_are_never_given_back_below_zero(workspace: Workspace) -> None:
     optimize(quadratic, n_trials=1, study="floor", workspace=workspace)
     db = get_tracker(workspace).db
-    records.set_claimed(db, "floor", 0)
+    assert not records.set_claimed(db, "floor", 0, expected=5)  # someone claimed meanwhile
+    assert records.get_study(db, "floor").claimed == 1
+    assert records.set_claimed(db, "floor", 0, expected=1)
     records.give_back(db, "floor")
     assert records.get_study(db, "floor").claimed == 0

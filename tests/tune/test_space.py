@@ -116,10 +116,18 @@ def test_the_grid_sampler_refuses_a_continuous_range_naming_it(
         make_sampler("grid", space, seed=0)
 
 
-def test_a_grid_too_large_is_refused() -> None:
+def test_a_grid_too_large_is_refused_before_a_value_is_listed() -> None:
     space = parse_space({"a": {"low": 0, "high": 999}, "b": {"low": 0, "high": 999}}, "r")
     with pytest.raises(ValidationError, match="1,000,000 points"):
         space.grid()
+    huge = parse_space({"hidden": {"low": 1, "high": 10**11}}, "r")  # no 10^11-long list
+    with pytest.raises(ValidationError, match="100,000,000,000 points"):
+        huge.grid()
+
+
+def test_a_step_too_small_for_its_range_is_refused() -> None:
+    with pytest.raises(ValidationError, match=r"step 1e-300 is too small for 0\.1 to 0\.2"):
+        parse_space({"lr": {"low": 0.1, "high": 0.2, "step": 1e-300}}, "r")
 
 
 @pytest.mark.parametrize("name", ["tpe", "random", "cmaes"])

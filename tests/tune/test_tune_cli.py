@@ -391,6 +391,111 @@ def test_a_grid_study_runs_its_whole_grid_in_parallel(
     assert "Traceback" not in err
 
 
+def test_an_interrupted_grid_point_runs_again_on_resume(
+    sqlite_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Optuna's grid counts a failed point as visited: hone queues an interrupted one
+    again, so every point runs once and none twice."""
+    from hone.tune import tune
+    from hone.tune.objectives import RecipeTrials
+
+    data = digits(sqlite_workspace)
+    real = RecipeTrials.__call__
+    calls: list[int] = []
+
+    def interrupt_the_second(self: RecipeTrials, trial: Any, study: Any) -> Any:
+        calls.append(trial.number)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, trial, study)
+
+    space = {"lr": [0.01, 0.003, 0.001]}
+    args: dict[str, Any] = {
+        "sampler": "grid", "space": space, "params": {"epochs": 1}, "study": "gridcut",
+        "workspace": sqlite_workspace,
+    }  # fmt: skip
+    monkeypatch.setattr(RecipeTrials, "__call__", interrupt_the_second)
+    first = tune("builtin:mlp", data, **args)
+    assert first.state == "interrupted"
+    monkeypatch.setattr(RecipeTrials, "__call__", real)
+    done = tune("builtin:mlp", data, resume=True, **args)
+    assert done.state == "complete"
+    trials = _trials(sqlite_workspace, "gridcut")
+    complete = sorted(t.params["lr"] for t in trials if t.state.name == "COMPLETE")
+    assert complete == [0.001, 0.003, 0.01]
+
+
+def test_a_signal_while_a_finished_trial_is_recorded_does_not_lose_it(
+    sqlite_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C as the trial's run ends: the trial is recorded complete, then the study
+    stops (interrupted)."""
+    import signal
+
+    from hone.tracking.run import ActiveRun
+    from hone.tune import tune
+
+    data = digits(sqlite_workspace)
+    real = ActiveRun.end
+
+    def end_then_signal(self: ActiveRun, status: Any = hone.RunStatus.FINISHED) -> None:
+        if status is hone.RunStatus.FINISHED and self.name.endswith("-0"):
+            os.kill(os.getpid(), signal.SIGINT)
+        real(self, status)
+
+    monkeypatch.setattr(ActiveRun, "end", end_then_signal)
+    out = tune(
+        "builtin:mlp", data, trials=3, params={"epochs": 1}, study="late",
+        workspace=sqlite_workspace,
+    )  # fmt: skip
+    assert out.state == "interrupted"
+    (trial,) = _trials(sqlite_workspace, "late")
+    assert trial.state == optuna.trial.TrialState.COMPLETE
+    run = hone.get_run(trial.system_attrs[RUN_ATTR], workspace=sqlite_workspace)
+    assert run.status is hone.RunStatus.FINISHED
+
+
+def test_a_worker_killed_outright_hands_its_trial_back_to_the_others(
+    sqlite_workspace: Workspace, quality: str
+) -> None:
+    """kill -9 of one of two workers: its trial fails as interrupted at once, its budget
+    goes back, and the other worker runs the study to its end."""
+    ws = sqlite_workspace
+    data = digits(ws)
+    command = [
+        sys.executable, "-m", "hone.cli.main", "tune", quality, "--data", data,
+        "--trials", "4", "--parallel", "2", "--pruner", "none", "-p", "epochs=1",
+        "--study", "onedied", "--json",
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        command,
+        env={**os.environ, "HONE_HOME": str(ws.home), "TUNE_PAUSE": "0.1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    def training() -> list[Any]:
+        try:
+            trials = _trials(ws, "onedied")
+        except Exception:
+            return []
+        return [t for t in trials if t.state.name == "RUNNING" and RUN_ATTR in t.system_attrs]
+
+    _wait(lambda: len(training()) == 2, 60, "two trials training")
+    db = get_tracker(ws).db
+    victim_worker = training()[0].system_attrs["hone.worker"]
+    (victim,) = [w for w in records.study_workers(db, "onedied") if w.worker == victim_worker]
+    for pid in [*_descendants(victim.pid)[::-1], victim.pid]:
+        os.kill(pid, signal.SIGKILL)
+    out, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err
+    outcome = json.loads(out)
+    assert outcome["state"] == "complete"
+    assert outcome["trials"]["complete"] == 4 and outcome["trials"]["interrupted"] == 1
+    assert "was killed by SIGKILL" in err
+
+
 def test_a_half_created_study_is_listed_and_taken_over_by_resume(
     sqlite_workspace: Workspace, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

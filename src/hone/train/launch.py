@@ -86,10 +86,13 @@ def launch(
     parent: str | None = None,
     tags: Mapping[str, str] | None = None,
     hook: Hook | None = None,
+    on_trained: Callable[[], None] | None = None,
 ) -> Outcome:
     """Run the job. Node rank 0 creates (or, with ``resume``, reopens) the run; ``on_start``
     hears its id before training begins. A new run may be the child of ``parent`` and carry
-    ``tags``; ``hook`` is called by rank 0 at the end of every epoch (see ``Job.hook``)."""
+    ``tags``; ``hook`` is called by rank 0 at the end of every epoch (see ``Job.hook``);
+    ``on_trained()`` the moment training is over, however it went (not when interrupted),
+    before the run is ended (a caller that must not lose the outcome to a signal)."""
     topology.check()
     check_names(experiment, name)
     check_gpus(topology)
@@ -105,8 +108,8 @@ def launch(
     try:
         if topology.in_process:
             assert run is not None
-            return _in_process(job, run, hook)
-        return _through_torchrun(job, topology, run, hook)
+            return _in_process(job, run, hook, on_trained or _nothing)
+        return _through_torchrun(job, topology, run, hook, on_trained or _nothing)
     except BaseException:
         if run is not None and not run.ended:
             run.end(RunStatus.FAILED)
@@ -186,20 +189,29 @@ def _check_resumable(job: Prepared, resume: str) -> None:
         )
 
 
-def _in_process(job: Prepared, run: ActiveRun, hook: Hook | None) -> Outcome:
+def _nothing() -> None:
+    return None
+
+
+def _in_process(
+    job: Prepared, run: ActiveRun, hook: Hook | None, trained: Callable[[], None]
+) -> Outcome:
     previous = None
     if threading.current_thread() is threading.main_thread():
         # SIGTERM ends the run as Ctrl-C does (killed), instead of leaving it running.
         previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         metrics = train_in_process(_job(job, run.id, 0, hook), run)
+        trained()
     except FATAL as exc:
+        trained()
         run.end(RunStatus.FAILED)
         return Outcome(run.id, RunStatus.FAILED, str(exc))
     except HoneError as exc:  # the store or the blobs failed: said as the CLI says it
         run.set_tag(ERROR_TAG, str(exc)[:4000])
         raise
     except (Exception, SystemExit) as exc:  # the recipe's code (sys.exit too), or PyTorch
+        trained()
         error = f"training failed: {one_line(exc)}"
         run.set_tag(ERROR_TAG, error[:4000])
         run.end(RunStatus.FAILED)
@@ -232,7 +244,11 @@ def _job(job: Prepared, run_id: str, threads: int, hook: Hook | None = None) -> 
 
 
 def _through_torchrun(
-    job: Prepared, topology: Topology, run: ActiveRun | None, hook: Hook | None
+    job: Prepared,
+    topology: Topology,
+    run: ActiveRun | None,
+    hook: Hook | None,
+    trained: Callable[[], None],
 ) -> Outcome:
     threads = threads_per_rank(topology.nproc_per_node)
     env = dict(os.environ)
@@ -265,6 +281,8 @@ def _through_torchrun(
     )
     try:
         code = process.wait()
+        if not interrupted.is_set():
+            trained()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -26,6 +26,7 @@ from hone.tune.study import (
     RUN_ATTR,
     WORKER_ATTR,
     OpenStudy,
+    is_interrupted,
 )
 
 if TYPE_CHECKING:
@@ -86,24 +87,27 @@ def work(
         if stopping is not None and stopping():
             break
         check_failures(study)
-        with signals.deferring():  # a claim is never left without its trial
-            if not studies.claim_trial(study.db, study.name):
-                break
-            try:
-                trial = study.optuna.ask()
-            except Exception:
-                studies.give_back(study.db, study.name)
-                raise
-            storage = study.optuna._storage
-            storage.set_trial_system_attr(trial._trial_id, WORKER_ATTR, study.worker)
+        signals.defer()  # a claim is never left without its trial, nor a trial untold
         try:
-            outcome = objective(trial, study)
-        except KeyboardInterrupt:
+            claimed = studies.claim_trial(study.db, study.name)
+            if claimed:
+                try:
+                    trial = study.optuna.ask()
+                except Exception:
+                    studies.give_back(study.db, study.name)
+                    raise
+                storage = study.optuna._storage
+                storage.set_trial_system_attr(trial._trial_id, WORKER_ATTR, study.worker)
+        except BaseException:
+            signals.take()
+            raise
+        if not claimed:
+            signals.release()
+            break
+        if signals.take():  # stopped while claiming: the trial is told, not run
             outcome = TrialOutcome("interrupted", error="interrupted")
-        except StudyStopped as exc:
-            outcome = TrialOutcome("failed", error=str(exc), fatal=str(exc))
-        except Exception as exc:  # the objective's own fault: this trial fails
-            outcome = TrialOutcome("failed", error=f"{type(exc).__name__}: {exc}")
+        else:
+            outcome = _run(objective, trial, study)
         signals.defer()  # (the objective defers too, the moment its trial is done)
         try:
             tell(study, trial, outcome)
@@ -119,6 +123,17 @@ def work(
     return ran
 
 
+def _run(objective: Objective, trial: optuna.Trial, study: OpenStudy) -> TrialOutcome:
+    try:
+        return objective(trial, study)
+    except KeyboardInterrupt:
+        return TrialOutcome("interrupted", error="interrupted")
+    except StudyStopped as exc:
+        return TrialOutcome("failed", error=str(exc), fatal=str(exc))
+    except Exception as exc:  # the objective's own fault: this trial fails
+        return TrialOutcome("failed", error=f"{type(exc).__name__}: {exc}")
+
+
 def tell(study: OpenStudy, trial: optuna.Trial, outcome: TrialOutcome) -> None:
     """Record how the trial ended in Optuna's journal (hone's attributes first: a finished
     trial takes no more)."""
@@ -132,6 +147,9 @@ def tell(study: OpenStudy, trial: optuna.Trial, outcome: TrialOutcome) -> None:
     if outcome.state == "complete" and (value is None or not math.isfinite(value)):
         outcome.state = "failed"
         outcome.error = f"the trial's {study.config.get('metric', 'value')} is {value}"
+    if storage.get_trial(tid).state.is_finished():
+        _ended_elsewhere(study, trial, outcome)
+        return
     try:
         if outcome.run_id and not outcome.run_recorded:
             storage.set_trial_system_attr(tid, RUN_ATTR, outcome.run_id)
@@ -150,16 +168,28 @@ def tell(study: OpenStudy, trial: optuna.Trial, outcome: TrialOutcome) -> None:
             _tell(study, trial, state=state.FAIL)
             if outcome.state == "interrupted":
                 studies.give_back(study.db, study.name)
+                if study.config.get("sampler") == "grid" and trial.params:
+                    # The grid counts a failed point as visited: it is queued to run again.
+                    study.optuna.enqueue_trial(dict(trial.params))
     except UpdateFinishedTrialError:
-        # Another process judged this one gone and failed the trial (--resume): its result
-        # stays in its run; the study counts it as interrupted.
-        log.warning(
-            "hone: trial %d of study %s was ended by another process meanwhile (it judged "
-            "this one gone); its result is in run %s",
-            trial.number,
-            study.name,
-            outcome.run_id or "-",
-        )
+        _ended_elsewhere(study, trial, outcome)
+    except ValueError as exc:  # Optuna's "Cannot tell a FAIL trial", said another way
+        if "Cannot tell" not in str(exc):
+            raise
+        _ended_elsewhere(study, trial, outcome)
+
+
+def _ended_elsewhere(study: OpenStudy, trial: optuna.Trial, outcome: TrialOutcome) -> None:
+    """Another process judged this one gone and failed the trial (``--resume``) while it
+    ran: the study counts it as interrupted; its result stays in its run."""
+    log.warning(
+        "hone: trial %d of study %s was ended by another process meanwhile (it judged this "
+        "one gone); its result (%s) is in run %s",
+        trial.number,
+        study.name,
+        outcome.state,
+        outcome.run_id or "-",
+    )
 
 
 def _tell(study: OpenStudy, trial: optuna.Trial, *args: Any, **kwargs: Any) -> None:
@@ -185,7 +215,7 @@ def check_failures(study: OpenStudy) -> None:
         t
         for t in study.optuna.get_trials(deepcopy=False)
         if t.state.is_finished()
-        and not t.system_attrs.get(INTERRUPTED_ATTR)
+        and not is_interrupted(t)
         and t.datetime_complete is not None
         and t.datetime_complete.timestamp() >= since
     ]

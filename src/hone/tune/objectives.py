@@ -5,6 +5,7 @@ child of the study's run, with its params and metrics."""
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,18 @@ def best_of(values: dict[int, float], direction: str) -> float | None:
     if not finite:
         return None
     return max(finite) if direction == "maximize" else min(finite)
+
+
+def _finite(value: Any) -> float | None:
+    """A trial's value as a float, if it is a finite number (NumPy's and PyTorch's
+    scalars included; an int too large for a float is not)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    try:
+        number = float(value)
+    except (OverflowError, TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def trial_tags(study: OpenStudy, trial: optuna.Trial) -> dict[str, str]:
@@ -88,6 +101,7 @@ class RecipeTrials:
                 "metric": self.metric,
                 "pruner": self.pruner,
                 "epochs": int(job.params.epochs),  # this trial's (epochs may be searched)
+                "pruner_epochs": self.epochs,  # the study's: every trial's rungs the same
             },
         )
 
@@ -106,6 +120,7 @@ class RecipeTrials:
             tags=trial_tags(study, trial),
             hook=hook,
             on_start=started,
+            on_trained=signals.defer,  # from here the trial's record must not be lost
         )
         signals.defer()  # the trial is done: its record must not be lost to a Ctrl-C now
         frozen = study.optuna._storage.get_trial(trial._trial_id)
@@ -193,18 +208,15 @@ class FunctionTrials:
             run.end(RunStatus.FAILED)
             return TrialOutcome("failed", run_id=run.id, run_recorded=True, error=error)
         self._params(run, trial)
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            run.set_tag("hone.error", f"the objective returned {value!r}, not a number")
+        number = _finite(value)
+        if number is None:
+            error = f"the objective returned {str(value)[:80]}, not a finite number"
+            run.set_tag("hone.error", error)
             run.end(RunStatus.FAILED)
-            return TrialOutcome(
-                "failed",
-                run_id=run.id,
-                run_recorded=True,
-                error=f"the objective returned {value!r}, not a number",
-            )
-        run.log_metric(self.metric, float(value), step=0)
+            return TrialOutcome("failed", run_id=run.id, run_recorded=True, error=error)
+        run.log_metric(self.metric, number, step=0)
         run.end(RunStatus.FINISHED)
-        return TrialOutcome("complete", value=float(value), run_id=run.id, run_recorded=True)
+        return TrialOutcome("complete", value=number, run_id=run.id, run_recorded=True)
 
     @staticmethod
     def _params(run: Any, trial: optuna.Trial) -> None:

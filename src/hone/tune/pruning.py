@@ -36,7 +36,7 @@ def reporter(config: Mapping[str, Any]) -> Callable[[int, int, dict[str, float]]
         study_name=name,
         storage=study_storage(db, name),
         sampler=optuna.samplers.RandomSampler(),  # not used: the trial's params are chosen
-        pruner=make_pruner(pruner_name, int(config.get("epochs", 1))),
+        pruner=make_pruner(pruner_name, int(config.get("pruner_epochs", config.get("epochs", 1)))),
     )
     trial = optuna.Trial(study, int(config["trial_id"]))
     epochs = int(config.get("epochs", 1))

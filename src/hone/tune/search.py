@@ -37,11 +37,13 @@ from hone.tune.objectives import FunctionTrials, RecipeTrials
 from hone.tune.space import Space, callable_name, parse_space
 from hone.tune.study import (
     ERROR_ATTR,
-    INTERRUPTED_ATTR,
     PRUNED_AT_ATTR,
     RUN_ATTR,
+    WORKER_ATTR,
     OpenStudy,
     check_study_name,
+    fail_interrupted,
+    is_interrupted,
     open_study,
 )
 
@@ -400,26 +402,10 @@ def _run_processes(plan: Plan, study: OpenStudy, deadline: float | None) -> str 
     env.setdefault("OMP_NUM_THREADS", str(_threads(plan.parallel, plan.objective.nproc_per_node)))
     env["PYTHONUNBUFFERED"] = "1"
     devices = gpu_slices(plan.parallel, plan.objective.nproc_per_node)
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "hone.tune.worker"],
-            env={
-                **env,
-                INDEX_ENV: str(index + 1),
-                **({"CUDA_VISIBLE_DEVICES": devices[index]} if devices else {}),
-            },
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,  # Ctrl-C reaches this process, which stops them
-            preexec_fn=_die_with_parent(),
-        )
-        for index in range(plan.parallel)
-    ]
+    procs: list[subprocess.Popen[str]] = []
     errors: list[str] = []
-    readers = [threading.Thread(target=_relay, args=(p, errors), daemon=True) for p in procs]
-    for r in readers:
-        r.start()
     interrupted = threading.Event()
+    timers: list[threading.Timer] = []
 
     def kill(sig: int) -> None:
         for p in procs:
@@ -436,27 +422,100 @@ def _run_processes(plan: Plan, study: OpenStudy, deadline: float | None) -> str 
         timer = threading.Timer(STOP_GRACE_S, kill, args=(signal.SIGKILL,))
         timer.daemon = True
         timer.start()
+        timers.append(timer)
 
+    # (installed before the first worker starts: a Ctrl-C at any moment stops them all)
     previous = (
         {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         if threading.current_thread() is threading.main_thread()
         else {}
     )
+    readers: list[threading.Thread] = []
+    codes: dict[int, int] = {}
     try:
-        codes = [p.wait() for p in procs]
-        for r in readers:
-            r.join(timeout=5)
+        for index in range(plan.parallel):
+            if interrupted.is_set():
+                break
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "hone.tune.worker"],
+                env={
+                    **env,
+                    INDEX_ENV: str(index + 1),
+                    **({"CUDA_VISIBLE_DEVICES": devices[index]} if devices else {}),
+                },
+                stderr=subprocess.PIPE,
+                text=True,
+                start_new_session=True,  # Ctrl-C reaches this process, which stops them
+                preexec_fn=_die_with_parent(),
+            )
+            procs.append(proc)
+            reader = threading.Thread(target=_relay, args=(proc, errors), daemon=True)
+            reader.start()
+            readers.append(reader)
+        while len(codes) < len(procs):
+            for proc in procs:
+                code = proc.poll()
+                if code is None or proc.pid in codes:
+                    continue
+                codes[proc.pid] = code
+                if code not in (0, 3, 130):
+                    # It died (killed, out of memory): its trial is failed as interrupted
+                    # and its budget given back at once, for the others to run.
+                    reap(study, proc.pid)
+                    log.warning(
+                        "hone: a worker process of study %s %s; its trial was failed as "
+                        "interrupted and its budget given back",
+                        study.name,
+                        _how_it_ended(code),
+                    )
+            time.sleep(0.2)
+        for reader in readers:
+            reader.join(timeout=5)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        for p in procs:
-            if p.stderr is not None:
-                p.stderr.close()
+        for timer in timers:
+            timer.cancel()
+        for proc in procs:
+            if proc.stderr is not None:
+                proc.stderr.close()
     if interrupted.is_set():
+        for proc in procs:  # one killed before it could record its trial's end
+            reap(study, proc.pid)
         raise KeyboardInterrupt
-    if any(code == 3 for code in codes) or any(code not in (0, 3) for code in codes):
-        return errors[0] if errors else f"a worker process failed (exit {max(codes)})"
+    if any(code == 3 for code in codes.values()):
+        return errors[0] if errors else "a worker process stopped the study"
     return None
+
+
+def _how_it_ended(code: int) -> str:
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"was killed by {signal.Signals(-code).name}"
+    return f"failed (exit {code})"
+
+
+def reap(study: OpenStudy, pid: int) -> None:
+    """The trials a dead worker process of this machine left running: failed as
+    interrupted, their budget given back."""
+    import optuna
+
+    workers = {
+        w.worker
+        for w in studies.study_workers(study.db, study.name)
+        if w.host == studies.MACHINE and w.pid == pid
+    }
+    if not workers:
+        return
+    left = [
+        t
+        for t in study.optuna.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        if t.system_attrs.get(WORKER_ATTR) in workers
+    ]
+    fail_interrupted(study, left)
+    for worker in workers:
+        with contextlib.suppress(Exception):
+            studies.leave(study.db, study.name, worker)
 
 
 def _relay(process: subprocess.Popen[str], errors: list[str]) -> None:
@@ -593,7 +652,7 @@ def trial_state(t: optuna.trial.FrozenTrial) -> str:
 
     state = optuna.trial.TrialState
     if t.state == state.FAIL:
-        return "interrupted" if t.system_attrs.get(INTERRUPTED_ATTR) else "failed"
+        return "interrupted" if is_interrupted(t) else "failed"
     return {state.COMPLETE: "complete", state.PRUNED: "pruned"}.get(t.state, "running")
 
 

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
-__all__ = ["defer", "deferring", "interruptible", "release"]
+__all__ = ["defer", "deferring", "interruptible", "release", "take"]
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _pending: list[int] = []
@@ -57,6 +57,15 @@ def release() -> None:
     if _pending:
         _pending.clear()
         raise KeyboardInterrupt
+
+
+def take() -> bool:
+    """Stop deferring; whether a signal came meanwhile (it is not raised: the caller
+    records what it was doing as interrupted, then raises)."""
+    _deferring[0] = False
+    came = bool(_pending)
+    _pending.clear()
+    return came
 
 
 @contextmanager

@@ -38,6 +38,9 @@ __all__ = ["Space", "callable_name", "parse_space", "space_from_text"]
 
 #: The grid sampler enumerates at most this many points.
 MAX_GRID = 100_000
+#: A stepped range has at most this many values (Optuna's decimal arithmetic on a step far
+#: smaller than its range fails in every trial).
+MAX_STEPS = 10**9
 _RANGE_KEYS = {"low", "high", "log", "step"}
 _CHOICE_TYPES = (bool, int, float, str, type(None))
 
@@ -134,28 +137,32 @@ class Space:
                 f"--sampler grid needs a declarative search space (a dict of choices and "
                 f"ranges); {self.where} is a function: use tpe, random or cmaes"
             )
-        grid: dict[str, list[Any]] = {}
-        points = 1
+        counts: dict[str, int] = {}
         for name, dim in self.dims.items():
             if isinstance(dim, tuple):
-                values = list(dim)
-            elif dim.integer and not dim.log:
-                values = list(range(int(dim.low), int(dim.high) + 1, int(dim.step or 1)))
-            elif dim.step is not None and not dim.log:
-                count = math.floor((dim.high - dim.low) / dim.step + 1e-9) + 1
-                values = [dim.low + i * dim.step for i in range(count)]
+                counts[name] = len(dim)
+            elif dim.step is not None or (dim.integer and not dim.log):
+                counts[name] = math.floor((dim.high - dim.low) / (dim.step or 1) + 1e-9) + 1
             else:
                 kind = "a log range" if dim.log else "a continuous range"
                 raise ValidationError(
                     f"--sampler grid cannot search {name}: it is {kind} "
                     f"({dim.low:g} to {dim.high:g}); give it a list of values or a step"
                 )
-            grid[name] = values
-            points *= len(values)
+        points = math.prod(counts.values())  # counted before a value is listed
         if points > MAX_GRID:
             raise ValidationError(
                 f"--sampler grid: the space has {points:,} points (at most {MAX_GRID:,})"
             )
+        grid: dict[str, list[Any]] = {}
+        for name, dim in self.dims.items():
+            if isinstance(dim, tuple):
+                grid[name] = list(dim)
+            elif dim.integer:
+                grid[name] = list(range(int(dim.low), int(dim.high) + 1, int(dim.step or 1)))
+            else:
+                step = float(dim.step or 1)
+                grid[name] = [dim.low + i * step for i in range(counts[name])]
         return grid
 
     def grid_size(self) -> int:
@@ -281,6 +288,11 @@ def _dimension(name: str, value: Any, where: str) -> Dimension:
         raise ValidationError(f"{at}: a range is log or stepped, not both")
     if step is not None and step <= 0:
         raise ValidationError(f"{at}: step must be above 0, got {step}")
+    if step is not None and (high - low) / step > MAX_STEPS:
+        raise ValidationError(
+            f"{at}: step {step:g} is too small for {low:g} to {high:g} (more than "
+            f"{MAX_STEPS:,} values): give a larger step, or none"
+        )
     integer = (
         isinstance(low, int) and isinstance(high, int) and (step is None or isinstance(step, int))
     )

@@ -147,11 +147,16 @@ def give_back(db: Database, name: str) -> None:
         )
 
 
-def set_claimed(db: Database, name: str, claimed: int) -> None:
+def set_claimed(db: Database, name: str, claimed: int, *, expected: int) -> bool:
+    """Set the claims to ``claimed`` if they are still ``expected`` (no process claimed in
+    between); whether they were set."""
     with db.write() as conn:
-        conn.execute(
-            update(tune_studies).where(tune_studies.c.name == name).values(claimed=claimed)
-        )
+        done = conn.execute(
+            update(tune_studies)
+            .where(tune_studies.c.name == name, tune_studies.c.claimed == expected)
+            .values(claimed=claimed)
+        ).rowcount
+    return bool(done)
 
 
 def set_budget(db: Database, name: str, budget: int) -> None:

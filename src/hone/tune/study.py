@@ -36,6 +36,8 @@ __all__ = [
     "WORKER_ATTR",
     "OpenStudy",
     "check_study_name",
+    "fail_interrupted",
+    "is_interrupted",
     "open_study",
 ]
 
@@ -54,6 +56,16 @@ PRUNED_AT_ATTR = "hone.pruned_at"  # {"step": ..., "epoch": ...}
 #: Seconds between a working process's heartbeats.
 HEARTBEAT_S = 5.0
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+def is_interrupted(trial: optuna.trial.FrozenTrial) -> bool:
+    """Failed because its process stopped (its budget given back). Only a failed trial
+    is: one its owner completed while another process judged it gone keeps its value."""
+    import optuna
+
+    return trial.state == optuna.trial.TrialState.FAIL and bool(
+        trial.system_attrs.get(INTERRUPTED_ATTR)
+    )
 
 
 def check_study_name(name: Any) -> str:
@@ -196,15 +208,16 @@ def open_study(
                 "name"
             )
         if resume:
-            _fail_interrupted(opened, stale)
+            fail_interrupted(opened, stale)
             if not live:  # nobody else holds claims: count them again, exactly
+                seen = studies.get_study(db, name).claimed
                 started_trials = [
                     t
                     for t in study.get_trials(deepcopy=False)
-                    if t.state != optuna.trial.TrialState.WAITING
-                    and not t.system_attrs.get(INTERRUPTED_ATTR)
+                    if t.state != optuna.trial.TrialState.WAITING and not is_interrupted(t)
                 ]
-                studies.set_claimed(db, name, len(started_trials))
+                # Only if no process claimed meanwhile (one joining this moment).
+                studies.set_claimed(db, name, len(started_trials), expected=seen)
             for gone_worker in gone:
                 with contextlib.suppress(Exception):
                     studies.leave(db, name, gone_worker)
@@ -291,7 +304,9 @@ def _workers(db: Database, name: str, exclude: str = "") -> tuple[set[str], list
     for w in studies.study_workers(db, name):
         if w.worker == exclude:
             continue
-        alive = _pid_alive(w.pid) if w.host == here else now - w.seen_at < gone_after()
+        # (here, a pid reused by another process is told apart by the heartbeat's age)
+        recent = now - w.seen_at < gone_after()
+        alive = _pid_alive(w.pid) and recent if w.host == here else recent
         (live.add(w.worker) if alive else gone.append(w.worker))
     return live, gone
 
@@ -325,7 +340,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _fail_interrupted(opened: OpenStudy, stale: list[optuna.trial.FrozenTrial]) -> None:
+def fail_interrupted(opened: OpenStudy, stale: list[optuna.trial.FrozenTrial]) -> None:
     """Trials whose process is gone: failed, marked interrupted, their budget given back,
     their runs marked killed; a grid study's point is queued to run again."""
     import optuna
@@ -348,5 +363,20 @@ def _fail_interrupted(opened: OpenStudy, stale: list[optuna.trial.FrozenTrial]) 
         if run_id:  # (on this machine `hone sync` would; a run from elsewhere needs this)
             with contextlib.suppress(Exception):
                 mark_killed(opened.db, str(run_id), time.time())
-        if grid and t.params:  # the grid counts the point as visited: run it again
-            opened.optuna.enqueue_trial(t.params)
+        point = t.params or _grid_point(opened, t)
+        if grid and point:  # the grid counts the point as visited: run it again
+            opened.optuna.enqueue_trial(point)
+
+
+def _grid_point(opened: OpenStudy, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """The grid point a trial was given before it chose its params (killed that soon)."""
+    sampler = opened.optuna.sampler
+    grid_id = trial.system_attrs.get("grid_id")
+    grids = getattr(sampler, "_all_grids", None)
+    names = getattr(sampler, "_param_names", None)
+    if not isinstance(grid_id, int) or grids is None or names is None:
+        return {}
+    try:
+        return dict(zip(names, grids[grid_id], strict=True))
+    except (IndexError, TypeError, ValueError):
+        return {}
