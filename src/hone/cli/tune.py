@@ -222,6 +222,10 @@ def _fmt_param(value: Any) -> str:
     return fmt_number(value) if isinstance(value, float) else str(value)
 
 
+def _short_param(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 @tune_app.command("show")
 def show(
     study: str = typer.Argument(..., help="Study name."),
@@ -256,23 +260,22 @@ def show(
         )
     names = sorted({k for t in report["trials"] for k in t["params"]})
     table = Table(title="trials")
-    for column in ("#", "state", "value", *names, "duration", "pruned at", "run"):
-        table.add_column(column, no_wrap=True)
+    # What must stay whole in a narrow terminal keeps its width; params and the run shrink.
+    for column in ("#", "state", "value", *names, "time", "pruned at", "run"):
+        table.add_column(
+            column,
+            no_wrap=True,
+            min_width=2 if column == "#" else 6 if column in names else None,
+        )
     for t in report["trials"]:
-        pruned = t["pruned_at"]
         table.add_row(
             str(t["number"]),
             _STATE_STYLE.get(t["state"], t["state"]),
-            fmt_number(t["value"]) if t["value"] is not None else "",
-            *(_fmt_param(t["params"][k]) if k in t["params"] else "" for k in names),
+            f"{t['value']:.4g}" if t["value"] is not None else "",
+            *(_short_param(t["params"][k]) if k in t["params"] else "" for k in names),
             fmt_duration(t["duration_s"]),
-            (
-                f"step {pruned['step']}"
-                + (f" (epoch {pruned['epoch']})" if pruned.get("epoch") else "")
-            )
-            if pruned
-            else "",
-            (t["run_id"] or "")[:12],
+            _pruned_at(t["pruned_at"]),
+            (t["run_id"] or "")[:8],
         )
     console.print(table)
     failed = [t for t in report["trials"] if t["state"] in ("failed", "interrupted") and t["error"]]
