@@ -129,7 +129,8 @@ def _study(
     """A small study of builtin:cnn's search space (median pruning, ``parallel`` trials at
     once; trial 0 tries the recipe's defaults); the best trial's params."""
     from hone.cli.tune import watch_study
-    from hone.tune.search import plan_recipe_study, run_plan
+    from hone.tune.plan import plan_recipe_study
+    from hone.tune.search import run_plan
 
     console.print(
         f"[bold]tune[/]      builtin:cnn's search space: {trials} trials of {epochs} epochs, "

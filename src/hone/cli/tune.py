@@ -22,7 +22,7 @@ from hone.cli.state import state
 from hone.errors import UserError, ValidationError
 
 if TYPE_CHECKING:
-    from hone.tune.search import StudyOutcome
+    from hone.tune.results import StudyOutcome
     from hone.tune.study import OpenStudy
 
 __all__ = ["tune_app", "watch_study"]
@@ -90,7 +90,8 @@ def run(
     """Search RECIPE's hyperparameters on a dataset version: a study of trials."""
     _need_optuna()
     from hone.train.params import parse_overrides
-    from hone.tune.search import plan_recipe_study, run_plan
+    from hone.tune.plan import plan_recipe_study
+    from hone.tune.search import run_plan
     from hone.tune.space import space_from_text
 
     if resume and study is None:
@@ -143,7 +144,7 @@ def run(
 
 def watch_study(study: OpenStudy) -> Any:
     """A progress bar over the study's trials, read from its journal (every process's)."""
-    from hone.tune.search import count_states
+    from hone.tune.results import count_states
 
     console.print(f"[bold]study[/] {study.name}  (run {study.run_id})")
     stop = threading.Event()

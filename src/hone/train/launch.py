@@ -33,13 +33,12 @@ from hone.tracking.start import start_run
 from hone.tracking.tracker import get_tracker
 from hone.tracking.validation import check_name
 from hone.train.distributed import threads_per_rank
+from hone.train.job import Hook, Job
 from hone.train.loop import (
     DONE_TAG,
     ERROR_TAG,
     FATAL,
     RESUMED_TAG,
-    Hook,
-    Job,
     train_in_process,
     validation_split,
 )
@@ -54,7 +53,16 @@ from hone.train.topology import (
 )
 
 # Prepared, prepare and Topology are re-exported: the launcher's callers import them here.
-__all__ = ["Hook", "Outcome", "Prepared", "Topology", "check_names", "launch", "prepare"]
+__all__ = [
+    "Hook",
+    "Outcome",
+    "Prepared",
+    "Topology",
+    "check_names",
+    "launch",
+    "prepare",
+    "stop_with_parent",
+]
 
 log = logging.getLogger("hone.train")
 
@@ -265,7 +273,7 @@ def _through_torchrun(
         torchrun_command(topology),
         env=env,
         start_new_session=True,  # Ctrl-C reaches the launcher only; it stops the group
-        preexec_fn=_stop_with_launcher(),
+        preexec_fn=stop_with_parent(),
     )
     interrupted = threading.Event()
 
@@ -318,10 +326,11 @@ def _through_torchrun(
     return Outcome(run.id, status, error or None, metrics)
 
 
-def _stop_with_launcher() -> Callable[[], None] | None:
-    """What torchrun's child runs before it starts: ask Linux to send it SIGTERM when the
-    launcher dies, however it dies (kill -9 included), so that torchrun stops its workers
-    instead of training on unowned in a session of their own."""
+def stop_with_parent() -> Callable[[], None] | None:
+    """What a child process runs before it starts (``preexec_fn``): ask Linux to send it
+    SIGTERM when this process dies, however it dies (kill -9 included), so that torchrun
+    stops its workers (or a study's worker its trial) instead of going on unowned in a
+    session of its own."""
     if not sys.platform.startswith("linux"):
         return None
     import ctypes

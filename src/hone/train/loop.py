@@ -13,15 +13,12 @@ same run, at the next batch of the same data order.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import logging
 import math
 import os
 import resource
-from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -41,6 +38,7 @@ from hone.train.distributed import (
     init_distributed,
     sum_across,
 )
+from hone.train.job import EpochHook, Job, load_hook
 from hone.train.params import Params, declare, resolve
 from hone.train.parts import build_parts, is_plateau, metric_sum
 from hone.train.recipes import DataSpec, LoadedRecipe, data_spec, load_recipe
@@ -49,8 +47,6 @@ __all__ = [
     "ERROR_TAG",
     "RESUMED_TAG",
     "STOPPED_TAG",
-    "Hook",
-    "Job",
     "NonFiniteLoss",
     "best_mode",
     "train_in_process",
@@ -81,42 +77,6 @@ class NonFiniteLoss(UserError):
 
 #: Faults of the job itself: a restart would meet them again.
 FATAL = (UserError, NotFoundError)
-
-
-@dataclass(frozen=True)
-class Hook:
-    """Called by rank 0 at the end of every epoch, by name so that any process can load it
-    (the tuning layer's pruning, which this layer does not import): ``target`` is
-    ``module:function``, and ``function(config)`` returns ``hook(epoch, step, metrics)``,
-    which returns why training should stop early, or None to go on. An exception it raises
-    fails the job (every rank), with the exception's message."""
-
-    target: str
-    config: Mapping[str, Any]
-
-
-EpochHook = Callable[[int, int, dict[str, float]], "str | None"]
-
-
-@dataclass
-class Job:
-    """What every process of a training job is told (JSON in ``HONE_TRAIN_JOB``)."""
-
-    recipe: str
-    data: str  # name@full-version-id: every rank reads exactly this version
-    params: dict[str, Any]  # resolved and checked by the launcher
-    workspace: str
-    run_id: str = ""  # set on the launcher that owns the run; others learn it from rank 0's group
-    threads: int = 0  # intra-op threads per rank; 0: cores / local processes
-    hook: str = ""  # Hook.target: called at every epoch's end ("" for none)
-    hook_config: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> Job:
-        return cls(**json.loads(text))
 
 
 def validation_split(params: Params, spec: DataSpec) -> str | None:
@@ -173,16 +133,6 @@ def train_in_process(job: Job, run: ActiveRun | None = None) -> dict[str, float]
     finally:
         if attached is not None and attached is not run:
             attached.end()  # an attached run ends without a status: the launcher owns it
-
-
-def load_hook(target: str, config: Mapping[str, Any]) -> EpochHook:
-    module_name, _, attr = target.partition(":")
-    try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise UserError(f"the job's epoch hook {target!r} cannot be loaded: {exc}") from None
-    hook: EpochHook = factory(config)
-    return hook
 
 
 def _agree(job: Job, version: DatasetVersion, run: ActiveRun | None) -> str:

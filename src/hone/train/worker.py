@@ -28,7 +28,8 @@ def main() -> int:
         return 2
     _die_with_torchrun()
     from hone.train.distributed import shutdown
-    from hone.train.loop import FATAL, Job, train_in_process
+    from hone.train.job import Job
+    from hone.train.loop import FATAL, train_in_process
 
     rank = os.environ.get("RANK", "0")
     try:

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from hone.config import Workspace
-from hone.tune.search import StudyOutcome, optimize
+from hone.tune.results import StudyOutcome
+from hone.tune.search import optimize
 
 __all__ = ["StudyOutcome", "optimize", "quiet_optuna", "tune"]
 
@@ -43,7 +44,8 @@ def tune(
     """Search ``recipe``'s hyperparameters on dataset version ``data``: what ``hone tune``
     does (see its help for each argument)."""
     from hone.tracking.start import workspace_of
-    from hone.tune.search import plan_recipe_study, run_plan
+    from hone.tune.plan import plan_recipe_study
+    from hone.tune.search import run_plan
 
     plan = plan_recipe_study(
         recipe,

@@ -12,8 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hone.errors import UserError
@@ -59,7 +58,6 @@ class TrialOutcome:
     pruned_at: dict[str, int] | None = None  # {"step": ..., "epoch": ...}
     run_recorded: bool = False  # the objective recorded the run on the trial itself
     fatal: str | None = None  # a fault of the study's setup: it stops
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Objective(Protocol):
@@ -73,18 +71,14 @@ def work(
     objective: Objective,
     *,
     deadline: float | None = None,
-    stopping: Callable[[], bool] | None = None,
-    on_trial: Callable[[optuna.Trial, TrialOutcome], None] | None = None,
 ) -> int:
     """Run trials of ``study`` until none is left to claim (or ``deadline``, a monotonic
-    time, passes, or ``stopping()`` says so); returns how many this process ran. Raises
+    time, passes); returns how many this process ran. Raises
     ``StudyStopped`` when the study cannot go on, ``KeyboardInterrupt`` when interrupted
     (the trial that was running is failed as interrupted and its budget given back)."""
     ran = 0
     while True:
         if deadline is not None and time.monotonic() >= deadline:
-            break
-        if stopping is not None and stopping():
             break
         check_failures(study)
         signals.defer()  # a claim is never left without its trial, nor a trial untold
@@ -114,8 +108,6 @@ def work(
             ran += 1
         finally:
             signals.release()  # a signal that came meanwhile: now, with the trial recorded
-        if on_trial is not None:
-            on_trial(trial, outcome)
         if outcome.state == "interrupted":
             raise KeyboardInterrupt
         if outcome.fatal:

@@ -4,19 +4,16 @@ importances (Optuna's default evaluator)."""
 
 from __future__ import annotations
 
-import logging
 import math
 from typing import Any
 
 from hone.errors import NotFoundError
 from hone.store.database import Database
 from hone.tune import studies
-from hone.tune.search import count_states, describe_trial
+from hone.tune.results import count_states, describe_trial
 from hone.tune.storage import study_storage
 
 __all__ = ["list_report", "study_report"]
-
-log = logging.getLogger("hone.tune")
 
 
 def study_report(db: Database, name: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
-__all__ = ["defer", "deferring", "interruptible", "release", "take"]
+__all__ = ["defer", "interruptible", "release", "take"]
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _pending: list[int] = []
@@ -66,12 +66,3 @@ def take() -> bool:
     came = bool(_pending)
     _pending.clear()
     return came
-
-
-@contextmanager
-def deferring() -> Iterator[None]:
-    defer()
-    try:
-        yield
-    finally:
-        release()

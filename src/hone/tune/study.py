@@ -301,11 +301,12 @@ def _workers(db: Database, name: str, exclude: str = "") -> tuple[set[str], list
     gone: list[str] = []
     now = studies.store_time(db)
     here = studies.MACHINE
+    limit = gone_after()
     for w in studies.study_workers(db, name):
         if w.worker == exclude:
             continue
         # (here, a pid reused by another process is told apart by the heartbeat's age)
-        recent = now - w.seen_at < gone_after()
+        recent = now - w.seen_at < limit
         alive = _pid_alive(w.pid) and recent if w.host == here else recent
         (live.add(w.worker) if alive else gone.append(w.worker))
     return live, gone
