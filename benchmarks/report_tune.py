@@ -96,6 +96,14 @@ def _digits(t: dict[str, Any]) -> list[Row]:
             "",
         ),
         (
+            "  peak RSS of the study's process",
+            spread_text(a["peak_rss_mib"], ".0f", " MiB"),
+            spread_text(b["peak_rss_mib"], ".0f", " MiB"),
+            "",
+            "",
+            "",
+        ),
+        (
             "  trials pruned; epochs trained in all",
             f"{spread_text(a['pruned'], '.0f')}; {spread_text(a['epochs_trained'], '.0f')}",
             f"{spread_text(b['pruned'], '.0f')}; {spread_text(b['epochs_trained'], '.0f')}",
