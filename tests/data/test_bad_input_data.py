@@ -199,6 +199,7 @@ IMPORTS: list[tuple[str, Maker, type[HoneError], str]] = [
     ("split as list", _with(GOOD, split=["a"]), ValidationError, "give a text spec"),
     ("bad dataset name", _with(GOOD, name="bad name"), ValidationError, "dataset name"),
     ("no dataset name", _with(GOOD, name=None), ValidationError, "dataset name"),
+    ("dataset name with a newline", _with(GOOD, name="digits\n"), ValidationError, "dataset name"),
     ("empty folder", lambda tmp: {"source": tmp}, ValidationError, "holds no images"),
     ("images of two sizes", _images({"a": [(4, 4), (5, 5)]}), ValidationError, "differ in size"),
     ("corrupt image", _images({"a": [(4, 4)]}, b"\x89PNG nope"), ValidationError, "readable"),

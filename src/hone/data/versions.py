@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from hone.errors import NotFoundError, UserError, ValidationError
-from hone.ids import new_id
+from hone.ids import check_slug, new_id
 from hone.store.database import Database
 from hone.store.schema import dataset_versions, datasets
 from hone.store.upsert import upsert
@@ -26,8 +26,6 @@ __all__ = [
     "parse_ref",
     "resolve",
 ]
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
 
 
 @dataclass(frozen=True)
@@ -50,12 +48,7 @@ class DatasetInfo:
 
 
 def check_dataset_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ValidationError(
-            f"dataset name {name!r}: use letters, digits, _ . - (at most 100, starting "
-            "with a letter or digit)"
-        )
-    return name
+    return check_slug(name, "dataset")
 
 
 def parse_ref(ref: str) -> tuple[str, str | None]:

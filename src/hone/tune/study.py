@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import threading
 import time
 import uuid
@@ -19,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hone.config import Workspace
-from hone.errors import ConflictError, NotFoundError, ValidationError
+from hone.errors import ConflictError, NotFoundError
+from hone.ids import check_slug
 from hone.store.database import Database
 from hone.tune import studies
 from hone.tune.choices import make_pruner, make_sampler
@@ -55,7 +55,6 @@ PRUNED_AT_ATTR = "hone.pruned_at"  # {"step": ..., "epoch": ...}
 
 #: Seconds between a working process's heartbeats.
 HEARTBEAT_S = 5.0
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
 def is_interrupted(trial: optuna.trial.FrozenTrial) -> bool:
@@ -69,12 +68,7 @@ def is_interrupted(trial: optuna.trial.FrozenTrial) -> bool:
 
 
 def check_study_name(name: Any) -> str:
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise ValidationError(
-            f"study name {str(name)[:40]!r}: use 1 to 100 letters, digits, '_', '.' or '-', "
-            "starting with a letter or digit"
-        )
-    return name
+    return check_slug(name, "study")
 
 
 @dataclass
