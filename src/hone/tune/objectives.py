@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hone.errors import HoneError, ValidationError
@@ -65,7 +65,6 @@ class RecipeTrials:
     nproc_per_node: int = 1
     max_restarts: int = 0
     experiment: str = "tune"
-    quiet: bool = field(default=True, compare=False)
 
     def __call__(self, trial: optuna.Trial, study: OpenStudy) -> TrialOutcome:
         from hone.tracking.queries import get_run

@@ -34,6 +34,7 @@ def main() -> int:
     from hone.tune.space import parse_space
     from hone.tune.studies import get_study
     from hone.tune.study import open_study
+    from hone.tune.workers import INDEX_ENV
 
     quiet_optuna()
     job = json.loads(text)
@@ -56,7 +57,7 @@ def main() -> int:
             budget=None,
             resume=False,
             create_run=None,
-            worker_index=int(os.environ.get("HONE_TUNE_WORKER", "1")),
+            worker_index=int(os.environ.get(INDEX_ENV, "1")),
         )
         seconds = job.get("seconds")
         deadline = None if seconds is None else time.monotonic() + float(seconds)

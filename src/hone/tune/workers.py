@@ -10,6 +10,7 @@ trial's ranks: a trial of ``nproc_per_node`` K in a study of ``parallel`` P give
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -31,12 +32,8 @@ log = logging.getLogger("hone.tune")
 
 #: The environment variable a worker process reads its part of the study from.
 JOB_ENV = "HONE_TUNE_JOB"
-
-
 #: Seconds the workers have to stop in good order after Ctrl-C, before they are killed.
 STOP_GRACE_S = 150.0
-
-
 #: Which of the study's worker processes it is (1, 2, ...): its sampler's seed differs.
 INDEX_ENV = "HONE_TUNE_WORKER"
 
@@ -47,18 +44,7 @@ def run_processes(plan: Plan, study: OpenStudy, deadline: float | None) -> str |
         "workspace": str(plan.workspace.home),
         "study": study.name,
         "space": plan.space_given,
-        "objective": {
-            "recipe": plan.objective.recipe,
-            "data": plan.objective.data,
-            "fixed": plan.objective.fixed,
-            "metric": plan.objective.metric,
-            "direction": plan.objective.direction,
-            "pruner": plan.objective.pruner,
-            "epochs": plan.objective.epochs,
-            "nproc_per_node": plan.objective.nproc_per_node,
-            "max_restarts": plan.objective.max_restarts,
-            "experiment": plan.objective.experiment,
-        },
+        "objective": dataclasses.asdict(plan.objective),
         "seconds": None if deadline is None else max(deadline - time.monotonic(), 0.0),
     }
     env = dict(os.environ)
