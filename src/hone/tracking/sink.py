@@ -188,11 +188,18 @@ class StoreSink:
     def claim_params(self, run_id: str, values: dict[str, str]) -> dict[str, str]:
         """Write ``values`` now unless the store holds other values for those keys; returns
         the conflicting keys with their stored values (nothing is written then)."""
-        with self.db.write() as conn:
-            stored = _stored_params(conn, run_id, list(values))
-            conflicts = {k: stored[k] for k, v in values.items() if stored.get(k, v) != v}
-            if not conflicts:
-                self._write_params(conn, run_id, values)
+        try:
+            with self.db.write() as conn:
+                stored = _stored_params(conn, run_id, list(values))
+                conflicts = {k: stored[k] for k, v in values.items() if stored.get(k, v) != v}
+                if not conflicts and self._write_params(conn, run_id, values):
+                    # Another process wrote one of these keys after the read above (on
+                    # PostgreSQL the insert waited for its commit, then skipped the row):
+                    # its values, read again, are the conflict, and nothing of ours stays.
+                    stored = _stored_params(conn, run_id, list(values))
+                    raise _Lost({k: stored[k] for k, v in values.items() if stored[k] != v})
+        except _Lost as lost:
+            return lost.conflicts
         return conflicts
 
     def clock(self, run_id: str) -> float:
@@ -465,6 +472,14 @@ class StoreSink:
             .where(and_(runs.c.id == run_id, runs.c.status_time <= time))
             .values(status_time=time, **values)
         )
+
+
+class _Lost(Exception):
+    """A claim that lost a race, rolling its transaction back."""
+
+    def __init__(self, conflicts: dict[str, str]) -> None:
+        super().__init__(conflicts)
+        self.conflicts = conflicts
 
 
 def _stored_params(conn: Connection, run_id: str, keys: Sequence[str]) -> dict[str, str]:

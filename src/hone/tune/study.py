@@ -53,6 +53,8 @@ ERROR_ATTR = "hone.error"  # why a failed trial failed
 FATAL_ATTR = "hone.fatal"  # a fault of the study's setup, found by a trial: the study stops
 PRUNED_AT_ATTR = "hone.pruned_at"  # {"step": ..., "epoch": ...}
 
+#: Seconds a process waits for a study another process is creating to get its run.
+CREATION_WAIT_S = 30.0
 #: Seconds between a working process's heartbeats.
 HEARTBEAT_S = 5.0
 
@@ -274,7 +276,7 @@ def _short(value: Any) -> str:
 def _wait_for_run(db: Database, name: str, resume: bool) -> studies.StudyRecord:
     """A study another process is creating this moment has no run yet: wait a little. One
     whose creator stopped midway (no run after the wait) is adopted by ``--resume``."""
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + CREATION_WAIT_S
     while True:
         record = studies.get_study(db, name)
         if record.run_id or time.monotonic() > deadline:
