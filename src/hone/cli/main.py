@@ -9,6 +9,7 @@ import typer
 from rich.text import Text
 
 from hone.cli.data import data_app
+from hone.cli.models import models_app
 from hone.cli.output import err_console
 from hone.cli.quickstart import quickstart
 from hone.cli.runs import runs_app
@@ -48,6 +49,7 @@ app.command("sync")(sync)
 app.command("quickstart")(quickstart)
 app.command("train")(train)
 app.add_typer(tune_app, name="tune")
+app.add_typer(models_app, name="models")
 app.add_typer(runs_app, name="runs")
 app.add_typer(data_app, name="data")
 app.add_typer(db_app, name="db")

@@ -21,6 +21,7 @@ __all__ = [
     "VersionRow",
     "check_dataset_name",
     "dataset_infos",
+    "get_row",
     "insert_version",
     "list_versions",
     "parse_ref",
@@ -176,6 +177,13 @@ def _get(db: Database, version_id: str) -> VersionRow:
         return _row(
             conn.execute(_versions_query().where(dataset_versions.c.id == version_id)).one()
         )
+
+
+def get_row(db: Database, version_id: str) -> VersionRow | None:
+    """The version with exactly this id, if it is recorded."""
+    with db.read() as conn:
+        found = conn.execute(_versions_query().where(dataset_versions.c.id == version_id)).first()
+    return _row(found) if found is not None else None
 
 
 def _row(r: Any) -> VersionRow:

@@ -25,6 +25,7 @@ from sqlalchemy import (
 
 __all__ = [
     "PARAM_INDEX_PREFIX",
+    "alias_events",
     "artifacts",
     "checkpoints",
     "dataset_versions",
@@ -34,8 +35,12 @@ __all__ = [
     "metadata",
     "metric_series",
     "metrics",
+    "model_aliases",
+    "model_exports",
+    "model_versions",
     "params",
     "quarantine",
+    "registered_models",
     "run_inputs",
     "runs",
     "tags",
@@ -271,4 +276,74 @@ tune_workers = Table(
     Column("pid", Integer, nullable=False),
     Column("started_at", DOUBLE, nullable=False),
     Column("seen_at", DOUBLE, nullable=False),
+)
+
+# The model registry: a registered model is a name; its versions are numbered from 1 (a
+# deleted version's number is not given again) and never change (``body`` is JSON: recipe,
+# params, signature, preprocessing, metrics, commit, where it came from); a version's
+# weights are a checkpoint's blob, kept while it is here.
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("name", KEY, primary_key=True),
+    Column("created_at", DOUBLE, nullable=False),
+    Column("last_version", Integer, nullable=False),  # numbers are never given twice
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("model", KEY, primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("run_id", ID, nullable=False),
+    Column("step", BigInteger, nullable=False),  # the checkpoint's
+    Column("weights", String(64), nullable=False),  # the checkpoint's safetensors blob
+    Column("dataset_version", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", DOUBLE, nullable=False),
+    Column("created_by", String(250), nullable=False),
+    Index(None, "weights"),
+    Index(None, "run_id"),
+)
+
+# Where each alias of a model points now; ``alias_events`` is every move, kept for ever
+# (from NULL: set; to NULL: removed), citing the evaluation run of a promotion.
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model", KEY, primary_key=True),
+    Column("alias", String(100), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DOUBLE, nullable=False),
+)
+
+alias_events = Table(
+    "alias_events",
+    metadata,
+    Column("id", SERIAL, primary_key=True, autoincrement=True),
+    Column("model", KEY, nullable=False),
+    Column("alias", String(100), nullable=False),
+    Column("from_version", Integer, nullable=True),
+    Column("to_version", Integer, nullable=True),
+    Column("at", DOUBLE, nullable=False),
+    Column("who", String(250), nullable=False),
+    Column("why", Text, nullable=True),
+    Column("run_id", ID, nullable=True),
+    Index(None, "model", "id"),
+)
+
+# A version's exported files (blobs), one per format, with how each was verified against
+# the eager model and what made it (``body`` JSON: max abs difference, rows, opset,
+# package versions).
+model_exports = Table(
+    "model_exports",
+    metadata,
+    Column("model", KEY, primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("format", String(32), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", DOUBLE, nullable=False),
+    Index(None, "digest"),
 )

@@ -21,11 +21,12 @@ from sqlalchemy import delete, or_, select
 from hone.blobs import BlobStore
 from hone.errors import HoneError, NotFoundError
 from hone.store.database import Database
-from hone.store.schema import artifacts, checkpoints
+from hone.store.schema import artifacts, checkpoints, model_exports, model_versions
 from hone.store.upsert import upsert
 
 __all__ = [
     "Checkpoint",
+    "collect_unreferenced",
     "latest_checkpoint",
     "list_checkpoints",
     "record_checkpoint",
@@ -135,12 +136,13 @@ def retain(
                 checkpoints.c.step.in_([c.step for c in dropped]),
             )
         )
-    _collect(db, blobs, {d for c in dropped for d in (c.weights, c.state)})
+    collect_unreferenced(db, blobs, {d for c in dropped for d in (c.weights, c.state)})
     return dropped
 
 
-def _collect(db: Database, blobs: BlobStore, digests: set[str]) -> None:
-    """Delete the blobs among ``digests`` that no checkpoint or artifact refers to."""
+def collect_unreferenced(db: Database, blobs: BlobStore, digests: set[str]) -> None:
+    """Delete the blobs among ``digests`` that no checkpoint, artifact, registered model
+    version or exported file refers to."""
     if not digests:
         return
     wanted = sorted(digests)
@@ -156,11 +158,8 @@ def _collect(db: Database, blobs: BlobStore, digests: set[str]) -> None:
             )
         ).all()
         referenced = {d for row in used for d in row}
-        referenced |= set(
-            conn.execute(select(artifacts.c.digest).where(artifacts.c.digest.in_(wanted)))
-            .scalars()
-            .all()
-        )
+        for column in (artifacts.c.digest, model_versions.c.weights, model_exports.c.digest):
+            referenced |= set(conn.execute(select(column).where(column.in_(wanted))).scalars())
         for digest in wanted:
             if digest in referenced:
                 continue

@@ -1,0 +1,80 @@
+"""A registered version's network, rebuilt as it trained: its recipe, its params, the
+dataset version's shape and classes, the checkpoint's weights (safetensors: no pickle);
+and the held-out rows every export is checked on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from hone.blobs import BlobStore
+from hone.data.dataset import DatasetVersion
+from hone.errors import BlobError, ValidationError
+from hone.train.params import declare, resolve
+from hone.train.recipes import DataSpec, load_recipe, one_line
+
+__all__ = ["CHECK_ROWS", "Built", "build", "held_out"]
+
+#: Rows each export is checked on.
+CHECK_ROWS = 256
+
+
+@dataclass
+class Built:
+    ref: str  # as messages name it
+    body: dict[str, Any]  # the version's record: recipe, params, ...
+    network: torch.nn.Module
+    spec: DataSpec
+    transforms: tuple[dict[str, Any], ...]
+
+    @property
+    def classification(self) -> bool:
+        return self.spec.classes is not None
+
+
+def build(
+    ref: str, body: dict[str, Any], weights: str, data: DatasetVersion, blobs: BlobStore
+) -> Built:
+    """The network of a version (``body``: its record; ``weights``: the checkpoint's
+    safetensors blob) with its weights loaded, in eval mode, on the CPU."""
+    from safetensors.torch import load as load_safetensors
+
+    from hone.train.recipes import data_spec
+
+    recipe = load_recipe(body["recipe"])
+    params = resolve(declare(recipe.params, recipe.ref), body["params"], "the version's params")
+    spec = data_spec(data)
+    torch.manual_seed(0)
+    network = recipe.model(params, spec)
+    try:
+        state = load_safetensors(blobs.get_bytes(weights))
+    except BlobError:
+        raise
+    except Exception as exc:
+        raise BlobError(
+            f"{ref}: its weights (blob {weights[:12]}) do not read as safetensors: {one_line(exc)}"
+        ) from exc
+    try:
+        network.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ValidationError(
+            f"{ref}: recipe {recipe.ref} now builds a network its weights do not fit "
+            f"(the recipe changed since it trained?): {one_line(exc)}"
+        ) from exc
+    return Built(ref, body, network.eval(), spec, tuple(data.manifest.transforms))
+
+
+def held_out(
+    data: DatasetVersion, train_split: str, rows: int = CHECK_ROWS
+) -> tuple[np.ndarray, str]:
+    """Up to ``rows`` raw rows the model did not train on (the test split, else another
+    split than training's; the training split only when there is no other), and the split."""
+    splits = data.splits
+    others: list[str] = [s for s in ("test", "validation", "val", "valid") if s in splits]
+    others += sorted(s for s in splits if s not in others and s != train_split)
+    split = others[0] if others else train_split
+    x, _ = data.to_numpy(split, raw=True)
+    return np.ascontiguousarray(x[:rows]), split
