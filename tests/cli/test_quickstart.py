@@ -44,8 +44,22 @@ def test_quickstart_trains_and_records(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["--workspace", str(ws), "runs", "checkpoints", run["id"], "--json"]) == 0
     kept = json.loads(capsys.readouterr().out)
     assert kept and kept[-1]["epoch"] == 15
-    # Running it again reuses the workspace and adds a second run (here without a study).
+    # The model is registered as digits@1 from that run's best checkpoint, is champion, its
+    # ONNX export verified; it was loaded back and asked; its lineage was drawn.
+    assert "digits@1: ONNX" in out and "digits@1 is champion" in out
+    assert "hone.models.load('digits@champion') → digits@1" in out and "truth" in out
+    assert "source sklearn:digits" in out
+    assert main(["--workspace", str(ws), "models", "show", "digits@champion", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["version"] == 1 and shown["run_id"] == run["id"]
+    assert shown["checkpoint"]["step"] in [c["step"] for c in kept]
+    # Running it again reuses the workspace and adds a second run (here without a study),
+    # registered as digits@2 and held to the champion's accuracy by a gate.
     assert main(["quickstart", "--workspace", str(ws), "--epochs", "1", "--trials", "0"]) == 0
-    capsys.readouterr()
+    again = capsys.readouterr().out
+    assert "digits@2: ONNX" in again and "accuracy >= champion" in again
     assert main(["--workspace", str(ws), "runs", "list", "-e", "quickstart-digits", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 2
+    assert main(["--workspace", str(ws), "models", "history", "digits", "--json"]) == 0
+    history = json.loads(capsys.readouterr().out)
+    assert history[0]["to"] == 1 and all(e["from"] == 1 for e in history[1:])

@@ -290,3 +290,33 @@ def test_a_user_error_is_said_for_a_second_promotion_of_the_same_version(trained
         hone.models.promote(
             "same@1", "champion", "accuracy >= champion", "digits@latest", workspace=ws
         )
+
+
+def test_a_studys_best_trial_is_registered_with_its_best_checkpoint(trained: Trained) -> None:
+    import hone.tune
+    from hone.tune.studies import get_study
+
+    ws = trained.ws
+    db, _ = stores(ws)
+    hone.tune.tune(
+        "builtin:mlp",
+        f"digits@{trained.data.id}",
+        trials=2,
+        study="small",
+        params={"epochs": 1},
+        workspace=ws,
+    )
+    result = get_study(db, "small").result
+    assert result is not None
+    registered = hone.models.register("fromstudy", study="small", workspace=ws)
+    version = registered.version
+    assert (version.run_id, version.step) == (
+        result["checkpoint"]["run_id"],
+        result["checkpoint"]["step"],
+    )
+    assert version.body["source"] == {"kind": "study", "study": "small", "trial": result["trial"]}
+    assert version.body["recipe"] == "builtin:mlp"
+    _, tree = hone.models.show("fromstudy@1", workspace=ws)
+    assert any(c["kind"] == "study" for c in tree["children"][0]["children"])
+    with pytest.raises(ValidationError, match="--checkpoint goes with --run"):
+        hone.models.register("fromstudy", study="small", checkpoint="latest", workspace=ws)

@@ -15,7 +15,7 @@ from hone.cli.output import console, err_console, fmt_number, fmt_time, print_js
 from hone.cli.state import state
 from hone.tracking.entities import json_number
 
-__all__ = ["models_app"]
+__all__ = ["lineage_tree", "models_app"]
 
 models_app = typer.Typer(
     help="The model registry: register, alias, promote, export, evaluate, show, list, history.",
@@ -144,8 +144,9 @@ def versions(name: str = typer.Argument(..., help="Model name."), json_out: bool
         print_json([v.to_dict() for v in found])
         return
     table = Table(title=f"{name}: {len(found)} version(s)")
-    for column in ("version", "aliases", "run", "step", "data", "metrics", "created", "by"):
-        table.add_column(column)
+    # What identifies a version keeps its width; the metrics wrap.
+    for column in ("version", "aliases", "run", "step", "data", "metrics", "created"):
+        table.add_column(column, no_wrap=column != "metrics")
     for v in found:
         picked = sorted(k for k in v.metrics if k.startswith("val/")) or sorted(v.metrics)[:2]
         shown = ", ".join(f"{k} {v.metrics[k]:.4g}" for k in picked)
@@ -157,7 +158,6 @@ def versions(name: str = typer.Argument(..., help="Model name."), json_out: bool
             f"{v.body['data']['dataset']}@{v.dataset_version[:8]}",
             shown,
             fmt_time(v.created_at, short=True),
-            v.created_by,
         )
     console.print(table)
 
@@ -197,10 +197,10 @@ def show(
         )
     )
     _print_metrics(version.metrics)
-    console.print(_tree(tree))
+    console.print(lineage_tree(tree))
 
 
-def _tree(node: dict[str, Any], parent: Tree | None = None) -> Tree:
+def lineage_tree(node: dict[str, Any], parent: Tree | None = None) -> Tree:
     label = Text(node["label"], style="bold" if node["kind"] == "model" else "")
     branch = Tree(label) if parent is None else parent.add(label)
     if node["kind"] == "model":
@@ -215,7 +215,7 @@ def _tree(node: dict[str, Any], parent: Tree | None = None) -> Tree:
                 )
             )
     for child in node["children"]:
-        _tree(child, branch)
+        lineage_tree(child, branch)
     return branch
 
 

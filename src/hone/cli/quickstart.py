@@ -3,9 +3,12 @@
 For now: scikit-learn's bundled digits imported as a dataset version (train, validation,
 test), a normalized version derived from it (fitted on train), a small study of the
 builtin CNN's search space (8 trials, 2 at once, median pruning, selected on validation),
-and the best trial's params trained by two synchronous worker processes (DDP through
-torchrun), tracked as one run with its checkpoints and reporting the held-out test split.
-Later issues grow this into the whole loop (registry, serving, feedback).
+the best trial's params trained by two synchronous worker processes (DDP through
+torchrun), tracked as one run with its checkpoints and reporting the held-out test split;
+then the model registered (``digits@N``, its ONNX export verified against the eager model),
+made ``champion`` (through a promotion gate once there is one), loaded back as a predictor
+without PyTorch, a few predictions beside the truth, and its lineage. Later issues grow
+this into the whole loop (serving, feedback).
 """
 
 from __future__ import annotations
@@ -105,6 +108,7 @@ def quickstart(
         f"  checkpoints: {len(checkpoints)} kept, at steps "
         f"{', '.join(str(c.step) for c in checkpoints)} (parameter library)"
     )
+    _register(ws, recorded.id, raw)
     home = f"HONE_HOME={ws.home}"
     hone = _command_name()
     console.print("\nLook at it:")
@@ -117,6 +121,10 @@ def quickstart(
         "data log digits",
         f"data show {raw.ref}",
         f"train --resume {recorded.id[:12]}",
+        "models list",
+        "models show digits@champion",
+        "models history digits",
+        f"models evaluate digits@champion --on {raw.ref}:test",
         *(["tune list"] if trials else []),
     ):
         # soft_wrap: commands stay on one line, to be copied whole.
@@ -164,6 +172,55 @@ def _study(
         )
     )
     return dict(best["params"])
+
+
+def _register(ws: Workspace, run_id: str, raw: Any) -> None:
+    """The run's best checkpoint registered and exported (ONNX, verified), made champion
+    (the first time by hand, later through a gate), loaded back, asked, and traced."""
+    import hone.models
+    from hone.cli.models import lineage_tree
+
+    with console.status("registering, exporting to ONNX and verifying …"):
+        registered = hone.models.register(
+            "digits", run=run_id, description="hone quickstart", workspace=ws
+        )
+    version = registered.version
+    (onnx,) = registered.exports
+    check = onnx.body["verification"]
+    console.print(
+        f"\n[bold]registry[/]  {version.ref}: ONNX (opset {onnx.body['opset']}, "
+        f"{onnx.size:,} bytes, normalize inside) verified against the eager model on "
+        f"{check['rows']} {check['split']} rows, max |diff| {check['max_abs_diff']:.1e}"
+    )
+    champion = {m.name: m.aliases for m in hone.models.models(workspace=ws)}["digits"].get(
+        "champion"
+    )
+    if champion is None:
+        hone.models.alias(version.ref, "champion", why="the quickstart's first model", workspace=ws)
+        console.print(f"  {version.ref} is champion (the first one)")
+    else:
+        gate = "accuracy >= champion"
+        promoted = hone.models.promote(
+            version.ref, "champion", gate, f"{raw.name}@{raw.id}:validation", workspace=ws
+        )
+        said = "promoted to champion" if promoted.moved else f"stays behind digits@{champion}"
+        console.print(f"  {version.ref} {said}: {'; '.join(promoted.account)}", markup=False)
+    predictor = hone.models.load("digits@champion", workspace=ws)
+    rows, truth = raw.to_numpy("test")
+    picked = list(range(0, len(rows), max(1, len(rows) // 8)))[:8]
+    answer = predictor.predict(rows[picked])
+    assert answer.probabilities is not None and truth is not None
+    console.print(
+        f"  hone.models.load('digits@champion') → {predictor.ref}, raw pixels in; test rows:"
+    )
+    for i, row in enumerate(picked):
+        label, sure = answer.labels[i], answer.probabilities[i].max()
+        mark = "✓" if label == truth[row] else "✗"
+        console.print(
+            f"    row {row:>3}: predicted {label} ({sure:.0%}), truth {truth[row]} {mark}"
+        )
+    _, tree = hone.models.show("digits@champion", workspace=ws)
+    console.print(lineage_tree(tree))
 
 
 def _command_name() -> str:

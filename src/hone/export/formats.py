@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from hone.errors import HoneError, UserError
 from hone.export.build import Built
 from hone.export.failures import explain
 from hone.export.quiet import quiet
@@ -67,12 +68,20 @@ def export(built: Built, fmt: str, raw: np.ndarray, metadata: dict[str, str]) ->
         if fmt == "pt2":
             return _pt2(built, raw)
         return _safetensors(built, metadata)
+    except HoneError:
+        raise
     except (Exception, SystemExit) as exc:
         raise explain(exc, fmt, ref) from exc
 
 
 def _onnx(built: Built, raw: np.ndarray, metadata: dict[str, str]) -> Exported:
-    import onnx
+    try:
+        import onnx
+        import onnxscript  # noqa: F401  (PyTorch's exporter needs it)
+    except ImportError as exc:
+        raise UserError(
+            f"ONNX export needs {exc.name}, which is not installed: pip install 'hone[models]'"
+        ) from None
 
     module = served(built)
     batch = torch.export.Dim("batch")
@@ -119,8 +128,9 @@ def _safetensors(built: Built, metadata: dict[str, str]) -> Exported:
 def runner(exported: Exported, built: Built) -> Callable[[np.ndarray], list[np.ndarray]]:
     """A function running the exported bytes on raw rows, as a user of the file would."""
     if exported.format == "onnx":
-        import onnxruntime as ort
+        from hone.export.predictor import onnxruntime
 
+        ort = onnxruntime()
         options = ort.SessionOptions()
         options.log_severity_level = 3
         session = ort.InferenceSession(exported.data, options, providers=["CPUExecutionProvider"])

@@ -10,9 +10,20 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from hone.errors import ValidationError
+from hone.errors import UserError, ValidationError
 
-__all__ = ["Prediction", "Predictor", "Signature"]
+__all__ = ["Prediction", "Predictor", "Signature", "onnxruntime"]
+
+
+def onnxruntime() -> Any:
+    try:
+        import onnxruntime
+    except ImportError:
+        raise UserError(
+            "running an exported model needs onnxruntime, which is not installed: "
+            "pip install 'hone[models]'"
+        ) from None
+    return onnxruntime
 
 
 class Prediction(NamedTuple):
@@ -57,13 +68,16 @@ class Predictor:
     def __init__(
         self, graph: bytes, signature: Signature, *, ref: str = "", threads: int | None = None
     ) -> None:
-        import onnxruntime as ort
-
+        ort = onnxruntime()
         options = ort.SessionOptions()
         options.log_severity_level = 3
         if threads is not None:
             options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime's own errors share no base class
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            raise ValidationError(f"{ref}: onnxruntime cannot load its graph: {first}") from None
         self.signature, self.ref = signature, ref
         self._dtype = np.dtype(signature.dtype)
         self._shape = signature.shape

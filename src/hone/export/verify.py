@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from hone.errors import HoneError
 from hone.export.build import Built
 from hone.export.failures import ExportError, explain
 from hone.export.formats import Exported, runner
@@ -29,6 +30,8 @@ def verify(
     try:
         with quiet():
             got = runner(exported, built)(raw)
+    except HoneError:
+        raise
     except (Exception, SystemExit) as exc:
         raise explain(exc, exported.format, ref) from exc
     names = ["probabilities", "label"] if built.classification else ["prediction"]

@@ -53,7 +53,12 @@ def lineage(db: Database, version: ModelVersion) -> dict[str, Any]:
     source = body.get("source") or {}
     if source.get("kind") == "study":
         run_node["children"].append(
-            _node("study", f"study {source.get('study')} (trial {source.get('trial')})", **source)
+            _node(
+                "study",
+                f"study {source.get('study')} (trial {source.get('trial')})",
+                study=source.get("study"),
+                trial=source.get("trial"),
+            )
         )
     root["children"].append(run_node)
     checkpoint = body.get("checkpoint") or {}

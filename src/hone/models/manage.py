@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hone.errors import ValidationError
+from hone.errors import ConflictError, ValidationError
 from hone.models.lineage import lineage
 from hone.models.workspace import WorkspaceLike, opened
 from hone.registry import (
@@ -13,6 +13,7 @@ from hone.registry import (
     ModelInfo,
     ModelVersion,
     alias_history,
+    aliases_of,
     check_model_name,
     delete_version,
     get_version,
@@ -64,6 +65,11 @@ def alias(
         raise ValidationError(f"why must be text, got {type(why).__name__}")
     version = get_version(ws.db, parse_model_ref(ref))
     if remove:
+        now = aliases_of(ws.db, version.model).get(name)
+        if now is not None and now != version.version:
+            raise ConflictError(
+                f"{version.model}@{name} points at @{now}, not {version.ref}: nothing removed"
+            )
         return move_alias(ws.db, version.model, name, None, why=why, expect=version.version)
     return move_alias(ws.db, version.model, name, version.version, why=why)
 

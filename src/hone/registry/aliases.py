@@ -97,6 +97,8 @@ def move_alias(
                 model_aliases.c.model == name, model_aliases.c.alias == alias
             )
         ).scalar_one_or_none()
+        if to is None and current is None:
+            raise NotFoundError(f"model {name!r} has no alias {alias!r} to remove")
         if expect is not ANY and current != expect:
             was = "unset" if expect is None else f"{name}@{expect}"
             now = "removed" if current is None else f"{name}@{current}"
@@ -107,8 +109,6 @@ def move_alias(
         if before is not None:
             before(current)
         if current == to:
-            if to is None:
-                raise NotFoundError(f"model {name!r} has no alias {alias!r} to remove")
             return None
         at = time.time()
         if to is None:
