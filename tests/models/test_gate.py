@@ -60,8 +60,12 @@ def test_regression_gates_use_regression_metrics() -> None:
     gate = parse_gate("rmse <= champion * 0.9 and r2 >= 0.5", REGRESSION)
     ok, _ = gate.check({"rmse": 1.0, "r2": 0.6}, {"champion": {"rmse": 1.2, "r2": 0.4}})
     assert ok
-    with pytest.raises(FilterError, match="names no metric"):
+    with pytest.raises(FilterError, match=r"names none of the candidate's metrics \(mse, rmse"):
         parse_gate("accuracy >= champion", REGRESSION)
+    with pytest.raises(FilterError, match="accuracy measures the other kind of model"):
+        parse_gate("accuracy >= champion", REGRESSION, CLASSIFICATION)
+    with pytest.raises(FilterError, match="did you mean accuracy"):
+        parse_gate("Accuracy >= 0.9", CLASSIFICATION)
 
 
 @pytest.mark.parametrize(
@@ -77,7 +81,9 @@ def test_regression_gates_use_regression_metrics() -> None:
             "accuracy champion",
             "expected a comparison (<, <=, >, >=), found 'champion' at position 9",
         ),
-        ("acuracy >= champion", "names no metric of the candidate"),
+        ("acuracy >= champion", "names none of the candidate's metrics"),
+        ("accuracy >= " + "-" * 30 + "1", "nest deeper than 20"),
+        ("accuracy >= " + "-" * 987 + "1", "nest deeper than 20"),
         ("macro_f1 > accuracy", "one metric a clause"),
         ("accuracy >= champion or x", "expected 'and' or the end, found 'or' at position 21"),
         ("accuracy >= champion.", "expected a metric after 'champion.'"),

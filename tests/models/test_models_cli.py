@@ -14,6 +14,7 @@ from tests.models.conftest import Trained
 from tests.models.helpers import stores
 
 pytestmark = pytest.mark.slow
+ON = ("--on", "digits@latest")
 
 
 @pytest.fixture
@@ -114,9 +115,12 @@ def test_the_registry_flow_from_the_command_line(
         (["export", "known@1", "--out", "/nonexistent/dir/m.onnx"], 2, "does not exist"),
         (["evaluate", "known@1", "--on", "nope@latest"], 3, "no dataset 'nope'"),
         (["evaluate", "known@1", "--on", "digits@latest:nope"], 2, "no split 'nope'"),
-        (["promote", "known@1", "--to", "champion", "--gate", "accuracy >=", "--on", "digits@latest"], 2, "at the end of gate"),
-        (["promote", "known@1", "--to", "champion", "--gate", "accuracy => 1", "--on", "digits@latest"], 2, "position 9"),
-        (["promote", "known@1", "--to", "la test", "--gate", "accuracy >= 0", "--on", "digits@latest"], 2, "alias 'la test'"),
+        (["promote", "known@1", "--to", "champion", "--gate", "accuracy >=", *ON], 2,
+         "at the end of gate"),
+        (["promote", "known@1", "--to", "champion", "--gate", "accuracy => 1", *ON], 2,
+         "position 9"),
+        (["promote", "known@1", "--to", "la test", "--gate", "accuracy >= 0", *ON], 2,
+         "alias 'la test'"),
         (["delete", "known@latest"], 2, "by its number"),
         (["delete", "known@1"], 2, "known@1 is guard"),
     ],
@@ -139,3 +143,17 @@ def test_bad_input_is_one_clear_line_and_changes_nothing(
     assert says in err and "Traceback" not in err, err
     assert err.count("\n") <= 3, err
     assert (list_models(db), alias_history(db, "known"), aliases_of(db, "known")) == before
+
+
+def test_text_that_looks_like_markup_is_printed_as_it_is(
+    home: Trained, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert hone_cli(capsys, "models", "register", "markup", "--run", home.weak)[0] == 0
+    code, _, err = hone_cli(capsys, "models", "alias", "markup@1", "champion", "--why", "[/]")
+    assert code == 0, err
+    code, out, err = hone_cli(capsys, "models", "history", "markup")
+    assert code == 0 and "[/]" in out, err
+    code, _, err = hone_cli(capsys, "models", "export", "markup@1", "--format", "[/]")
+    assert code == 2 and "format '[/]'" in err
+    code, out, _ = hone_cli(capsys, "models", "history", "markup", "--alias", "challenger")
+    assert code == 0 and "alias challenger was never set" in out

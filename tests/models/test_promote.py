@@ -185,7 +185,10 @@ def test_two_promotions_at_once_end_with_one_consistent_history(trained: Trained
         (("{n}@2", "latest", "accuracy >= 0"), ValidationError, "alias 'latest' is taken"),
         (("{n}@2", "1st", "accuracy >= 0"), ValidationError, "alias '1st'"),
         (("{n}@2", "champion", "accuracy >>= 0"), FilterError, "position"),
-        (("{n}@2", "champion", "rmse <= champion"), FilterError, "names no metric"),
+        (("{n}@2", "champion", "rmse <= champion"), FilterError, "rmse measures the other kind"),
+        (("{n}@2", "champion", "accuracy > chmapion"), FilterError, "nor an alias of"),
+        (("{n}@2", "champion", "accuracy > nan"), FilterError, "'nan': neither a metric"),
+        (("{n}@2", "champion", "accuracy > Champion"), FilterError, "its aliases: champion"),
     ],
 )
 def test_bad_promotions_are_refused_before_any_run(

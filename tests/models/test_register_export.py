@@ -225,8 +225,14 @@ def test_export_on_demand_writes_the_verified_file(trained: Trained, tmp_path: P
     assert hone.models.load("ondemand@1", workspace=ws).predict(np.zeros((1, 64))).labels.shape == (
         1,
     )
-    with pytest.raises(ValidationError, match="format 'tflite'"):
-        hone.models.export("ondemand@1", "tflite", workspace=ws)
+    # The recorded export is reused (no PyTorch, no time); --force makes it again.
+    again = hone.models.export("ondemand@1", "onnx", workspace=ws)
+    assert (again.digest, again.created_at) == (made.digest, made.created_at)
+    forced = hone.models.export("ondemand@1", "onnx", force=True, workspace=ws)
+    assert forced.created_at > made.created_at and forced.digest == made.digest  # deterministic
+    for wrong in ("tflite", "none", "onnx,pt2", ""):
+        with pytest.raises(ValidationError, match="format"):
+            hone.models.export("ondemand@1", wrong, workspace=ws)
     with pytest.raises(ValidationError, match="is a folder"):
         hone.models.export("ondemand@1", "onnx", out=tmp_path, workspace=ws)
     with pytest.raises(ValidationError, match="does not exist"):

@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
@@ -84,7 +85,8 @@ class _null:
 def _print_metrics(metrics: dict[str, float]) -> None:
     if metrics:
         console.print(
-            "  metrics: " + ", ".join(f"{k} {fmt_number(v)}" for k, v in sorted(metrics.items()))
+            "  metrics: " + ", ".join(f"{k} {fmt_number(v)}" for k, v in sorted(metrics.items())),
+            markup=False,
         )
 
 
@@ -149,7 +151,7 @@ def versions(name: str = typer.Argument(..., help="Model name."), json_out: bool
         table.add_column(column, no_wrap=column != "metrics")
     for v in found:
         picked = sorted(k for k in v.metrics if k.startswith("val/")) or sorted(v.metrics)[:2]
-        shown = ", ".join(f"{k} {v.metrics[k]:.4g}" for k in picked)
+        shown = escape(", ".join(f"{k} {v.metrics[k]:.4g}" for k in picked))
         table.add_row(
             f"@{v.version}",
             ", ".join(v.aliases) or "",
@@ -194,7 +196,8 @@ def show(
             f"; classes {', '.join(map(str, classes[:12]))}{' …' if len(classes) > 12 else ''}"
             if classes
             else ""
-        )
+        ),
+        markup=False,
     )
     _print_metrics(version.metrics)
     console.print(lineage_tree(tree))
@@ -231,7 +234,7 @@ def alias(
 
     event = hone.models.alias(ref, name, why=why, remove=remove, workspace=state.opened())
     if event is None:
-        console.print(f"{ref} already is {name}: nothing changed")
+        console.print(f"{ref} already is {name}: nothing changed", markup=False)
     elif event.to_version is None:
         console.print(f"removed {event.model}@{name} (was @{event.from_version})")
     else:
@@ -253,7 +256,8 @@ def history(
         print_json([e.to_dict() for e in events])
         return
     if not events:
-        console.print(f"{name}: no alias was ever set")
+        which = f"alias {alias_name}" if alias_name else "any alias"
+        console.print(f"{name}: {which} was never set", markup=False)
         return
     table = Table(title=f"{name}: alias history")
     for column in ("when", "alias", "from", "to", "who", "why", "run"):
@@ -264,8 +268,8 @@ def history(
             e.alias,
             f"@{e.from_version}" if e.from_version is not None else "-",
             f"@{e.to_version}" if e.to_version is not None else "(removed)",
-            e.who,
-            e.why or "",
+            Text(e.who),
+            Text(e.why or ""),
             (e.run_id or "")[:8],
         )
     console.print(table)
@@ -276,17 +280,19 @@ def export(
     ref: str = typer.Argument(..., help="NAME@N, NAME@ALIAS or NAME."),
     fmt: str = typer.Option("onnx", "--format", help="onnx, safetensors or pt2."),
     out: str = typer.Option(None, "--out", help="Also write the file here."),
+    force: bool = typer.Option(False, "--force", help="Export again even if it was."),
     json_out: bool = JSON,
 ) -> None:
-    """Export a version (verified against the eager model first); --out writes the file."""
+    """Export a version (verified against the eager model first; an existing export is
+    reused unless --force); --out writes the file."""
     import hone.models
 
     with (
-        console.status(f"exporting {fmt} and verifying", spinner="dots")
+        console.status(f"exporting {escape(fmt)} and verifying", spinner="dots")
         if not json_out
         else _null()
     ):
-        made = hone.models.export(ref, fmt, out=out, workspace=state.opened())
+        made = hone.models.export(ref, fmt, out=out, force=force, workspace=state.opened())
     if json_out:
         print_json({**made.to_dict(), "model": made.model, "version": made.version, "out": out})
         return
@@ -325,11 +331,11 @@ def evaluate(
         table = Table(title="confusion (rows: true, columns: predicted)")
         table.add_column("")
         for c in result.classes:
-            table.add_column(str(c), justify="right")
+            table.add_column(Text(str(c)), justify="right")
         table.add_column("recall", justify="right")
         for c, row in zip(result.classes, result.confusion, strict=True):
             table.add_row(
-                str(c),
+                Text(str(c)),
                 *(str(n) if n else "·" for n in row),
                 f"{result.per_class[str(c)]['recall']:.3f}",
             )

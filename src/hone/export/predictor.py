@@ -72,6 +72,8 @@ class Predictor:
         options = ort.SessionOptions()
         options.log_severity_level = 3
         if threads is not None:
+            if isinstance(threads, bool) or not isinstance(threads, int) or not 0 < threads <= 1024:
+                raise ValidationError(f"threads={threads!r}: give a number from 1 to 1024")
             options.intra_op_num_threads = threads
         try:
             self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
@@ -85,6 +87,12 @@ class Predictor:
         self._input = signature.input
         self._outputs = list(signature.outputs)
         self.classes = np.asarray(signature.classes) if signature.classes is not None else None
+        self._floats = self._dtype.kind == "f"
+        self._empty = (
+            Prediction(np.zeros(0, np.float32), None)
+            if self.classes is None
+            else Prediction(self.classes[:0], np.zeros((0, len(self.classes)), np.float32))
+        )
 
     def __repr__(self) -> str:
         return f"<Predictor {self.ref} {self.signature}>"
@@ -96,6 +104,10 @@ class Predictor:
             x = self._cast(x)
         if x.ndim != self._ndim or x.shape[1:] != self._shape:
             self._wrong_shape(x)
+        if self._floats and not np.isfinite(x).all():
+            self._not_finite(x)
+        if not len(x):  # onnxruntime's ArgMax of no rows is shaped (0, classes)
+            return self._empty
         outputs = self.session.run(self._outputs, {self._input: x})
         if self.classes is None:
             return Prediction(outputs[0], None)
@@ -127,6 +139,14 @@ class Predictor:
                 f"not convert to {want} without changing them"
             )
         return x.astype(want)
+
+    def _not_finite(self, x: np.ndarray) -> None:
+        rows = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))
+        shown = ", ".join(map(str, rows[:5])) + (" ..." if len(rows) > 5 else "")
+        raise ValidationError(
+            f"{self.ref}: row(s) {shown} have NaN or infinite values; a prediction from them "
+            "would mean nothing"
+        )
 
     def _wrong_shape(self, x: np.ndarray) -> None:
         hint = ""

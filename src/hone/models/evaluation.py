@@ -75,6 +75,19 @@ def parse_data_ref(text: str) -> tuple[str, str | None]:
     return ref, (split or None)
 
 
+def default_split(data: DatasetVersion, split: object) -> str | None:
+    """The split asked for (checked), else ``test`` when the version has one, else None
+    (every row)."""
+    if split is None:
+        return "test" if "test" in data.splits else None
+    if not isinstance(split, str):
+        raise ValidationError(f"split must be a split name, got {type(split).__name__}")
+    if split not in data.splits:
+        have = ", ".join(sorted(data.splits))
+        raise ValidationError(f"{data.ref} has no split {split!r}; it has {have}")
+    return split
+
+
 def evaluate(
     ref: str,
     data: str | DatasetVersion,
@@ -82,14 +95,15 @@ def evaluate(
     *,
     workspace: WorkspaceLike = None,
 ) -> Evaluation:
-    """``ref`` evaluated on ``data``'s ``split`` (all rows when None)."""
+    """``ref`` evaluated on ``data``'s ``split`` (None: its test split if it has one, else
+    every row)."""
     ws = opened(workspace)
     version = get_version(ws.db, parse_model_ref(ref))
     predictor = load_version(version, ws.db, ws.blobs)
     dataset = (
         data if isinstance(data, DatasetVersion) else get_dataset(data, workspace=ws.workspace)
     )
-    return evaluate_predictor(predictor, dataset, split)
+    return evaluate_predictor(predictor, dataset, default_split(dataset, split))
 
 
 def evaluate_predictor(predictor: Predictor, data: DatasetVersion, split: str | None) -> Evaluation:
@@ -102,6 +116,26 @@ def evaluate_predictor(predictor: Predictor, data: DatasetVersion, split: str | 
         )
     if manifest.label is None:
         raise ValidationError(f"{data.ref} has no labels: nothing to evaluate against")
+    names = tuple(manifest.feature_names)
+    if signature.feature_names and names != signature.feature_names:
+        differ = next(
+            (
+                i
+                for i, (a, b) in enumerate(zip(names, signature.feature_names, strict=False))
+                if a != b
+            ),
+            0,
+        )
+        raise ValidationError(
+            f"{data.ref}'s features are not {predictor.ref}'s: feature {differ} is "
+            f"{names[differ]!r} there, {signature.feature_names[differ]!r} in the model "
+            "(same shape, other columns or another order)"
+        )
+    regression = signature.classes is None
+    if regression and np.dtype(manifest.label.dtype).kind not in "biuf":
+        raise ValidationError(
+            f"{predictor.ref} predicts numbers; {data.ref}'s labels are {manifest.label.dtype}"
+        )
     x, y = data.to_numpy(split, raw=True)
     assert y is not None
     if len(x) == 0:
@@ -150,6 +184,12 @@ def _classification(
 ) -> Evaluation:
     k = len(classes)
     truth = _class_indices(classes, y)
+    if len(truth) and not (truth >= 0).any():
+        shown = ", ".join(map(str, classes[:6])) + (" ..." if len(classes) > 6 else "")
+        raise ValidationError(
+            f"none of {base['data']}'s labels is a class of {base['model']} ({shown}): "
+            "not data it can be evaluated on"
+        )
     predicted = probabilities.argmax(axis=1)
     known = truth >= 0
     confusion = np.zeros((k, k), dtype=np.int64)

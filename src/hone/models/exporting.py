@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +14,17 @@ from hone.data.api import get as get_dataset
 from hone.data.dataset import DatasetVersion
 from hone.errors import HoneError, ValidationError
 from hone.models.workspace import Opened, WorkspaceLike, opened
-from hone.registry import Export, ModelVersion, get_version, parse_model_ref, record_export
+from hone.registry import (
+    Export,
+    ModelVersion,
+    get_version,
+    list_exports,
+    parse_model_ref,
+    record_export,
+)
 from hone.tracking.checkpoints import collect_unreferenced
 
-__all__ = ["FORMATS", "Made", "export", "make_exports", "parse_formats"]
+__all__ = ["FORMATS", "Made", "export", "keep_blobs", "make_exports", "parse_formats"]
 
 FORMATS = ("onnx", "safetensors", "pt2")
 
@@ -28,14 +35,26 @@ class Made:
     digest: str
     size: int
     body: dict[str, Any]  # verification, opset, packages
+    data: bytes = field(default=b"", repr=False)  # the file, to store again if collected
 
     @property
     def record(self) -> dict[str, Any]:
         return {"format": self.format, "digest": self.digest, "size": self.size, "body": self.body}
 
 
+def keep_blobs(ws: Opened, made: Iterable[Made]) -> None:
+    """Files stored before their record existed, stored again if a collection (deleting
+    another version or export with identical bytes) took them meanwhile: once recorded,
+    no collection takes them (it reads the records in the same transaction it deletes)."""
+    for m in made:
+        if not ws.blobs.exists(m.digest):
+            ws.blobs.put_bytes(m.data)
+
+
 def parse_formats(formats: str | Iterable[str]) -> tuple[str, ...]:
     """``"onnx,pt2"``, a list of names, or ``"none"`` (nothing exported)."""
+    if isinstance(formats, bytes | bytearray):  # type: ignore[unreachable]
+        raise ValidationError("formats must be text such as 'onnx,pt2', not bytes")
     if isinstance(formats, str):
         names = [f.strip() for f in formats.split(",")]
     else:
@@ -84,9 +103,8 @@ def make_exports(
         exported = export_format(built, fmt, raw, metadata)
         checked = verify(built, exported, raw, split)
         digest = ws.blobs.put_bytes(exported.data)
-        made.append(
-            Made(fmt, digest, len(exported.data), {"verification": checked, **exported.info})
-        )
+        body = {"verification": checked, **exported.info}
+        made.append(Made(fmt, digest, len(exported.data), body, exported.data))
     return made
 
 
@@ -95,14 +113,26 @@ def export(
     fmt: str = "onnx",
     *,
     out: str | os.PathLike[str] | None = None,
+    force: bool = False,
     workspace: WorkspaceLike = None,
 ) -> Export:
-    """Export ``ref`` in ``fmt`` now (replacing an earlier export of that format), verified
-    first; ``out`` also writes the file there."""
-    (wanted,) = parse_formats([fmt]) or ("",)
+    """``ref``'s export in ``fmt``: the recorded one, else made and verified now (``force``:
+    made again, replacing it); ``out`` also writes the file there."""
+    found = parse_formats([fmt]) if isinstance(fmt, str) and "," not in fmt else ()
+    if len(found) != 1:
+        raise ValidationError(f"format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    (wanted,) = found
     ws = opened(workspace)
     version = get_version(ws.db, parse_model_ref(ref))
-    target = _checked_out(out) if out is not None else None
+    target = _checked_out(out, ws) if out is not None else None
+    if not isinstance(force, bool):
+        raise ValidationError(f"force must be true or false, got {force!r:.40}")
+    if not force:
+        for existing in list_exports(ws.db, version):
+            if existing.format == wanted:
+                if target is not None:
+                    write_file(ws, existing.digest, target)
+                return existing
     data = get_dataset(body_data_ref(version), workspace=ws.workspace)
     (made,) = make_exports(
         ws,
@@ -118,6 +148,7 @@ def export(
     recorded, replaced = record_export(
         ws.db, version, made.format, made.digest, made.size, made.body
     )
+    keep_blobs(ws, [made])
     if replaced is not None:
         collect_unreferenced(ws.db, ws.blobs, {replaced})
     if target is not None:
@@ -129,13 +160,40 @@ def body_data_ref(version: ModelVersion) -> str:
     return str(version.body["data"]["ref"])
 
 
-def _checked_out(out: str | os.PathLike[str]) -> Path:
-    path = Path(os.fsdecode(out)).expanduser()
-    if path.is_dir():
-        raise ValidationError(f"--out {path}: is a folder; give a file path")
-    if not path.parent.is_dir():
-        raise ValidationError(f"--out {path}: folder {path.parent} does not exist")
+def _checked_out(out: object, ws: Opened) -> Path:
+    """Where to write: a new file or a regular one (through a link, to its target), never
+    a folder, a device, or a file of the workspace's own."""
+    if not isinstance(out, str | os.PathLike) or "\x00" in os.fsdecode(out):
+        raise ValidationError(f"--out must be a file path, got {out!r:.60}")
+    try:
+        path = Path(os.fsdecode(out)).expanduser()
+        if path.is_symlink():
+            path = path.resolve()
+        if path.is_dir():
+            raise ValidationError(f"--out {path}: is a folder; give a file path")
+        if path.exists() and not path.is_file():
+            raise ValidationError(f"--out {path}: is not a regular file (a device, a pipe?)")
+        if not path.parent.is_dir():
+            raise ValidationError(f"--out {path}: folder {path.parent} does not exist")
+        resolved = path.parent.resolve() / path.name
+        home = ws.workspace.home.resolve()
+        blob_root = _blob_root(ws)
+        for inside in (home, blob_root):
+            if inside is not None and resolved.is_relative_to(inside):
+                raise ValidationError(
+                    f"--out {path}: is inside the workspace's own files ({inside}); write "
+                    "the export elsewhere"
+                )
+    except OSError as exc:
+        raise ValidationError(f"--out {out!r:.80}: {exc.strerror or exc}") from None
     return path
+
+
+def _blob_root(ws: Opened) -> Path | None:
+    uri = ws.workspace.blob_uri or ""
+    if uri.startswith("file://"):
+        return Path(uri.removeprefix("file://")).resolve()
+    return None
 
 
 def write_file(ws: Opened, digest: str, path: Path) -> None:

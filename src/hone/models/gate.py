@@ -71,6 +71,7 @@ class Clause:
 class Gate:
     text: str
     clauses: tuple[Clause, ...]
+    metric_names: tuple[str, ...] = ()  # what a candidate of this task is measured by
 
     def aliases(self) -> set[str]:
         return set().union(*(c.aliases() for c in self.clauses))
@@ -145,22 +146,27 @@ def _value(
     return a + b if kind == "+" else a - b if kind == "-" else a * b
 
 
-def parse_gate(text: object, metrics: Mapping[str, str]) -> Gate:
+def parse_gate(
+    text: object, metrics: Mapping[str, str], other_task: Mapping[str, str] | None = None
+) -> Gate:
     """``text`` parsed; ``metrics`` are the names a candidate is measured by (name →
-    direction); any other name is an alias."""
+    direction); any other name is an alias. ``other_task``: the other task's metrics, named
+    in the error when a clause uses one."""
     if not isinstance(text, str):
         raise FilterError(
             f"--gate must be text such as 'accuracy >= champion + 0.01', got {text!r}"
         )
     if len(text) > MAX_GATE:
         raise FilterError(f"--gate is {len(text):,} characters; at most {MAX_GATE:,}")
-    parser = _Parser(text, metrics)
+    parser = _Parser(text, metrics, other_task or {})
     return parser.gate()
 
 
 class _Parser:
-    def __init__(self, text: str, metrics: Mapping[str, str]) -> None:
-        self.text, self.metrics = text, metrics
+    def __init__(
+        self, text: str, metrics: Mapping[str, str], other_task: Mapping[str, str]
+    ) -> None:
+        self.text, self.metrics, self.other_task = text, metrics, other_task
         self.tokens = self._tokenize()
         self.i = 0
         self.depth = 0
@@ -206,7 +212,7 @@ class _Parser:
             clauses.append(self.clause())
         if self.peek() is not None:
             raise self.expected("'and' or the end")
-        return Gate(self.text, tuple(clauses))
+        return Gate(self.text, tuple(clauses), tuple(self.metrics))
 
     def clause(self) -> Clause:
         start = self.peek()
@@ -227,7 +233,8 @@ class _Parser:
         named = sorted(_direct(left) | _direct(right))
         if not named:
             raise self._error(
-                f"clause {text!r} names no metric of the candidate (e.g. accuracy >= champion)",
+                f"clause {text!r} names none of the candidate's metrics "
+                f"({', '.join(self.metrics)}){self._hint(left, right)}",
                 start.pos if start else None,
             )
         if len(named) > 1:
@@ -239,6 +246,15 @@ class _Parser:
         metric = named[0]
         left, right = _bind(left, metric), _bind(right, metric)
         return Clause(text, left, tok.text, right, metric)
+
+    def _hint(self, left: Node, right: Node) -> str:
+        for name in sorted(_names(left) | _names(right)):
+            if name in self.other_task:
+                return f"; {name} measures the other kind of model"
+            near = [m for m in self.metrics if m.lower() == name.lower()]
+            if near:
+                return f"; did you mean {near[0]}?"
+        return ""
 
     def sum(self) -> Node:
         node = self.term()
@@ -265,7 +281,12 @@ class _Parser:
                 raise self._error(f"number {tok.text!r} is not finite", tok.pos)
             return ("num", value)
         if tok.text == "-":
-            return ("neg", self.factor())
+            self.depth += 1
+            if self.depth > 20:
+                raise self._error("signs or parentheses nest deeper than 20", tok.pos)
+            node = ("neg", self.factor())
+            self.depth -= 1
+            return node
         if tok.text == "(":
             self.depth += 1
             if self.depth > 20:
@@ -296,6 +317,17 @@ class _Parser:
             return ("alias", tok.text, None)
         self.i -= 1
         raise self.expected("a number, a metric or an alias")
+
+
+def _names(node: Node) -> set[str]:
+    """Every alias-like name a sum mentions."""
+    if node[0] == "alias":
+        return {node[1]}
+    if node[0] in ("+", "-", "*"):
+        return _names(node[1]) | _names(node[2])
+    if node[0] == "neg":
+        return _names(node[1])
+    return set()
 
 
 def _direct(node: Node) -> set[str]:

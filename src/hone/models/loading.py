@@ -5,7 +5,7 @@ version's signature."""
 from __future__ import annotations
 
 from hone.blobs import BlobStore
-from hone.errors import BlobError, ValidationError
+from hone.errors import BlobError
 from hone.export.predictor import Predictor, Signature
 from hone.ids import sha256_bytes
 from hone.models.workspace import WorkspaceLike, opened
@@ -25,10 +25,6 @@ def load(ref: str, *, workspace: WorkspaceLike = None, threads: int | None = Non
 def load_version(
     version: ModelVersion, db: Database, blobs: BlobStore, *, threads: int | None = None
 ) -> Predictor:
-    if threads is not None and (
-        isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
-    ):
-        raise ValidationError(f"threads={threads!r}: give a number of threads, at least 1")
     digest = get_export(db, version, "onnx").digest
     graph = blobs.get_bytes(digest)
     if sha256_bytes(graph) != digest:

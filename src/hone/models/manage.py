@@ -61,6 +61,8 @@ def alias(
     it already pointed there."""
     ws = opened(workspace)
     check_alias(name)
+    if not isinstance(remove, bool):
+        raise ValidationError(f"remove must be true or false, got {remove!r:.40}")
     if why is not None and not isinstance(why, str):
         raise ValidationError(f"why must be text, got {type(why).__name__}")
     version = get_version(ws.db, parse_model_ref(ref))
@@ -82,8 +84,9 @@ def history(
 
 def delete(ref: str, *, workspace: WorkspaceLike = None) -> ModelVersion:
     """Delete a version (refused while an alias points to it) and the exported files
-    nothing else needs; its checkpoint stays with its run."""
+    nothing else needs; its checkpoint stays with its run (and its weights with it, while
+    the run keeps that checkpoint)."""
     ws = opened(workspace)
     version, digests = delete_version(ws.db, parse_model_ref(ref))
-    collect_unreferenced(ws.db, ws.blobs, {*digests})
+    collect_unreferenced(ws.db, ws.blobs, {*digests, version.weights})
     return version

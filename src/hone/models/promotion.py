@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hone.data.api import get as get_dataset
-from hone.errors import ConflictError, UserError
+from hone.errors import ConflictError, FilterError, UserError
 from hone.models.evaluation import (
     CLASSIFICATION,
     REGRESSION,
     Evaluation,
+    default_split,
     evaluate_predictor,
     parse_data_ref,
 )
@@ -22,12 +23,14 @@ from hone.models.loading import load_version
 from hone.models.workspace import WorkspaceLike, opened
 from hone.registry import (
     ModelRef,
+    ModelVersion,
     aliases_of,
     check_alias,
     get_version,
     move_alias,
     parse_model_ref,
 )
+from hone.registry.aliases import check_why
 from hone.tracking.entities import json_number
 from hone.tracking.start import start_run
 
@@ -77,30 +80,40 @@ def promote(
     test split when none is given and it has one)."""
     ws = opened(workspace)
     check_alias(to)
+    why = check_why(why)
     data_ref, split = parse_data_ref(on)
     candidate = get_version(ws.db, parse_model_ref(ref))
     name = candidate.model
-    metrics = CLASSIFICATION if candidate.signature.get("classes") is not None else REGRESSION
-    parsed = parse_gate(gate, metrics)
+    regression = candidate.signature.get("classes") is None
+    parsed = parse_gate(
+        gate,
+        REGRESSION if regression else CLASSIFICATION,
+        CLASSIFICATION if regression else REGRESSION,
+    )
     data = get_dataset(data_ref, workspace=ws.workspace)
-    if split is None and "test" in data.splits:
-        split = "test"
-    if split is not None and split not in data.splits:
-        raise UserError(
-            f"{data.ref} has no split {split!r}; it has {', '.join(sorted(data.splits))}"
-        )
+    split = default_split(data, split)
     seen = aliases_of(ws.db, name)
     if seen.get(to) == candidate.version:
         raise UserError(f"{candidate.ref} already is {name}@{to}: nothing to promote")
+    unknown = sorted(a for a in parsed.aliases() if a != to and a not in seen)
+    if unknown:
+        have = f"its aliases: {', '.join(seen)}" if seen else "it has no aliases"
+        raise FilterError(
+            f"gate {parsed.text!r} names {', '.join(map(repr, unknown))}: neither a metric "
+            f"({', '.join(parsed.metric_names)}) nor an alias of {name} ({have})"
+        )
     needed = {alias: seen.get(alias) for alias in parsed.aliases()}
+    compared = {
+        alias: get_version(ws.db, ModelRef(name, version=number))
+        for alias, number in needed.items()
+        if number is not None
+    }
+    for alias, other in compared.items():
+        _check_comparable(candidate, other, alias)
     predictor = load_version(candidate, ws.db, ws.blobs)
     evaluations = {"candidate": evaluate_predictor(predictor, data, split)}
-    for alias, number in needed.items():
-        if number is not None:
-            other = get_version(ws.db, ModelRef(name, version=number))
-            evaluations[alias] = evaluate_predictor(
-                load_version(other, ws.db, ws.blobs), data, split
-            )
+    for alias, other in compared.items():
+        evaluations[alias] = evaluate_predictor(load_version(other, ws.db, ws.blobs), data, split)
     passed, account = parsed.check(
         evaluations["candidate"].metrics,
         {alias: (evaluations[alias].metrics if alias in evaluations else None) for alias in needed},
@@ -142,6 +155,7 @@ def promote(
                     why=f"{why} ({said})" if why else said,
                     run_id=run.id,
                     expect=seen.get(to),
+                    also={a: n for a, n in needed.items() if a != to},
                 )
             except ConflictError as exc:
                 outcome = "lost"
@@ -164,3 +178,21 @@ def promote(
         account=account,
         evaluations=evaluations,
     )
+
+
+def _check_comparable(candidate: ModelVersion, other: ModelVersion, alias: str) -> None:
+    """A promotion keeps what clients send and what they get back: the same input, task
+    and classes as the version the gate compares against."""
+    mine, theirs = candidate.signature, other.signature
+    for what, key in (("input", "inputs"), ("classes", "classes"), ("task", "task")):
+        if mine.get(key) != theirs.get(key):
+            raise UserError(
+                f"{candidate.ref} and {alias} ({other.ref}) differ in their {what} "
+                f"({_said(mine.get(key))} vs {_said(theirs.get(key))}): a promotion must keep "
+                "what clients send and get back; register it under another name"
+            )
+
+
+def _said(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

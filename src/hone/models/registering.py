@@ -12,9 +12,15 @@ from typing import Any
 from hone.data.api import get as get_dataset
 from hone.data.dataset import DatasetVersion
 from hone.errors import NotFoundError, UserError, ValidationError
-from hone.models.exporting import Made, make_exports, parse_formats
+from hone.models.exporting import Made, keep_blobs, make_exports, parse_formats
 from hone.models.workspace import Opened, WorkspaceLike, opened
-from hone.registry import ModelVersion, check_model_name, insert_version
+from hone.registry import (
+    ModelRef,
+    ModelVersion,
+    check_model_name,
+    get_version,
+    insert_version,
+)
 from hone.tracking.checkpoints import Checkpoint, list_checkpoints
 from hone.tracking.entities import Run
 from hone.tracking.queries import get_run
@@ -52,6 +58,8 @@ def register(
     ws = opened(workspace)
     if (run is None) == (study is None):
         raise ValidationError("give the run to register (--run RUN) or a study (--study NAME)")
+    if study is not None and not isinstance(study, str):
+        raise ValidationError(f"study must be a study's name, got {type(study).__name__}")
     source: dict[str, Any]
     if study is not None:
         found, chosen, source = _from_study(ws, study)
@@ -64,8 +72,10 @@ def register(
         source = {"kind": "run", "checkpoint": str(checkpoint)}
     data, params = _trained_on(ws, found)
     signature = signature_of(data, found.params.get("recipe", ""))
+    _check_task(ws, name, signature)
     body: dict[str, Any] = {
         "recipe": found.params["recipe"],
+        "recipe_source": recipe_source(found),
         "params": params,
         "data": {
             "ref": f"{data.name}@{data.id}",
@@ -96,7 +106,21 @@ def register(
         body=body,
         exports=[m.record for m in made],
     )
+    keep_blobs(ws, made)
     return Registered(version, made)
+
+
+def _check_task(ws: Opened, name: str, signature: dict[str, Any]) -> None:
+    """A model's versions are one kind of model: champion and challenger are compared."""
+    try:
+        latest = get_version(ws.db, ModelRef(name))
+    except NotFoundError:
+        return
+    if latest.signature.get("task") != signature["task"]:
+        raise UserError(
+            f"{latest.ref} is a {latest.signature.get('task')} model; this run's is "
+            f"{signature['task']}: register it under another name"
+        )
 
 
 def _from_study(ws: Opened, study: str) -> tuple[Run, Checkpoint, dict[str, Any]]:
@@ -130,7 +154,10 @@ def _checkpoint(ws: Opened, run: Run, which: str | int) -> Checkpoint:
             "its model has one: hone train saves one each epoch)"
         )
     steps = ", ".join(str(c.step) for c in saved[-8:]) + (" …" if len(saved) > 8 else "")
-    if (isinstance(which, int) and not isinstance(which, bool)) or str(which).isdigit():
+    text = str(which)
+    if (isinstance(which, int) and not isinstance(which, bool)) or (
+        text.isascii() and text.isdigit()
+    ):
         step = int(which)
         for c in saved:
             if c.step == step:
@@ -161,6 +188,7 @@ def _checkpoint(ws: Opened, run: Run, which: str | int) -> Checkpoint:
 def _trained_on(ws: Opened, run: Run) -> tuple[DatasetVersion, dict[str, Any]]:
     """The dataset version the run trained on and its params, typed as the recipe declares
     them (a run of hone train records both)."""
+    from hone.export.build import check_source
     from hone.train.params import declare, resolve
     from hone.train.recipes import load_recipe
 
@@ -171,10 +199,19 @@ def _trained_on(ws: Opened, run: Run) -> tuple[DatasetVersion, dict[str, Any]]:
         )
     data = get_dataset(run.params["data"], workspace=ws.workspace)
     recipe = load_recipe(run.params["recipe"])
+    check_source(recipe, recipe_source(run), f"run {run.id}")
     declared = declare(recipe.params, recipe.ref)
     given = {k: v for k, v in run.params.items() if k in declared}
     params = dict(resolve(declared, given, f"run {run.id[:8]}'s params"))
     return data, params
+
+
+def recipe_source(run: Run) -> dict[str, Any] | None:
+    """The copy of its recipe file a run keeps (path and digest), if it has one."""
+    for artifact in run.artifacts:
+        if artifact.path.startswith("recipe/"):
+            return {"path": artifact.path, "digest": artifact.digest}
+    return None
 
 
 def signature_of(data: DatasetVersion, recipe: str) -> dict[str, Any]:

@@ -6,19 +6,19 @@ move is refused and the caller is told, so two promotions at once never both win
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
-from hone.errors import ConflictError, NotFoundError
+from hone.errors import ConflictError, NotFoundError, ValidationError
 from hone.registry.refs import ModelRef, check_alias, check_model_name
 from hone.registry.versions import _get, lock_model, who
 from hone.store.database import Database
 from hone.store.schema import alias_events, model_aliases, registered_models
 
-__all__ = ["ANY", "AliasEvent", "alias_history", "aliases_of", "move_alias"]
+__all__ = ["ANY", "AliasEvent", "alias_history", "aliases_of", "check_why", "move_alias"]
 
 #: ``expect=ANY``: move the alias wherever it points now.
 ANY: Any = object()
@@ -50,6 +50,20 @@ class AliasEvent:
         }
 
 
+def check_why(why: object) -> str | None:
+    """A reason as the history keeps it: text (NUL bytes dropped), at most 2,000
+    characters; storable on every backend."""
+    if why is None:
+        return None
+    if not isinstance(why, str):
+        raise ValidationError(f"why must be text, got {type(why).__name__}")
+    try:
+        why.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValidationError(f"why is not valid Unicode ({exc.reason} at {exc.start})") from None
+    return why.replace("\x00", "")[:MAX_WHY] or None
+
+
 def aliases_of(db: Database, name: str) -> dict[str, int]:
     check_model_name(name)
     with db.read() as conn:
@@ -70,17 +84,16 @@ def move_alias(
     why: str | None = None,
     run_id: str | None = None,
     expect: Any = ANY,
-    before: Callable[[int | None], None] | None = None,
+    also: Mapping[str, int | None] | None = None,
 ) -> AliasEvent | None:
     """Point ``alias`` of model ``name`` at version ``to`` (None: remove it) and record the
     move. ``expect``: the version the caller saw it on (None: unset); if it points
-    elsewhere now, ConflictError and nothing changes. ``before(current)`` runs under the
-    model's lock first (a check that must see the current state). Returns None when the
-    alias already is where it was asked to be (nothing to record)."""
+    elsewhere now, ConflictError and nothing changes; ``also``: other aliases that must
+    still point where the caller saw them (what a promotion's gate compared against).
+    Returns None when the alias already is where it was asked to be (nothing to record)."""
     check_model_name(name)
     check_alias(alias)
-    if why is not None:
-        why = why.replace("\x00", "")[:MAX_WHY] or None
+    why = check_why(why)
     with db.write() as conn:
         lock_model(conn, db, name)
         known = conn.execute(
@@ -106,8 +119,19 @@ def move_alias(
                 f"{name}@{alias} moved while this was deciding (it was {was}, it is {now} "
                 "now, moved by another process): nothing changed; decide again against it"
             )
-        if before is not None:
-            before(current)
+        for other_alias, saw in (also or {}).items():
+            there = conn.execute(
+                select(model_aliases.c.version).where(
+                    model_aliases.c.model == name, model_aliases.c.alias == other_alias
+                )
+            ).scalar_one_or_none()
+            if there != saw:
+                was = "unset" if saw is None else f"{name}@{saw}"
+                is_now = "removed" if there is None else f"{name}@{there}"
+                raise ConflictError(
+                    f"{name}@{other_alias} moved while this was deciding (it was {was}, it "
+                    f"is {is_now} now): nothing changed; decide again against it"
+                )
         if current == to:
             return None
         at = time.time()

@@ -239,8 +239,11 @@ def _missing(conn: Connection, db: Database, ref: ModelRef) -> NoReturn:
             f"model {name!r} has no alias {ref.alias!r}; "
             + (f"its aliases: {', '.join(aliases)}" if aliases else "it has no aliases yet")
         )
-    have = _numbers(numbers) if numbers else "none (every version was deleted)"
-    raise NotFoundError(f"model {name!r} has no version {ref.version}; its versions: {have}")
+    if not numbers:
+        raise NotFoundError(f"model {name!r} has no versions (every version was deleted)")
+    raise NotFoundError(
+        f"model {name!r} has no version {ref.version}; its versions: {_numbers(numbers)}"
+    )
 
 
 def _numbers(numbers: list[int]) -> str:
