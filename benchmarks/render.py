@@ -25,6 +25,7 @@ from report import (
     throughput_rows,
 )
 from report_data import data_rows
+from report_models import models_rows
 from report_train import train_rows
 from report_tune import tune_rows
 
@@ -43,6 +44,7 @@ def table(b: dict[str, Any], sizes: dict[str, Any]) -> list[Row]:
         "memory": lambda s: memory_rows(s, tuple(sizes["memory_points"])),
         "train": train_rows,
         "tune": tune_rows,
+        "models": models_rows,
     }
     rows: list[Row] = []
     for name, build in builders.items():

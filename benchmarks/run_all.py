@@ -1,7 +1,7 @@
 """Run every benchmark, hone and MLflow interleaved, and write a traceable results file.
 
     python benchmarks/run_all.py [--quick] [--skip-mlflow] [--only=NAME,...] [--out=FILE]
-                                 [--pairs=N]  (rounds of the train and tune benchmarks)
+                                 [--pairs=N]  (rounds of the train, tune and models benchmarks)
 
 Each trial is a fresh process; hone's and MLflow's trials of a benchmark alternate
 (suite.py). MLflow lives in its own environment (.venv-mlflow, created here from
@@ -39,6 +39,15 @@ DATA_BENCHES = ("data_append", "data_adapter", "data_import", "data_import_10m")
 TRAIN_BENCHES = ("train_loop", "train_scaling", "train_restart")
 #: bench_tune.py's benchmarks.
 TUNE_BENCHES = ("tune_trial_cost", "tune_digits")
+#: bench_models.py's benchmarks.
+MODELS_BENCHES = ("models_predict",)
+#: The scripts that schedule their own trials, their benchmarks, and whether they take
+#: MLflow's interpreter (--mlflow-python) for a side of their own.
+SCRIPTS = {
+    "bench_train.py": (TRAIN_BENCHES, True),
+    "bench_tune.py": (TUNE_BENCHES, False),
+    "bench_models.py": (MODELS_BENCHES, True),
+}
 
 
 def ensure_mlflow() -> Path:
@@ -91,15 +100,15 @@ def split_cache(workdir: Path, quick: bool) -> dict[str, Any]:
 def train_benchmarks(
     workdir: Path, quick: bool, mlflow: str | None, script: str = "bench_train.py"
 ) -> dict[str, dict[str, Any]]:
-    """The training engine's benchmarks (bench_train.py), or tuning's (bench_tune.py): one
-    process per benchmark, which spawns and interleaves its own trials (hone, plain
-    PyTorch or Optuna, MLflow)."""
+    """The training engine's benchmarks (bench_train.py), tuning's (bench_tune.py) or
+    serving's (bench_models.py): one process per benchmark, which spawns and interleaves
+    its own trials (hone, plain PyTorch, Optuna or onnxruntime, MLflow)."""
     results: dict[str, dict[str, Any]] = {}
-    benches = TUNE_BENCHES if script == "bench_tune.py" else TRAIN_BENCHES
+    benches, takes_mlflow = SCRIPTS[script]
     for bench in benches:
         print(f"running {script}: {bench} ...", flush=True)
         cmd = [sys.executable, str(HERE / script), str(workdir), f"--only={bench}"]
-        if mlflow and script == "bench_train.py":
+        if mlflow and takes_mlflow:
             cmd.append(f"--mlflow-python={mlflow}")
         if option("pairs"):  # more rounds than the default, passed on
             cmd.append(f"--pairs={option('pairs')}")
@@ -144,6 +153,7 @@ STEPS = (
     "split_cache",
     "train",
     "tune",
+    "models",
 )
 
 
@@ -165,6 +175,8 @@ def run_step(
         return train_benchmarks(workdir / "train", quick, mlflow)
     if name == "tune":
         return train_benchmarks(workdir / "tune", quick, mlflow, "bench_tune.py")
+    if name == "models":
+        return train_benchmarks(workdir / "models", quick, mlflow, "bench_models.py")
     if name == "kill9":
         return kill9(workdir, quick)
     if name == "data":
@@ -222,6 +234,7 @@ def main() -> None:
         raise SystemExit("kill -9 check FAILED: acknowledged points were lost")
     failed += [f"train/{k}" for k, v in b.get("train", {}).items() if "failed" in v]
     failed += [f"tune/{k}" for k, v in b.get("tune", {}).items() if "failed" in v]
+    failed += [f"models/{k}" for k, v in b.get("models", {}).items() if "failed" in v]
     if failed:
         raise SystemExit(f"benchmarks FAILED: {', '.join(failed)} (the others are recorded)")
 

@@ -42,6 +42,9 @@ class Sizes:
     train_epochs: int = 30  # epochs of the digits CNN in the training-loop benchmark
     scaling_epochs: int = 30  # epochs of each scaling trial: 24 x 24 near its plateau
     restart_trials: int = 3
+    model_epochs: int = 10  # epochs of the digits CNN the serving benchmark loads
+    predict_calls: int = 5_000  # timed batch-1 predictions per serving trial
+    predict_batches: int = 2_000  # timed batch-64 predictions per serving trial
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -68,6 +71,9 @@ class Sizes:
             train_epochs=2,
             scaling_epochs=1,
             restart_trials=1,
+            model_epochs=1,
+            predict_calls=300,
+            predict_batches=50,
         )
 
 
