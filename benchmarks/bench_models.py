@@ -156,6 +156,14 @@ def models_predict(workdir: Path, sizes: Sizes) -> None:
     for side in sides:
         found: dict[str, Any] = {k: trials.side_spread(rounds, side, figure(k)) for k in keys}
         found["threads"] = [row[side].results["child"]["threads"] for row in rounds]
+        if side == "hone":
+            for batch in ("b1", "b64"):
+                for key in ("ratio", "hone_us", "bare_us", "overhead_us"):
+                    found[f"paired_{batch}_{key}"] = trials.side_spread(
+                        rounds,
+                        side,
+                        lambda t, b=batch, k=key: float(t.results["child"]["paired"][b][k]),  # type: ignore[misc]
+                    )
         if side == "mlflow":
             found["input_b1"] = [row[side].results["child"]["input_b1"] for row in rounds]
             found["input_b64"] = [row[side].results["child"]["input_b64"] for row in rounds]
@@ -314,6 +322,11 @@ def predict_child(workdir: Path) -> None:
         b1 = _timed(served.predict, b1_inputs, calls, max(100, calls // 10))
         b64 = _timed(served.predict, b64_inputs, batches, max(10, batches // 10))
         labels = np.concatenate([served.labels(chunk) for chunk in chunks])
+        if served.bare is not None:
+            extra["paired"] = {
+                "b1": _paired(served.predict, served.bare, b1_inputs, calls),
+                "b64": _paired(served.predict, served.bare, b64_inputs, batches),
+            }
     expected = classes[reference] if served.values else reference
     emit(
         {
@@ -350,12 +363,14 @@ class Served:
         values: bool = False,
         context: Callable[[], Any] | None = None,
         shapes: dict[str, Callable[[Any], Any]] | None = None,
+        bare: Callable[[Any], Any] | None = None,
     ) -> None:
         self.predict, self.labels = predict, labels
         self.import_s, self.load_s, self.threads = import_s, load_s, threads
         self.values = values  # labels in the dataset's values (hone), not class indices
         self.context = context or _nothing
         self.shapes = shapes  # the input types a side takes (MLflow), by name
+        self.bare = bare  # hone: its own session's run, for the paired measurement
 
 
 class _Nothing:
@@ -388,6 +403,7 @@ def _hone(workdir: Path, prepared: dict[str, Any], first: Any) -> Served:
         load_s=loaded - imported,
         threads=predictor.session.get_session_options().intra_op_num_threads,
         values=True,
+        bare=lambda x: predictor.session.run(None, {"input": x}),
     )
 
 
@@ -534,6 +550,36 @@ def _timed(fn: Callable[[Any], Any], inputs: Sequence[Any], count: int, warmup: 
     finally:
         gc.enable()
     return times
+
+
+def _paired(
+    mine: Callable[[Any], Any], bare: Callable[[Any], Any], inputs: Sequence[Any], count: int
+) -> dict[str, float]:
+    """hone's predict and a bare run of the very same session in one process, in
+    alternating blocks (the first side alternating too): the overhead of the call itself,
+    free of what differs between processes (where their memory lies, which core they get).
+    Per block the median call; the figure is the median of the blocks' ratios."""
+    blocks = 10
+    per = max(50, count // blocks)
+    ratios: list[float] = []
+    mine_us: list[float] = []
+    bare_us: list[float] = []
+    for block in range(blocks):
+        order = [(mine, mine_us), (bare, bare_us)]
+        if block % 2:
+            order.reverse()
+        medians: dict[int, float] = {}
+        for fn, into in order:
+            value = _median(_timed(fn, inputs, per, per // 5)) / 1000
+            into.append(value)
+            medians[id(fn)] = value
+        ratios.append(medians[id(mine)] / medians[id(bare)])
+    return {
+        "ratio": float(statistics.median(ratios)),
+        "hone_us": float(statistics.median(mine_us)),
+        "bare_us": float(statistics.median(bare_us)),
+        "overhead_us": float(statistics.median(mine_us) - statistics.median(bare_us)),
+    }
 
 
 def _median(values: list[int]) -> float:

@@ -65,6 +65,23 @@ def _predict(t: dict[str, Any]) -> list[Row]:
             "",
             "",
         ),
+    ]
+    if "paired_b1_ratio" in hone:
+        for batch, aim in (("b1", b1_aim), ("b64", b64_aim)):
+            size = 1 if batch == "b1" else t["batch"]
+            rows.append(
+                (
+                    f"  paired, one process (predict vs the same session's run, alternating "
+                    f"blocks), batch {size}: median call (overhead)",
+                    f"{_us(hone[f'paired_{batch}_hone_us'])} "
+                    f"(+{spread_text(hone[f'paired_{batch}_overhead_us'], ',.1f', ' us')})",
+                    _us(hone[f"paired_{batch}_bare_us"]),
+                    spread_text(hone[f"paired_{batch}_ratio"], ".3f", "x"),
+                    f"<= {aim:.2f}x",
+                    verdict(hone[f"paired_{batch}_ratio"], _at_most(aim)),
+                )
+            )
+    rows += [
         (
             "  load to first prediction, ms (imports apart, s)",
             f"{spread_text(hone['load_ms'], ',.1f')} ({spread_text(hone['import_s'], '.2f')})",
@@ -132,3 +149,7 @@ def _predict(t: dict[str, Any]) -> list[Row]:
         ),
     ]
     return rows
+
+
+def _at_most(aim: float) -> Callable[[float], bool]:
+    return lambda value: value <= aim

@@ -88,6 +88,11 @@ class Predictor:
         self._outputs = list(signature.outputs)
         self.classes = np.asarray(signature.classes) if signature.classes is not None else None
         self._floats = self._dtype.kind == "f"
+        # Classes 0..K-1 (digits' labels) are their own indices: no lookup a call.
+        self._indices = self.classes is not None and (
+            self.classes.dtype.kind in "iu"
+            and np.array_equal(self.classes, np.arange(len(self.classes)))
+        )
         self._empty = (
             Prediction(np.zeros(0, np.float32), None)
             if self.classes is None
@@ -111,6 +116,8 @@ class Predictor:
         outputs = self.session.run(self._outputs, {self._input: x})
         if self.classes is None:
             return Prediction(outputs[0], None)
+        if self._indices:
+            return Prediction(outputs[1], outputs[0])
         return Prediction(self.classes[outputs[1]], outputs[0])
 
     def _array(self, x: Any) -> np.ndarray:
