@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,7 +64,7 @@ class Clause:
     metric: str  # the candidate's metric the clause is about
 
     def aliases(self) -> set[str]:
-        return _aliases(self.left) | _aliases(self.right)
+        return _named("alias", self.left, self.right)
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,8 @@ class Gate:
     def metrics(self) -> set[str]:
         found: set[str] = set()
         for c in self.clauses:
-            found |= _metrics(c.left) | _metrics(c.right)
+            found |= _named("metric", c.left, c.right)
+            found |= {leaf[2] for leaf in _leaves(c.left, c.right) if leaf[0] == "alias"}
         return found
 
     def check(
@@ -104,28 +105,6 @@ class Gate:
                 f"{clause.text}: {left:.6g} {clause.op} {right:.6g} {'holds' if holds else 'fails'}"
             )
         return ok, said
-
-
-def _aliases(node: Node) -> set[str]:
-    if node[0] == "alias":
-        return {node[1]}
-    if node[0] in ("+", "-", "*"):
-        return _aliases(node[1]) | _aliases(node[2])
-    if node[0] == "neg":
-        return _aliases(node[1])
-    return set()
-
-
-def _metrics(node: Node) -> set[str]:
-    if node[0] == "metric":
-        return {node[1]}
-    if node[0] == "alias":
-        return {node[2]}
-    if node[0] in ("+", "-", "*"):
-        return _metrics(node[1]) | _metrics(node[2])
-    if node[0] == "neg":
-        return _metrics(node[1])
-    return set()
 
 
 def _value(
@@ -230,7 +209,7 @@ class _Parser:
         right = self.sum()
         end = self.peek()
         text = self.text[start.pos if start else 0 : end.pos if end else len(self.text)].strip()
-        named = sorted(_direct(left) | _direct(right))
+        named = sorted(_named("metric", left, right))
         if not named:
             raise self._error(
                 f"clause {text!r} names none of the candidate's metrics "
@@ -248,7 +227,7 @@ class _Parser:
         return Clause(text, left, tok.text, right, metric)
 
     def _hint(self, left: Node, right: Node) -> str:
-        for name in sorted(_names(left) | _names(right)):
+        for name in sorted(_named("alias", left, right)):
             if name in self.other_task:
                 return f"; {name} measures the other kind of model"
             near = [m for m in self.metrics if m.lower() == name.lower()]
@@ -319,26 +298,20 @@ class _Parser:
         raise self.expected("a number, a metric or an alias")
 
 
-def _names(node: Node) -> set[str]:
-    """Every alias-like name a sum mentions."""
-    if node[0] == "alias":
-        return {node[1]}
-    if node[0] in ("+", "-", "*"):
-        return _names(node[1]) | _names(node[2])
-    if node[0] == "neg":
-        return _names(node[1])
-    return set()
+def _leaves(*nodes: Node) -> Iterator[Node]:
+    """The numbers, metrics and aliases of sums, left to right."""
+    for node in nodes:
+        if node[0] in ("+", "-", "*"):
+            yield from _leaves(node[1], node[2])
+        elif node[0] == "neg":
+            yield from _leaves(node[1])
+        else:
+            yield node
 
 
-def _direct(node: Node) -> set[str]:
-    """The candidate's metrics a sum names (not an alias's)."""
-    if node[0] == "metric":
-        return {node[1]}
-    if node[0] in ("+", "-", "*"):
-        return _direct(node[1]) | _direct(node[2])
-    if node[0] == "neg":
-        return _direct(node[1])
-    return set()
+def _named(kind: str, *nodes: Node) -> set[str]:
+    """The names of the ``kind`` leaves (``metric``: the candidate's; ``alias``)."""
+    return {leaf[1] for leaf in _leaves(*nodes) if leaf[0] == kind}
 
 
 def _bind(node: Node, metric: str) -> Node:

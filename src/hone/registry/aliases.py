@@ -14,9 +14,9 @@ from sqlalchemy import delete, insert, select, update
 
 from hone.errors import ConflictError, NotFoundError, ValidationError
 from hone.registry.refs import ModelRef, check_alias, check_model_name
-from hone.registry.versions import _get, lock_model, who
+from hone.registry.versions import _get, lock_model, require_model, who
 from hone.store.database import Database
-from hone.store.schema import alias_events, model_aliases, registered_models
+from hone.store.schema import alias_events, model_aliases
 
 __all__ = ["ANY", "AliasEvent", "alias_history", "aliases_of", "check_why", "move_alias"]
 
@@ -96,13 +96,7 @@ def move_alias(
     why = check_why(why)
     with db.write() as conn:
         lock_model(conn, db, name)
-        known = conn.execute(
-            select(registered_models.c.name).where(registered_models.c.name == name)
-        ).scalar_one_or_none()
-        if known is None:
-            raise NotFoundError(
-                f"no model {name!r} in {db.display_url()}; `hone models list` shows the models"
-            )
+        require_model(conn, db, name)
         if to is not None:
             _get(conn, db, ModelRef(name, version=to))  # NotFoundError naming what exists
         current = conn.execute(
@@ -178,13 +172,7 @@ def alias_history(db: Database, name: str, alias: str | None = None) -> list[Ali
     with db.read() as conn:
         rows = conn.execute(query.order_by(alias_events.c.id)).mappings().all()
         if not rows:
-            known = conn.execute(
-                select(registered_models.c.name).where(registered_models.c.name == name)
-            ).scalar_one_or_none()
-            if known is None:
-                raise NotFoundError(
-                    f"no model {name!r} in {db.display_url()}; `hone models list` shows the models"
-                )
+            require_model(conn, db, name)
     return [
         AliasEvent(
             id=int(r["id"]),

@@ -213,8 +213,8 @@ def _get(conn: Connection, db: Database, ref: ModelRef) -> ModelVersion:
     return _version(row, _aliases(conn, name).get(int(row["version"]), ()))
 
 
-def _missing(conn: Connection, db: Database, ref: ModelRef) -> NoReturn:
-    name = ref.name
+def require_model(conn: Connection, db: Database, name: str) -> None:
+    """NotFoundError unless model ``name`` is registered."""
     known = conn.execute(
         select(registered_models.c.name).where(registered_models.c.name == name)
     ).scalar_one_or_none()
@@ -222,6 +222,11 @@ def _missing(conn: Connection, db: Database, ref: ModelRef) -> NoReturn:
         raise NotFoundError(
             f"no model {name!r} in {db.display_url()}; `hone models list` shows the models"
         )
+
+
+def _missing(conn: Connection, db: Database, ref: ModelRef) -> NoReturn:
+    name = ref.name
+    require_model(conn, db, name)
     numbers = list(
         conn.execute(
             select(model_versions.c.version)
