@@ -326,3 +326,22 @@ def test_a_studys_best_trial_is_registered_with_its_best_checkpoint(trained: Tra
     assert any(c["kind"] == "study" for c in tree["children"][0]["children"])
     with pytest.raises(ValidationError, match="--checkpoint goes with --run"):
         hone.models.register("fromstudy", study="small", checkpoint="latest", workspace=ws)
+
+
+def test_the_python_example_in_docs_models_runs_as_written(
+    trained: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import re
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "models.md"
+    (block, *_) = re.findall(r"```python\n(.*?)```", docs.read_text(), flags=re.S)
+    monkeypatch.setenv("HONE_HOME", str(trained.ws.home))
+    rows, _ = trained.raw.to_numpy("test")
+    scope = {"run_id": trained.strong, "raw_rows": rows}
+    exec(compile(block, str(docs), "exec"), scope)
+    assert scope["out"].labels.shape == (len(rows),)
+    assert scope["result"].metrics["accuracy"] > 0.5
+    assert {e.format for e in list_exports(stores(trained.ws)[0], scope["registered"].version)} == {
+        "onnx",
+        "safetensors",
+    }
