@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -337,7 +338,7 @@ def test_the_python_example_in_docs_models_runs_as_written(
     (block, *_) = re.findall(r"```python\n(.*?)```", docs.read_text(), flags=re.S)
     monkeypatch.setenv("HONE_HOME", str(trained.ws.home))
     rows, _ = trained.raw.to_numpy("test")
-    scope = {"run_id": trained.strong, "raw_rows": rows}
+    scope: dict[str, Any] = {"run_id": trained.strong, "raw_rows": rows}
     exec(compile(block, str(docs), "exec"), scope)
     assert scope["out"].labels.shape == (len(rows),)
     assert scope["result"].metrics["accuracy"] > 0.5
