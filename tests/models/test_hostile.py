@@ -6,6 +6,7 @@ model, non-finite rows, moves of the aliases a gate compared against."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import hone.data
 import hone.models
 import hone.train
 from hone.errors import ConflictError, NotFoundError, UserError, ValidationError
+from hone.export.failures import ExportError
 from hone.models import promotion, registering
 from hone.models.evaluation import evaluate_predictor
 from hone.registry import aliases_of, get_export, move_alias
@@ -213,3 +215,93 @@ def test_odd_arguments_are_refused_before_anything_is_recorded(trained: Trained)
     hone.models.delete("odd@1", workspace=ws)
     with pytest.raises(NotFoundError, match="has no versions \\(every version was deleted\\)"):
         hone.models.get("odd", workspace=ws)
+
+
+HELPED = """from hone.train.builtin import MLP
+import helper
+
+class Helped(MLP):
+    def model(self, p, d):
+        return helper.build(super().model(p, d))
+"""
+
+
+def test_a_forced_export_must_rebuild_the_network_the_version_serves(
+    trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = trained.ws
+    db, _ = stores(ws)
+    (tmp_path / "helper.py").write_text("def build(net):\n    return net\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    recipe = recipe_file(tmp_path, HELPED, "Helped")
+    out = hone.train.train(recipe, trained.data, params={"epochs": 1}, workspace=ws)
+    version = hone.models.register("helped", run=out.run_id, workspace=ws).version
+    before = get_export(db, version, "onnx")
+    # A module the recipe imports changes (the recipe's own file does not): a network
+    # that answers otherwise. Made again, the export would serve another model: refused.
+    (tmp_path / "helper.py").write_text(
+        "def build(net):\n    net.register_forward_hook(lambda m, i, out: -out)\n    return net\n"
+    )
+    sys.modules.pop("helper", None)
+    with pytest.raises(ExportError, match="is not the one its recorded ONNX export holds"):
+        hone.models.export("helped@1", "onnx", force=True, workspace=ws)
+    assert get_export(db, version, "onnx") == before
+
+
+def test_out_never_writes_into_a_store_or_blob_folder_outside_the_workspace(
+    trained: Trained, tmp_path: Path
+) -> None:
+    from hone.config import Workspace
+    from hone.store.setup import init_workspace
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    ws, _ = init_workspace(
+        tmp_path / "ws2",
+        store_uri=f"sqlite:///{outside / 'meta.db'}",
+        blob_uri=str(outside / "blobs"),  # a plain path, not a file:// URL
+    )
+    assert isinstance(ws, Workspace)
+    raw = hone.data.import_dataset("d", "sklearn:iris", split="train=0.8,test=0.2", workspace=ws)
+    run = hone.train.train("builtin:mlp", raw, params={"epochs": 1}, workspace=ws)
+    version = hone.models.register("m", run=run.run_id, workspace=ws).version
+    weights = outside / "blobs" / "sha256" / version.weights[:2] / version.weights
+    for target in (outside / "meta.db", outside / "meta.db-wal", weights, outside / "x.onnx"):
+        with pytest.raises(ValidationError, match="inside the workspace's own files"):
+            hone.models.export("m@1", out=target, workspace=ws)
+    loop = tmp_path / "loop1"
+    loop.symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(loop)
+    with pytest.raises(ValidationError, match="--out"):
+        hone.models.export("m@1", out=loop, workspace=ws)
+    shown = hone.models.get("m@1", workspace=ws).to_dict()
+    assert shown["checkpoint"]["weights"] == version.weights and "epoch" in shown["checkpoint"]
+    assert hone.models.evaluate("m@1", raw, workspace=ws).rows == raw.splits["test"]
+
+
+def test_evaluation_refuses_non_finite_rows_and_other_dtypes_naming_the_data(
+    trained: Trained, tmp_path: Path
+) -> None:
+    ws = trained.ws
+    csv = _csv(tmp_path / "f.csv", ["a", "b"] * 30)
+    lines = csv.read_text().splitlines()
+    lines[3] = "," + lines[3].split(",", 1)[1]  # an empty cell: NaN
+    csv.write_text("\n".join(lines) + "\n")
+    floats = hone.data.import_dataset(
+        "nans", csv, label="target", allow_nonfinite=True, workspace=ws
+    )
+    clean = hone.data.import_dataset("clean", _csv(tmp_path / "c.csv", ["a", "b"] * 30),
+                                     label="target", workspace=ws)  # fmt: skip
+    unsplit = {"epochs": 1, "val_split": "none", "train_split": "all"}
+    run = hone.train.train("builtin:mlp", clean, params=unsplit, workspace=ws)
+    hone.models.register("nans", run=run.run_id, checkpoint="latest", workspace=ws)
+    with pytest.raises(ValidationError, match=r"nans@\w+ has NaN or infinite features in 1 row"):
+        hone.models.evaluate("nans@1", floats, workspace=ws)
+    ints = tmp_path / "i.csv"
+    ints.write_text(
+        "f0,f1,f2,f3,target\n" + "".join(f"{i},{i},{i},{i},{'ab'[i % 2]}\n" for i in range(20))
+    )
+    as_ints = hone.data.import_dataset("ints", ints, label="target", workspace=ws)
+    assert as_ints.manifest.features.dtype == "int64"
+    # Integer features go into a float64 model unchanged: scored, not refused.
+    assert hone.models.evaluate("nans@1", as_ints, workspace=ws).rows == 20

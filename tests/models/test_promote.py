@@ -112,7 +112,9 @@ def test_an_alias_moved_while_the_evaluation_ran_is_not_overwritten(
         return evaluate(*args)
 
     monkeypatch.setattr(promotion, "evaluate_predictor", racing)
-    with pytest.raises(ConflictError, match=r"another promotion moved .*@champion first"):
+    with pytest.raises(
+        ConflictError, match=r"another process moved an alias it depends on: .*@champion moved"
+    ):
         hone.models.promote(
             f"{name}@2", "champion", "accuracy >= champion", _on(trained), workspace=ws
         )

@@ -4,6 +4,7 @@ export, evaluate, show lineage, list, history, delete."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -294,7 +295,8 @@ def export(
     ):
         made = hone.models.export(ref, fmt, out=out, force=force, workspace=state.opened())
     if json_out:
-        print_json({**made.to_dict(), "model": made.model, "version": made.version, "out": out})
+        written = str(Path(out).expanduser().resolve()) if out else None
+        print_json({**made.to_dict(), "model": made.model, "version": made.version, "out": written})
         return
     console.print(f"exported [bold]{made.model}@{made.version}[/]")
     _print_export(made.format, made.size, made.digest, made.body)

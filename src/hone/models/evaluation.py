@@ -136,8 +136,25 @@ def evaluate_predictor(predictor: Predictor, data: DatasetVersion, split: str | 
         raise ValidationError(
             f"{predictor.ref} predicts numbers; {data.ref}'s labels are {manifest.label.dtype}"
         )
+    dtype = np.dtype(manifest.features.dtype)
+    wanted = np.dtype(signature.dtype)
+    if dtype != wanted and not (
+        np.can_cast(dtype, wanted, "same_kind") or (dtype.kind in "biu" and wanted.kind == "f")
+    ):
+        raise ValidationError(
+            f"{data.ref}'s features are {dtype}; {predictor.ref} takes {wanted} "
+            "(they do not convert without changing values): not data it can be evaluated on"
+        )
     x, y = data.to_numpy(split, raw=True)
     assert y is not None
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        rows = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))
+        shown = ", ".join(map(str, rows[:5])) + (" ..." if len(rows) > 5 else "")
+        where = f"{data.ref}:{split}" if split else data.ref
+        raise ValidationError(
+            f"{where} has NaN or infinite features in {len(rows)} row(s) ({shown}, counted "
+            f"within {'the split' if split else 'the version'}): they cannot be evaluated"
+        )
     if len(x) == 0:
         raise ValidationError(f"{data.ref}{':' + split if split else ''} has no rows")
     outputs = [predictor.predict(x[i : i + _BATCH]) for i in range(0, len(x), _BATCH)]

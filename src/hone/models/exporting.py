@@ -87,16 +87,29 @@ def make_exports(
     data: DatasetVersion,
     formats: Iterable[str],
     ref: str | None = None,
+    recorded_graph: bytes | None = None,
 ) -> list[Made]:
-    """Each format exported, verified and stored as a blob (not yet recorded)."""
+    """Each format exported, verified and stored as a blob (not yet recorded).
+    ``recorded_graph``: the version's ONNX file as recorded, which the network rebuilt now
+    must match first (an export made again must not change what the version serves)."""
     from hone.export.build import build, held_out
-    from hone.export.formats import describe
+    from hone.export.failures import ExportError
+    from hone.export.formats import Exported, describe
     from hone.export.formats import export as export_format
     from hone.export.verify import verify
 
     shown = ref or f"{name} (run {run_id[:8]}, step {step})"
     built = build(shown, body, weights, data, ws.blobs)
     raw, split = held_out(data, str(body["data"].get("train_split", "train")))
+    if recorded_graph is not None:
+        try:
+            verify(built, Exported("onnx", recorded_graph), raw, split)
+        except ExportError as exc:
+            raise ExportError(
+                f"{shown}: the network rebuilt now is not the one its recorded ONNX export "
+                "holds (the recipe's code, or a module it imports, changed since it was "
+                f"registered): nothing replaced ({exc})"
+            ) from None
     metadata = describe(built, name, run_id, step, body["signature"])
     made: list[Made] = []
     for fmt in formats:
@@ -134,6 +147,7 @@ def export(
                     write_file(ws, existing.digest, target)
                 return existing
     data = get_dataset(body_data_ref(version), workspace=ws.workspace)
+    recorded = {e.format: e for e in list_exports(ws.db, version)}.get("onnx")
     (made,) = make_exports(
         ws,
         version.model,
@@ -144,16 +158,15 @@ def export(
         data,
         [wanted],
         ref=version.ref,
+        recorded_graph=ws.blobs.get_bytes(recorded.digest) if recorded is not None else None,
     )
-    recorded, replaced = record_export(
-        ws.db, version, made.format, made.digest, made.size, made.body
-    )
+    kept, replaced = record_export(ws.db, version, made.format, made.digest, made.size, made.body)
     keep_blobs(ws, [made])
     if replaced is not None:
         collect_unreferenced(ws.db, ws.blobs, {replaced})
     if target is not None:
         write_file(ws, made.digest, target)
-    return recorded
+    return kept
 
 
 def body_data_ref(version: ModelVersion) -> str:
@@ -176,24 +189,29 @@ def _checked_out(out: object, ws: Opened) -> Path:
         if not path.parent.is_dir():
             raise ValidationError(f"--out {path}: folder {path.parent} does not exist")
         resolved = path.parent.resolve() / path.name
-        home = ws.workspace.home.resolve()
-        blob_root = _blob_root(ws)
-        for inside in (home, blob_root):
-            if inside is not None and resolved.is_relative_to(inside):
+        for inside in _own_folders(ws):
+            if resolved.is_relative_to(inside):
                 raise ValidationError(
                     f"--out {path}: is inside the workspace's own files ({inside}); write "
                     "the export elsewhere"
                 )
-    except OSError as exc:
-        raise ValidationError(f"--out {out!r:.80}: {exc.strerror or exc}") from None
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python 3.11)
+        shown = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ValidationError(f"--out {out!r:.80}: {shown}") from None
     return path
 
 
-def _blob_root(ws: Opened) -> Path | None:
-    uri = ws.workspace.blob_uri or ""
-    if uri.startswith("file://"):
-        return Path(uri.removeprefix("file://")).resolve()
-    return None
+def _own_folders(ws: Opened) -> list[Path]:
+    """Where the workspace's state lives, wherever its settings put it: its folder, the
+    local blob folder, the folder of a SQLite store (its -wal and -shm files beside it)."""
+    found = [ws.workspace.home.resolve()]
+    root = getattr(ws.blobs, "root", None)  # a local blob store's folder, however written
+    if isinstance(root, Path):
+        found.append(root.resolve())
+    database = ws.db.sqlite_path()
+    if database is not None:
+        found.append(database.resolve().parent)
+    return found
 
 
 def write_file(ws: Opened, digest: str, path: Path) -> None:

@@ -110,6 +110,9 @@ def promote(
     }
     for alias, other in compared.items():
         _check_comparable(candidate, other, alias)
+    if seen.get(to) is not None and to not in compared:  # what clients of the alias get now
+        current = get_version(ws.db, ModelRef(name, version=seen[to]))
+        _check_comparable(candidate, current, to)
     predictor = load_version(candidate, ws.db, ws.blobs)
     evaluations = {"candidate": evaluate_predictor(predictor, data, split)}
     for alias, other in compared.items():
@@ -160,8 +163,8 @@ def promote(
             except ConflictError as exc:
                 outcome = "lost"
                 raise ConflictError(
-                    f"{candidate.ref} passed the gate, but another promotion moved {name}@{to} "
-                    f"first: {exc}"
+                    f"{candidate.ref} passed the gate, but meanwhile another process moved an "
+                    f"alias it depends on: {exc}"
                 ) from None
             moved = event is not None
         outcome = "moved" if moved else "held"

@@ -71,11 +71,15 @@ class ModelVersion:
             "ref": self.ref,
             "aliases": list(self.aliases),
             "run_id": self.run_id,
-            "checkpoint": {"step": self.step, "weights": self.weights},
             "dataset_version": self.dataset_version,
             "created_at": self.created_at,
             "created_by": self.created_by,
             **self.body,
+            "checkpoint": {
+                **(self.body.get("checkpoint") or {}),
+                "step": self.step,
+                "weights": self.weights,
+            },
         }
 
 
