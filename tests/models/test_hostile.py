@@ -19,7 +19,7 @@ import hone.train
 from hone.errors import ConflictError, NotFoundError, UserError, ValidationError
 from hone.export.failures import ExportError
 from hone.models import promotion, registering
-from hone.models.evaluation import evaluate_predictor
+from hone.models.evaluation import score
 from hone.registry import aliases_of, get_export, move_alias
 from tests.models.conftest import Trained
 from tests.models.helpers import recipe_file, stores
@@ -117,9 +117,9 @@ def test_a_promotion_fails_if_an_alias_its_gate_compared_moved(
         if not calls:
             move_alias(db, "two", "champion", 3, why="meanwhile")
         calls.append(1)
-        return evaluate_predictor(*args)
+        return score(*args)
 
-    monkeypatch.setattr(promotion, "evaluate_predictor", racing)
+    monkeypatch.setattr(promotion, "score", racing)
     on = f"digits@{trained.raw.id}:validation"
     with pytest.raises(ConflictError, match="two@champion moved while this was deciding"):
         hone.models.promote("two@2", "challenger", "accuracy >= champion", on, workspace=ws)

@@ -15,7 +15,7 @@ import hone.models
 from hone.config import Workspace
 from hone.errors import ConflictError, FilterError, NotFoundError, UserError, ValidationError
 from hone.models import promotion
-from hone.models.evaluation import evaluate_predictor
+from hone.models.evaluation import score
 from hone.registry import alias_history, aliases_of, move_alias
 from hone.tracking.queries import get_run
 from tests.models.conftest import Trained, train_digits
@@ -102,7 +102,7 @@ def test_an_alias_moved_while_the_evaluation_ran_is_not_overwritten(
     ws = trained.ws
     db, _ = stores(ws)
     hone.models.register(name, run=trained.strong, workspace=ws)  # @3
-    evaluate = evaluate_predictor
+    evaluate = score
     calls: list[int] = []
 
     def racing(*args: Any) -> Any:
@@ -111,7 +111,7 @@ def test_an_alias_moved_while_the_evaluation_ran_is_not_overwritten(
         calls.append(1)
         return evaluate(*args)
 
-    monkeypatch.setattr(promotion, "evaluate_predictor", racing)
+    monkeypatch.setattr(promotion, "score", racing)
     with pytest.raises(
         ConflictError, match=r"another process moved an alias it depends on: .*@champion moved"
     ):

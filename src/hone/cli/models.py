@@ -4,6 +4,7 @@ export, evaluate, show lineage, list, history, delete."""
 from __future__ import annotations
 
 import math
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,11 @@ models_app = typer.Typer(
     no_args_is_help=True,
 )
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
+
+
+def _busy(what: str, json_out: bool) -> AbstractContextManager[Any]:
+    """A spinner while ``what`` runs, for people; nothing on the way to JSON."""
+    return nullcontext() if json_out else console.status(what, spinner="dots")
 
 
 def _finite(values: dict[str, Any]) -> dict[str, Any]:
@@ -48,7 +54,7 @@ def register(
     import hone.models
 
     ws = state.opened()
-    with console.status("exporting and verifying", spinner="dots") if not json_out else _null():
+    with _busy("exporting and verifying", json_out):
         registered = hone.models.register(
             name,
             run=run,
@@ -73,14 +79,6 @@ def register(
     _print_metrics(version.metrics)
     for made in registered.exports:
         _print_export(made.format, made.size, made.digest, made.body)
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _print_metrics(metrics: dict[str, float]) -> None:
@@ -288,11 +286,7 @@ def export(
     reused unless --force); --out writes the file."""
     import hone.models
 
-    with (
-        console.status(f"exporting {escape(fmt)} and verifying", spinner="dots")
-        if not json_out
-        else _null()
-    ):
+    with _busy(f"exporting {escape(fmt)} and verifying", json_out):
         made = hone.models.export(ref, fmt, out=out, force=force, workspace=state.opened())
     if json_out:
         written = str(Path(out).expanduser().resolve()) if out else None
@@ -359,7 +353,7 @@ def promote(
     if the gate holds (recorded as a run either way)."""
     import hone.models
 
-    with console.status("evaluating", spinner="dots") if not json_out else _null():
+    with _busy("evaluating", json_out):
         result = hone.models.promote(ref, to, gate, on, why=why, workspace=state.opened())
     if json_out:
         print_json(result.to_dict())

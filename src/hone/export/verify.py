@@ -61,8 +61,10 @@ def verify(
     agree = len(raw)
     if built.classification:
         labels, eager_labels, probabilities = got[1], expected[1], expected[0]
-        top2 = np.sort(probabilities, axis=-1)[:, -2:] if probabilities.shape[-1] > 1 else None
-        tie = (top2[:, 1] - top2[:, 0] <= 2 * tolerance) if top2 is not None else False
+        tie = np.zeros(len(raw), dtype=bool)  # one class: never a tie
+        if probabilities.shape[-1] > 1:
+            top2 = np.sort(probabilities, axis=-1)[:, -2:]
+            tie = top2[:, 1] - top2[:, 0] <= 2 * tolerance
         wrong = (np.asarray(labels) != eager_labels) & ~tie
         if wrong.any():
             raise ExportError(

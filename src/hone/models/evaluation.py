@@ -22,9 +22,13 @@ __all__ = [
     "CLASSIFICATION",
     "REGRESSION",
     "Evaluation",
+    "Rows",
+    "check_fits",
     "evaluate",
     "evaluate_predictor",
+    "labeled_rows",
     "parse_data_ref",
+    "score",
 ]
 
 #: Each metric and the direction that is better.
@@ -106,7 +110,24 @@ def evaluate(
     return evaluate_predictor(predictor, dataset, default_split(dataset, split))
 
 
+@dataclass(frozen=True)
+class Rows:
+    """A split's raw features and labels, read once for every model evaluated on them."""
+
+    data: DatasetVersion
+    split: str | None
+    x: np.ndarray
+    y: np.ndarray
+
+
 def evaluate_predictor(predictor: Predictor, data: DatasetVersion, split: str | None) -> Evaluation:
+    check_fits(predictor, data)
+    return score(predictor, labeled_rows(data, split))
+
+
+def check_fits(predictor: Predictor, data: DatasetVersion) -> None:
+    """``data`` is what ``predictor`` can be evaluated on (shape, feature names, dtype,
+    labels of its kind), checked from the manifest before any row is read."""
     signature = predictor.signature
     manifest = data.manifest
     if tuple(manifest.features.shape) != signature.shape:
@@ -145,8 +166,13 @@ def evaluate_predictor(predictor: Predictor, data: DatasetVersion, split: str | 
             f"{data.ref}'s features are {dtype}; {predictor.ref} takes {wanted} "
             "(they do not convert without changing values): not data it can be evaluated on"
         )
+
+
+def labeled_rows(data: DatasetVersion, split: str | None) -> Rows:
+    """The split's rows (every row when None), refused when empty or not finite."""
     x, y = data.to_numpy(split, raw=True)
-    assert y is not None
+    if y is None:
+        raise ValidationError(f"{data.ref} has no labels: nothing to evaluate against")
     if x.dtype.kind == "f" and not np.isfinite(x).all():
         rows = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))
         shown = ", ".join(map(str, rows[:5])) + (" ..." if len(rows) > 5 else "")
@@ -157,8 +183,14 @@ def evaluate_predictor(predictor: Predictor, data: DatasetVersion, split: str | 
         )
     if len(x) == 0:
         raise ValidationError(f"{data.ref}{':' + split if split else ''} has no rows")
+    return Rows(data, split, x, y)
+
+
+def score(predictor: Predictor, rows: Rows) -> Evaluation:
+    """``predictor``'s metrics on ``rows`` (checked with ``check_fits`` first)."""
+    signature, x, y = predictor.signature, rows.x, rows.y
     outputs = [predictor.predict(x[i : i + _BATCH]) for i in range(0, len(x), _BATCH)]
-    base: dict[str, Any] = {"model": predictor.ref, "data": data.ref, "split": split}
+    base: dict[str, Any] = {"model": predictor.ref, "data": rows.data.ref, "split": rows.split}
     base["rows"] = len(x)
     if signature.classes is None:
         values = np.concatenate([o.labels for o in outputs]).astype(np.float64)

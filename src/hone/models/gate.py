@@ -76,13 +76,6 @@ class Gate:
     def aliases(self) -> set[str]:
         return set().union(*(c.aliases() for c in self.clauses))
 
-    def metrics(self) -> set[str]:
-        found: set[str] = set()
-        for c in self.clauses:
-            found |= _named("metric", c.left, c.right)
-            found |= {leaf[2] for leaf in _leaves(c.left, c.right) if leaf[0] == "alias"}
-        return found
-
     def check(
         self, candidate: Mapping[str, float], others: Mapping[str, Mapping[str, float] | None]
     ) -> tuple[bool, list[str]]:

@@ -14,9 +14,11 @@ from hone.models.evaluation import (
     CLASSIFICATION,
     REGRESSION,
     Evaluation,
+    check_fits,
     default_split,
-    evaluate_predictor,
+    labeled_rows,
     parse_data_ref,
+    score,
 )
 from hone.models.gate import parse_gate
 from hone.models.loading import load_version
@@ -113,10 +115,12 @@ def promote(
     if seen.get(to) is not None and to not in compared:  # what clients of the alias get now
         current = get_version(ws.db, ModelRef(name, version=seen[to]))
         _check_comparable(candidate, current, to)
-    predictor = load_version(candidate, ws.db, ws.blobs)
-    evaluations = {"candidate": evaluate_predictor(predictor, data, split)}
-    for alias, other in compared.items():
-        evaluations[alias] = evaluate_predictor(load_version(other, ws.db, ws.blobs), data, split)
+    predictors = {"candidate": load_version(candidate, ws.db, ws.blobs)}
+    predictors.update({a: load_version(v, ws.db, ws.blobs) for a, v in compared.items()})
+    for predictor in predictors.values():
+        check_fits(predictor, data)
+    rows = labeled_rows(data, split)  # read once: every version is measured on these
+    evaluations = {who: score(predictor, rows) for who, predictor in predictors.items()}
     passed, account = parsed.check(
         evaluations["candidate"].metrics,
         {alias: (evaluations[alias].metrics if alias in evaluations else None) for alias in needed},

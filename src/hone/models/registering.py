@@ -71,7 +71,7 @@ def register(
         chosen = _checkpoint(ws, found, checkpoint)
         source = {"kind": "run", "checkpoint": str(checkpoint)}
     data, params = _trained_on(ws, found)
-    signature = signature_of(data, found.params.get("recipe", ""))
+    signature = signature_of(data)
     _check_task(ws, name, signature)
     body: dict[str, Any] = {
         "recipe": found.params["recipe"],
@@ -214,7 +214,7 @@ def recipe_source(run: Run) -> dict[str, Any] | None:
     return None
 
 
-def signature_of(data: DatasetVersion, recipe: str) -> dict[str, Any]:
+def signature_of(data: DatasetVersion) -> dict[str, Any]:
     """Raw features in (the dataset's dtype and shape, any batch), the outputs, and the
     classes in the dataset's own values."""
     manifest = data.manifest
