@@ -49,27 +49,23 @@ round, then median [range]. Aims: hone's median at most 1.30x the bare session's
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import math
 import os
-import statistics
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import rss
 import trials
+from serving_sides import LOADERS, MODEL, THREADS, fastest, median, p99, paired, timed
 from workloads import Sizes, emit, option, run_selected
 
 HERE = Path(__file__).resolve().parent
 SIDES = ("hone", "bare", "eager")
-MODEL = "digits"
 BATCH = 64
-THREADS = 1
 #: hone's figure over the bare session's, median over rounds: at most these.
 AIMS = {"b1_vs_bare": 1.30, "b64_vs_bare": 1.10}
 #: What every trial runs with: one thread for OpenMP and MKL, no GPU.
@@ -307,25 +303,25 @@ def predict_child(workdir: Path) -> None:
     tiled = np.concatenate([rows] * math.ceil(8 * BATCH / len(rows)))
     full = [np.ascontiguousarray(tiled[i : i + BATCH]) for i in range(0, 8 * BATCH, BATCH)]
     chunks = [np.ascontiguousarray(rows[i : i + BATCH]) for i in range(0, len(rows), BATCH)]
-    make = {"hone": _hone, "bare": _bare, "eager": _eager, "mlflow": _mlflow}[side]
+    make = LOADERS[side]
     served = make(workdir, prepared, singles[0])
     extra: dict[str, Any] = {}
     b1_inputs: Sequence[Any] = singles
     b64_inputs: Sequence[Any] = full
     if served.shapes is not None:  # MLflow: the fastest input type it takes, per batch size
         (extra["input_b1"], b1_inputs, b1_probe), (extra["input_b64"], b64_inputs, b64_probe) = (
-            _fastest(served.predict, served.shapes, singles),
-            _fastest(served.predict, served.shapes, full),
+            fastest(served.predict, served.shapes, singles),
+            fastest(served.predict, served.shapes, full),
         )
         extra["probe_us"] = {"b1": b1_probe, "b64": b64_probe}
     with served.context():
-        b1 = _timed(served.predict, b1_inputs, calls, max(100, calls // 10))
-        b64 = _timed(served.predict, b64_inputs, batches, max(10, batches // 10))
+        b1 = timed(served.predict, b1_inputs, calls, max(100, calls // 10))
+        b64 = timed(served.predict, b64_inputs, batches, max(10, batches // 10))
         labels = np.concatenate([served.labels(chunk) for chunk in chunks])
         if served.bare is not None:
             extra["paired"] = {
-                "b1": _paired(served.predict, served.bare, b1_inputs, calls),
-                "b64": _paired(served.predict, served.bare, b64_inputs, batches),
+                "b1": paired(served.predict, served.bare, b1_inputs, calls),
+                "b64": paired(served.predict, served.bare, b64_inputs, batches),
             }
     expected = classes[reference] if served.values else reference
     emit(
@@ -335,10 +331,10 @@ def predict_child(workdir: Path) -> None:
             "import_s": served.import_s,
             "load_ms": 1000 * served.load_s,
             "cold_s": served.import_s + served.load_s,
-            "b1_median_us": _median(b1) / 1000,
-            "b1_p99_us": _p99(b1) / 1000,
-            "b64_median_us": _median(b64) / 1000,
-            "b64_p99_us": _p99(b64) / 1000,
+            "b1_median_us": median(b1) / 1000,
+            "b1_p99_us": p99(b1) / 1000,
+            "b64_median_us": median(b64) / 1000,
+            "b64_p99_us": p99(b64) / 1000,
             "b64_mean_us": sum(b64) / len(b64) / 1000,
             "b64_samples_per_s": BATCH * len(b64) / (sum(b64) / 1e9),
             "labels_agree": float((np.asarray(labels) == expected).mean()),
@@ -347,249 +343,6 @@ def predict_child(workdir: Path) -> None:
             **extra,
         }
     )
-
-
-class Served:
-    """A side, loaded: how it predicts, what its labels are, what it took to get there."""
-
-    def __init__(
-        self,
-        predict: Callable[[Any], Any],
-        labels: Callable[[Any], Any],
-        *,
-        import_s: float,
-        load_s: float,
-        threads: int,
-        values: bool = False,
-        context: Callable[[], Any] | None = None,
-        shapes: dict[str, Callable[[Any], Any]] | None = None,
-        bare: Callable[[Any], Any] | None = None,
-    ) -> None:
-        self.predict, self.labels = predict, labels
-        self.import_s, self.load_s, self.threads = import_s, load_s, threads
-        self.values = values  # labels in the dataset's values (hone), not class indices
-        self.context = context or _nothing
-        self.shapes = shapes  # the input types a side takes (MLflow), by name
-        self.bare = bare  # hone: its own session's run, for the paired measurement
-
-
-class _Nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-def _nothing() -> _Nothing:
-    return _Nothing()
-
-
-def _hone(workdir: Path, prepared: dict[str, Any], first: Any) -> Served:
-    started = time.perf_counter()
-    import onnxruntime  # noqa: F401  (hone.models.load imports it: counted as an import)
-
-    import hone.models
-    import hone.models.loading
-
-    imported = time.perf_counter()
-    predictor = hone.models.load(prepared["ref"], workspace=prepared["ws"], threads=THREADS)
-    predictor.predict(first)
-    loaded = time.perf_counter()
-    return Served(
-        predictor.predict,
-        lambda x: predictor.predict(x).labels,
-        import_s=imported - started,
-        load_s=loaded - imported,
-        threads=predictor.session.get_session_options().intra_op_num_threads,
-        values=True,
-        bare=lambda x: predictor.session.run(None, {"input": x}),
-    )
-
-
-def _bare(workdir: Path, prepared: dict[str, Any], first: Any) -> Served:
-    started = time.perf_counter()
-    import onnxruntime as ort
-
-    imported = time.perf_counter()
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = THREADS
-    session = ort.InferenceSession(prepared["onnx"], options, providers=["CPUExecutionProvider"])
-    session.run(None, {"input": first})
-    loaded = time.perf_counter()
-
-    def predict(x: Any) -> Any:
-        return session.run(None, {"input": x})
-
-    return Served(
-        predict,
-        lambda x: predict(x)[1],
-        import_s=imported - started,
-        load_s=loaded - imported,
-        threads=session.get_session_options().intra_op_num_threads,
-    )
-
-
-def _eager(workdir: Path, prepared: dict[str, Any], first: Any) -> Served:
-    started = time.perf_counter()
-    import torch
-
-    import hone.data
-    import hone.models
-    import hone.models.manage
-    from hone.blobs import open_blob_store
-    from hone.config import Workspace
-    from hone.export.build import build
-    from hone.export.formats import served
-
-    torch.set_num_threads(THREADS)
-    imported = time.perf_counter()
-    ws = Workspace.discover(prepared["ws"])
-    version = hone.models.get(prepared["ref"], workspace=ws)
-    data = hone.data.get(str(version.body["data"]["ref"]), workspace=ws)
-    built = build(version.ref, version.body, version.weights, data, open_blob_store(ws.blob_uri))
-    module = served(built)
-    with torch.inference_mode():
-        module(torch.from_numpy(first))
-    loaded = time.perf_counter()
-    from_numpy = torch.from_numpy
-
-    def predict(x: Any) -> Any:
-        return module(from_numpy(x))
-
-    def labels(x: Any) -> Any:
-        return predict(x)[1].numpy()
-
-    return Served(
-        predict,
-        labels,
-        import_s=imported - started,
-        load_s=loaded - imported,
-        threads=torch.get_num_threads(),
-        context=torch.inference_mode,
-    )
-
-
-def _mlflow(workdir: Path, prepared: dict[str, Any], first: Any) -> Served:
-    import logging
-    import warnings
-
-    logging.getLogger("mlflow").setLevel(logging.ERROR)
-    warnings.simplefilter("ignore")
-    started = time.perf_counter()
-    import mlflow
-    import mlflow.onnx
-    import mlflow.pyfunc
-    import onnxruntime  # noqa: F401
-    import pandas as pd
-
-    imported = time.perf_counter()
-    mlflow.set_tracking_uri(f"sqlite:///{workdir / 'mlflow' / 'mlflow.db'}")
-    into = workdir / "mlflow-loads" / f"{option('round', '0')}-{os.getpid()}"
-    into.mkdir(parents=True)
-    model = mlflow.pyfunc.load_model(f"models:/{MODEL}/1", dst_path=str(into))
-    model.predict({"input": first})
-    loaded = time.perf_counter()
-    shapes: dict[str, Callable[[Any], Any]] = {
-        "ndarray": lambda x: x,
-        "dict": lambda x: {"input": x},
-        "DataFrame": lambda x: pd.DataFrame({"input": list(x)}),
-    }
-
-    def labels(x: Any) -> Any:
-        out = model.predict({"input": x})["label"]
-        return out.to_numpy() if hasattr(out, "to_numpy") else out
-
-    return Served(
-        model.predict,
-        labels,
-        import_s=imported - started,
-        load_s=loaded - imported,
-        threads=model.get_raw_model().get_session_options().intra_op_num_threads,
-        shapes=shapes,
-    )
-
-
-def _fastest(
-    predict: Callable[[Any], Any],
-    shapes: dict[str, Callable[[Any], Any]],
-    inputs: Sequence[Any],
-) -> tuple[str, list[Any], dict[str, float | None]]:
-    """The input type ``predict`` runs fastest on (median of 200 calls after 20), those
-    inputs built, and every type's median in microseconds (None: refused)."""
-    probe: dict[str, float | None] = {}
-    built: dict[str, list[Any]] = {}
-    for name, shape in shapes.items():
-        built[name] = [shape(x) for x in inputs]
-        try:
-            probe[name] = _median(_timed(predict, built[name], 200, 20)) / 1000
-        except Exception:  # a type this model does not take
-            probe[name] = None
-    timed = {name: us for name, us in probe.items() if us is not None}
-    if not timed:
-        raise SystemExit(f"no input type was taken: {', '.join(shapes)}")
-    best = min(timed, key=lambda name: timed[name])
-    return best, built[best], probe
-
-
-def _timed(fn: Callable[[Any], Any], inputs: Sequence[Any], count: int, warmup: int) -> list[int]:
-    """Nanoseconds of each of ``count`` calls (after ``warmup``), the inputs in turn."""
-    n = len(inputs)
-    for i in range(warmup):
-        fn(inputs[i % n])
-    gc.collect()
-    gc.disable()
-    clock = time.perf_counter_ns
-    times = [0] * count
-    try:
-        for i in range(count):
-            x = inputs[i % n]
-            start = clock()
-            fn(x)
-            times[i] = clock() - start
-    finally:
-        gc.enable()
-    return times
-
-
-def _paired(
-    mine: Callable[[Any], Any], bare: Callable[[Any], Any], inputs: Sequence[Any], count: int
-) -> dict[str, float]:
-    """hone's predict and a bare run of the very same session in one process, in
-    alternating blocks (the first side alternating too): the overhead of the call itself,
-    free of what differs between processes (where their memory lies, which core they get).
-    Per block the median call; the figure is the median of the blocks' ratios."""
-    blocks = 10
-    per = max(50, count // blocks)
-    ratios: list[float] = []
-    mine_us: list[float] = []
-    bare_us: list[float] = []
-    for block in range(blocks):
-        order = [(mine, mine_us), (bare, bare_us)]
-        if block % 2:
-            order.reverse()
-        medians: dict[int, float] = {}
-        for fn, into in order:
-            value = _median(_timed(fn, inputs, per, per // 5)) / 1000
-            into.append(value)
-            medians[id(fn)] = value
-        ratios.append(medians[id(mine)] / medians[id(bare)])
-    return {
-        "ratio": float(statistics.median(ratios)),
-        "hone_us": float(statistics.median(mine_us)),
-        "bare_us": float(statistics.median(bare_us)),
-        "overhead_us": float(statistics.median(mine_us) - statistics.median(bare_us)),
-    }
-
-
-def _median(values: list[int]) -> float:
-    return float(statistics.median(values))
-
-
-def _p99(values: list[int]) -> float:
-    """The nearest-rank 99th percentile."""
-    ordered = sorted(values)
-    return float(ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)])
 
 
 def main() -> None:
