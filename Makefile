@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch first and pinned: the CPU build on our machines, never a range.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev,postgres,torch,tune,models,bench]'
+	$(PY) -m pip install -q -e '.[dev,postgres,torch,tune,models,serve,bench]'
 	touch $@
 
 demo: $(STAMP)

@@ -11,8 +11,10 @@ from rich.text import Text
 from hone.cli.data import data_app
 from hone.cli.models import models_app
 from hone.cli.output import err_console
+from hone.cli.predictions import feedback_app, predictions_app
 from hone.cli.quickstart import quickstart
 from hone.cli.runs import runs_app
+from hone.cli.serve import serve
 from hone.cli.setup import db_app, init
 from hone.cli.state import state
 from hone.cli.sync import sync
@@ -48,8 +50,11 @@ app.command("init")(init)
 app.command("sync")(sync)
 app.command("quickstart")(quickstart)
 app.command("train")(train)
+app.command("serve")(serve)
 app.add_typer(tune_app, name="tune")
 app.add_typer(models_app, name="models")
+app.add_typer(predictions_app, name="predictions")
+app.add_typer(feedback_app, name="feedback")
 app.add_typer(runs_app, name="runs")
 app.add_typer(data_app, name="data")
 app.add_typer(db_app, name="db")

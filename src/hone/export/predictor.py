@@ -103,14 +103,23 @@ class Predictor:
         return f"<Predictor {self.ref} {self.signature}>"
 
     def predict(self, x: Any) -> Prediction:
-        if type(x) is not np.ndarray:
-            x = self._array(x)
-        if x.dtype != self._dtype:
-            x = self._cast(x)
-        if x.ndim != self._ndim or x.shape[1:] != self._shape:
-            self._wrong_shape(x)
-        if self._floats and not np.isfinite(x).all():
-            self._not_finite(x)
+        return self.run_checked(self.check(x))
+
+    def check(self, x: Any) -> np.ndarray:
+        """``x`` as the graph takes it (converted where no value changes), or the
+        ValidationError that says what is wrong with it."""
+        arr: np.ndarray = x if type(x) is np.ndarray else self._array(x)
+        if arr.dtype != self._dtype:
+            arr = self._cast(arr)
+        if arr.ndim != self._ndim or arr.shape[1:] != self._shape:
+            self._wrong_shape(arr)
+        if self._floats and not np.isfinite(arr).all():
+            self._not_finite(arr)
+        return arr
+
+    def run_checked(self, x: np.ndarray) -> Prediction:
+        """Predict for rows ``check`` has passed (a server checks each request, then runs
+        them together)."""
         if not len(x):  # onnxruntime's ArgMax of no rows is shaped (0, classes)
             return self._empty
         outputs = self.session.run(self._outputs, {self._input: x})

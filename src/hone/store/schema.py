@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -39,6 +40,8 @@ __all__ = [
     "model_exports",
     "model_versions",
     "params",
+    "prediction_feedback",
+    "predictions",
     "quarantine",
     "registered_models",
     "run_inputs",
@@ -346,4 +349,42 @@ model_exports = Table(
     Column("body", Text, nullable=False),
     Column("created_at", DOUBLE, nullable=False),
     Index(None, "digest"),
+)
+
+# What served models were asked and answered (the application data). An input is kept
+# inline when small, else as a blob (input_digest); prediction and label are JSON values in
+# the dataset's own terms, so live accuracy is a comparison of two columns.
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("request_id", ID, primary_key=True),
+    Column("model", KEY, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("at", DOUBLE, nullable=False),
+    Column("input", LargeBinary, nullable=True),
+    Column("input_digest", String(64), nullable=True),
+    Column("prediction", Text, nullable=False),
+    Column("probabilities", LargeBinary, nullable=True),
+    Column("latency_ms", DOUBLE, nullable=False),
+    Column("label", Text, nullable=True),
+    Column("labeled_at", DOUBLE, nullable=True),
+    Column("harvested_into", String(64), nullable=True),
+    Index(None, "model", "at"),
+    Index(None, "model", "labeled_at"),
+    Index(None, "input_digest"),
+)
+
+# Every label given for a prediction, corrections included (the prediction's row holds the
+# latest).
+prediction_feedback = Table(
+    "prediction_feedback",
+    metadata,
+    Column("id", SERIAL, primary_key=True, autoincrement=True),
+    Column("request_id", ID, nullable=False),
+    Column("label", Text, nullable=False),
+    Column("previous", Text, nullable=True),
+    Column("at", DOUBLE, nullable=False),
+    Column("who", String(250), nullable=False),
+    Column("source", String(32), nullable=False),
+    Index(None, "request_id"),
 )

@@ -21,7 +21,7 @@ from sqlalchemy import delete, or_, select
 from hone.blobs import BlobStore
 from hone.errors import HoneError, NotFoundError
 from hone.store.database import Database
-from hone.store.schema import artifacts, checkpoints, model_exports, model_versions
+from hone.store.schema import artifacts, checkpoints, model_exports, model_versions, predictions
 from hone.store.upsert import upsert
 
 __all__ = [
@@ -158,7 +158,12 @@ def collect_unreferenced(db: Database, blobs: BlobStore, digests: set[str]) -> N
             )
         ).all()
         referenced = {d for row in used for d in row}
-        for column in (artifacts.c.digest, model_versions.c.weights, model_exports.c.digest):
+        for column in (
+            artifacts.c.digest,
+            model_versions.c.weights,
+            model_exports.c.digest,
+            predictions.c.input_digest,
+        ):
             referenced |= set(conn.execute(select(column).where(column.in_(wanted))).scalars())
         for digest in wanted:
             if digest in referenced:

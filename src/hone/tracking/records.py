@@ -77,13 +77,15 @@ def encode_metric(key_bytes: bytes, value: float, step: int, timestamp: float) -
     return HEADER.pack(len(payload), zlib.crc32(payload)) + payload
 
 
-def encode_event(kind: str, data: dict[str, Any]) -> bytes:
-    """An event frame. JSON escapes every non-ASCII character, so any text is framed."""
+def encode_event(kind: str, data: dict[str, Any], *, limit: int = MAX_EVENT_BYTES) -> bytes:
+    """An event frame. JSON escapes every non-ASCII character, so any text is framed.
+    ``limit`` may be raised up to ``MAX_FRAME_BYTES`` for a record that cannot be split (one
+    large model input)."""
     payload = _EVENT_TAG + json.dumps({"kind": kind, **data}, separators=(",", ":")).encode()
-    if len(payload) > MAX_EVENT_BYTES:
+    if len(payload) > min(limit, MAX_FRAME_BYTES):
         raise ValidationError(
             f"one {kind} record would be {len(payload):,} bytes; the limit is "
-            f"{MAX_EVENT_BYTES:,} (log fewer or shorter values per call)"
+            f"{min(limit, MAX_FRAME_BYTES):,} (log fewer or shorter values per call)"
         )
     return HEADER.pack(len(payload), zlib.crc32(payload)) + payload
 

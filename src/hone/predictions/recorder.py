@@ -1,0 +1,282 @@
+"""Recording what a served model answered, off the request path and without losing it.
+
+``Recorder.record`` copies a batch into this process's journal segment (the tracking
+journal: a locked, memory-mapped file, so a ``kill -9`` loses nothing ``record`` returned
+from) and queues it in memory; the tracking flusher's thread writes queued batches to the
+store every ``interval`` seconds, idempotently (a row already stored is skipped). At most
+``max_queued_rows`` rows wait in memory: past that, and whenever the store cannot be reached,
+records wait in the journal only and are read back from it, so a server's memory stays
+bounded however long the store is away. A segment whose process died is written by the next
+server to start on the workspace (``replay_abandoned``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from hone.blobs import BlobStore
+from hone.errors import HoneError
+from hone.ids import new_id
+from hone.predictions.records import (
+    COLUMNS,
+    KIND,
+    Answered,
+    StoredRow,
+    decode_answered,
+    encode_answered,
+    stored_rows,
+)
+from hone.store.database import Database
+from hone.tracking.flusher import Flusher
+from hone.tracking.journal import JournalWriter, abandoned_segments, remove_segment, set_aside
+from hone.tracking.records import Event, Malformed
+from hone.tracking.scan import FrameScanner
+
+__all__ = ["Recorder", "RecorderStats", "replay_abandoned", "write_rows"]
+
+log = logging.getLogger("hone.predictions")
+
+#: Rows per store transaction.
+WRITE_ROWS = 2000
+#: A drained segment larger than this is replaced by a fresh one (the old one removed).
+ROTATE_BYTES = 64 << 20
+
+
+_INSERT = (
+    f"INSERT INTO predictions ({', '.join(COLUMNS)}) VALUES ({{marks}}) "
+    "ON CONFLICT (request_id) DO NOTHING"
+)
+
+
+def write_rows(db: Database, blobs: BlobStore, rows: list[StoredRow]) -> None:
+    """Store ``rows`` in one transaction; rows whose request id is stored already are
+    skipped, so writing the same records twice changes nothing. (The driver's own
+    executemany: SQLAlchemy's per-row work would double a server's recording cost.)"""
+    if not rows:
+        return
+    for row in rows:
+        if row.big_input is not None:
+            blobs.put_bytes(row.big_input)
+    mark = "?" if db.engine.dialect.paramstyle == "qmark" else "%s"
+    statement = _INSERT.format(marks=", ".join([mark] * len(COLUMNS)))
+    with db.write() as conn:
+        conn.exec_driver_sql(statement, [row.values() for row in rows])
+
+
+def _rows_of(records: Iterable[Event | Malformed | object], where: str) -> Iterator[StoredRow]:
+    for record in records:
+        if isinstance(record, Malformed):
+            log.warning(
+                "hone: skipping an unreadable prediction record in %s: %s", where, record.reason
+            )
+        elif isinstance(record, Event) and record.kind == KIND:
+            try:
+                batch = decode_answered(record)
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("hone: skipping a damaged prediction record in %s: %s", where, exc)
+                continue
+            yield from stored_rows(batch)
+
+
+class RecorderStats:
+    """Counters the server's /metrics shows (read without a lock: plain integers)."""
+
+    def __init__(self) -> None:
+        self.recorded = 0  # rows handed to record()
+        self.written = 0  # rows the store holds
+        self.queued = 0  # rows waiting in memory
+        self.spilled = 0  # rows that waited in the journal only (memory queue full)
+        self.failures = 0  # flushes that failed (the store unreachable, say)
+        self.full_since: float | None = None  # when the memory queue last filled up
+
+
+class Recorder:
+    """Journals answered batches and writes them to the store in the background."""
+
+    def __init__(
+        self,
+        db: Database,
+        blobs: BlobStore,
+        journal_dir: Path,
+        *,
+        interval: float = 0.5,
+        max_queued_rows: int = 100_000,
+    ) -> None:
+        self.id = f"predictions-{new_id()[:8]}"
+        self.lock = threading.Lock()  # one flush at a time (the flusher's, or close's)
+        self.db, self.blobs = db, blobs
+        self.journal_dir = journal_dir
+        self.max_queued_rows = max_queued_rows
+        self.stats = RecorderStats()
+        self._queue_lock = threading.Lock()  # record() and the hand-over to a flush
+        self._journal = JournalWriter(journal_dir)
+        self._queue: list[Answered] = []  # journaled, on their way to the store
+        self._queued_rows = 0
+        # Frames from this offset on are in the journal but not in memory; None: none are.
+        self._spill_from: int | None = None
+        self._flushed_to = 0  # every frame before this offset is in the store
+        self._closed = False
+        self._flusher = Flusher(interval=interval)
+        self._flusher.register(self)
+
+    # -- the request side -------------------------------------------------------------
+
+    def record(self, batch: Answered) -> None:
+        """Journal ``batch`` and queue it for the store (microseconds; no I/O wait)."""
+        frames = encode_answered(batch)
+        with self._queue_lock:
+            if self._closed:
+                raise HoneError("the prediction recorder is closed")
+            start = self._journal.offset
+            for frame in frames:
+                self._journal.write(frame)
+            self.stats.recorded += batch.rows
+            if self._spill_from is None and self._queued_rows + batch.rows <= self.max_queued_rows:
+                self._queue.append(batch)
+                self._queued_rows += batch.rows
+                self.stats.queued = self._queued_rows
+                return
+            if self._spill_from is None:
+                self._spill_from = start
+                self.stats.full_since = time.time()
+                log.warning(
+                    "hone: %d predictions wait to be written to the store; the rest wait in "
+                    "the journal %s until it catches up",
+                    self._queued_rows,
+                    self._journal.path,
+                )
+            self.stats.spilled += batch.rows
+
+    # -- the flusher's side -------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write what waits to the store (called under ``self.lock``)."""
+        with self._queue_lock:
+            queue, self._queue = self._queue, []
+            self._queued_rows = 0
+            self.stats.queued = 0
+            spill_from = self._spill_from
+            end = self._journal.offset
+            memory_end = spill_from if spill_from is not None else end
+        try:
+            rows = [row for batch in queue for row in stored_rows(batch)]
+            for chunk in range(0, len(rows), WRITE_ROWS):
+                write_rows(self.db, self.blobs, rows[chunk : chunk + WRITE_ROWS])
+            self._advance(memory_end, len(rows))
+            if spill_from is not None:
+                self._flush_journal(spill_from, end)
+        except Exception:
+            self.stats.failures += 1
+            with self._queue_lock:
+                # Everything past the last write is in the journal: read it back from there.
+                self._queue, self._queued_rows, self.stats.queued = [], 0, 0
+                self._spill_from = self._flushed_to
+                if self.stats.full_since is None:
+                    self.stats.full_since = time.time()
+            raise
+        self._maybe_rotate()
+
+    def _advance(self, offset: int, rows: int) -> None:
+        self._flushed_to = max(self._flushed_to, offset)
+        self.stats.written += rows
+
+    def _flush_journal(self, start: int, end: int) -> None:
+        scanner = FrameScanner(self._journal.fd, start, end)
+        rows: list[StoredRow] = []
+        last = start
+        for offset, record in scanner.frames():
+            rows.extend(_rows_of([record], str(self._journal.path)))
+            last = offset
+            if len(rows) >= WRITE_ROWS:
+                write_rows(self.db, self.blobs, rows)
+                self._advance(last, len(rows))
+                rows = []
+        if rows:
+            write_rows(self.db, self.blobs, rows)
+        self._advance(end, len(rows))
+        with self._queue_lock:
+            if self._spill_from is not None and self._journal.offset == end:
+                self._spill_from, self.stats.full_since = None, None
+            elif self._spill_from is not None:
+                self._spill_from = end  # written meanwhile: next time
+
+    def _maybe_rotate(self) -> None:
+        with self._queue_lock:
+            if (
+                self._closed
+                or self._spill_from is not None
+                or self._queue
+                or self._flushed_to < self._journal.offset
+                or self._journal.offset < ROTATE_BYTES
+            ):
+                return
+            old, self._journal = self._journal, JournalWriter(self.journal_dir)
+            self._flushed_to = 0
+        remove_segment(old.path)
+        old.close(trim=False)
+
+    def inherited_by_fork(self) -> None:
+        self._journal.abandon()
+
+    # -- ending -------------------------------------------------------------------------
+
+    def close(self) -> bool:
+        """Write everything recorded to the store and remove the journal segment. False if
+        the store could not take it all: the segment stays, for the next server (or
+        ``replay_abandoned``) to write."""
+        with self._queue_lock:
+            self._closed = True
+        self._flusher.unregister(self)
+        with self.lock:
+            try:
+                self.flush()
+                drained = True
+            except Exception as exc:
+                log.warning(
+                    "hone: %d predictions could not be written to the store now (%s); they "
+                    "are kept in %s and written when a server next starts on this workspace",
+                    self.stats.recorded - self.stats.written,
+                    exc,
+                    self._journal.path,
+                )
+                drained = False
+        if drained:
+            remove_segment(self._journal.path)
+            self._journal.close(trim=False)
+        else:
+            self._journal.close()
+        return drained
+
+    @property
+    def journal_path(self) -> Path:
+        return self._journal.path
+
+
+def replay_abandoned(db: Database, blobs: BlobStore, journal_dir: Path) -> int:
+    """Write to the store the predictions of segments whose process died (a server killed
+    or stopped while the store was away); returns how many rows were written. A segment is
+    removed once all of it is stored; a damaged one is set aside in ``damaged/``."""
+    written = 0
+    for segment in abandoned_segments(journal_dir):
+        size = segment.path.stat().st_size
+        scanner = FrameScanner(segment.fd, 0, size)
+        rows: list[StoredRow] = []
+        for _, record in scanner.frames():
+            rows.extend(_rows_of([record], str(segment.path)))
+            if len(rows) >= WRITE_ROWS:
+                write_rows(db, blobs, rows)
+                written += len(rows)
+                rows = []
+        if rows:
+            write_rows(db, blobs, rows)
+            written += len(rows)
+        if scanner.skipped:
+            where = set_aside(segment.path)
+            log.warning("hone: a damaged prediction journal was set aside in %s", where)
+        else:
+            remove_segment(segment.path)
+    return written

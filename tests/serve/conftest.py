@@ -1,0 +1,170 @@
+"""A served digits model: a trained workspace with two registered versions (digits@1, the
+stronger, is ``champion``), and real ``hone serve`` processes on loopback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+import hone.models
+from hone.config import Workspace
+from hone.tracking.tracker import close_trackers
+from tests.models.conftest import Trained, train_digits
+
+HONE = [sys.executable, "-m", "hone.cli.main"]
+
+
+@dataclass(frozen=True)
+class Served:
+    trained: Trained
+    rows: np.ndarray  # the test split's raw features
+    labels: np.ndarray
+
+    @property
+    def ws(self) -> Workspace:
+        return self.trained.ws
+
+
+def register_two(trained: Trained) -> None:
+    hone.models.register("digits", run=trained.strong, workspace=trained.ws)
+    hone.models.register("digits", run=trained.weak, workspace=trained.ws)
+    hone.models.alias("digits@1", "champion", workspace=trained.ws)
+
+
+def make_served(home: Path, store_uri: str | None = None) -> Served:
+    trained = train_digits(home, store_uri=store_uri)
+    register_two(trained)
+    rows, labels = trained.raw.to_numpy("test")
+    assert labels is not None
+    return Served(trained, np.array(rows, np.float64), np.array(labels))
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    yield make_served(tmp_path_factory.mktemp("served") / "ws")
+    close_trackers()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A ``hone serve`` process."""
+
+    proc: subprocess.Popen[str]
+    url: str
+    token: str | None = None
+    output: str = ""
+    client: httpx.Client = field(init=False)
+
+    def __post_init__(self) -> None:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        self.client = httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    def predict(self, rows: Any, model: str = "digits") -> httpx.Response:
+        instances = rows.tolist() if isinstance(rows, np.ndarray) else rows
+        return self.client.post(f"/v1/models/{model}/predict", json={"instances": instances})
+
+    def feedback(self, body: Any) -> httpx.Response:
+        return self.client.post("/v1/feedback", json=body)
+
+    def metric(self, name: str) -> float:
+        """The sum of a Prometheus series' samples whose name and labels start so."""
+        text = self.client.get("/metrics").text
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith(name):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+        self.client.close()
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            out, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        self.output += out or ""
+        return self.proc.returncode
+
+
+def start_server(
+    ws: Workspace,
+    ref: str,
+    *args: str,
+    token: str | None = None,
+    env: dict[str, str] | None = None,
+) -> Server:
+    port = free_port()
+    env = {
+        **os.environ,
+        "HONE_HOME": str(ws.home),
+        "PYTHONUNBUFFERED": "1",
+        "COLUMNS": "200",
+        **(env or {}),
+    }
+    env.pop("HONE_SERVE_TOKEN", None)
+    extra = ["--token", token] if token else []
+    proc = subprocess.Popen(
+        [*HONE, "serve", ref, "--port", str(port), *extra, *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    server = Server(proc, f"http://127.0.0.1:{port}", token)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            server.stop()
+            raise AssertionError(f"hone serve exited {proc.returncode}:\n{server.output}")
+        try:
+            if httpx.get(f"{server.url}/healthz", timeout=2).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    server.stop(signal.SIGKILL)
+    raise AssertionError(f"hone serve did not answer in 90 s:\n{server.output}")
+
+
+StartServer = Callable[..., Server]
+
+
+@pytest.fixture
+def server_of(served: Served) -> Iterator[StartServer]:
+    """Starts servers on the module's workspace; stops them after the test."""
+    started: list[Server] = []
+
+    def start(
+        ref: str = "digits@champion",
+        *args: str,
+        token: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Server:
+        server = start_server(served.ws, ref, *args, token=token, env=env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        if server.proc.poll() is None:
+            server.stop(signal.SIGTERM)
