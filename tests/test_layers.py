@@ -25,6 +25,7 @@ LAYERS = {
     "export": 3,
     "models": 3,
     "serve": 3,
+    "loop": 3,
     "cli": 5,
     "api": 5,
     "__init__": 5,

@@ -9,6 +9,7 @@ import typer
 from rich.text import Text
 
 from hone.cli.data import data_app
+from hone.cli.loop import loop_app
 from hone.cli.models import models_app
 from hone.cli.output import err_console
 from hone.cli.predictions import feedback_app, predictions_app
@@ -55,6 +56,7 @@ app.add_typer(tune_app, name="tune")
 app.add_typer(models_app, name="models")
 app.add_typer(predictions_app, name="predictions")
 app.add_typer(feedback_app, name="feedback")
+app.add_typer(loop_app, name="loop")
 app.add_typer(runs_app, name="runs")
 app.add_typer(data_app, name="data")
 app.add_typer(db_app, name="db")

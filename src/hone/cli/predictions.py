@@ -18,7 +18,7 @@ from hone.cli.output import console, fmt_time, print_json
 from hone.cli.state import state
 from hone.errors import ValidationError
 
-__all__ = ["feedback_app", "parse_since", "predictions_app"]
+__all__ = ["feedback_app", "parse_duration", "parse_since", "predictions_app"]
 
 predictions_app = typer.Typer(
     help="Application data: the predictions served models made, and how they do live.",
@@ -29,6 +29,15 @@ JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
 
 _AGO = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str, option: str) -> float:
+    """Seconds in ``30s``, ``1m``, ``2h``, ``1d``."""
+    match = _AGO.fullmatch(text.strip())
+    seconds = float(match.group(1)) * _UNITS[match.group(2)] if match else 0.0
+    if not match or not 0 < seconds <= 7 * 86400:
+        raise ValidationError(f"{option} {text!r}: give a duration such as 30s, 1m, 2h (up to 1w)")
+    return seconds
 
 
 def parse_since(text: str | None, now: float | None = None) -> float | None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from hone.data.api import get, import_dataset, list_datasets, versions
 from hone.data.compare import VersionDiff, diff, history
 from hone.data.dataset import DatasetVersion
-from hone.data.derive import append, filter, normalize, relabel, resplit
+from hone.data.derive import append, append_arrays, filter, normalize, relabel, resplit
 from hone.data.export import export
 from hone.data.splits import SplitWarning
 from hone.data.versions import DatasetInfo, VersionRow
@@ -40,6 +40,7 @@ __all__ = [
     "VersionDiff",
     "VersionRow",
     "append",
+    "append_arrays",
     "diff",
     "export",
     "filter",

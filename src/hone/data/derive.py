@@ -10,9 +10,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -21,17 +22,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from hone.data.arrays import ArraySource
 from hone.data.chunks import read_table, write_chunks
 from hone.data.commit import commit_version
 from hone.data.dataset import DatasetVersion, apply_transforms, features_of
-from hone.data.importers import TABLE_SUFFIXES, display_path, open_source
+from hone.data.importers import TABLE_SUFFIXES, display_path, open_source, sample_ids_for
 from hone.data.ingest import Options, ingest
 from hone.data.manifest import LABEL, SAMPLE_ID, SPLIT
 from hone.data.splits import SplitWarning, assign_splits, check_seed, parse_split_spec
 from hone.data.stats import merge_summaries, summarize
 from hone.errors import NotFoundError, ValidationError
 
-__all__ = ["append", "filter", "normalize", "relabel", "resplit"]
+__all__ = ["append", "append_arrays", "filter", "normalize", "relabel", "resplit"]
 
 
 def append(
@@ -98,6 +100,104 @@ def append(
     return commit_version(
         version.db, version.blobs, manifest, summary, _shown(source), home=version.home
     )
+
+
+def append_arrays(
+    version: DatasetVersion,
+    x: np.ndarray,
+    y: np.ndarray | None,
+    *,
+    splits: str | Sequence[str] | np.ndarray,
+    origin: str,
+    keys: Sequence[str] = (),
+    allow_nonfinite: bool = False,
+) -> tuple[DatasetVersion, np.ndarray]:
+    """A new version with the rows ``x`` (and labels ``y``) added from memory: rows that
+    come from outside a file (served predictions). ``splits`` names each row's split (or
+    one split for all); ``origin`` says where the rows came from (kept in the lineage);
+    ``keys`` (one per row, e.g. request ids) make the rows' sample ids: the same keyed
+    rows always get the same ids, and appending them twice is refused. Returns the new
+    version and the sample ids minted for the rows, in order."""
+    parent = version.manifest
+    x = np.asarray(x)
+    rows = len(x)
+    if not rows:
+        raise ValidationError(f"no rows to append to {version.ref}")
+    if x.shape[1:] != tuple(parent.features.shape):
+        raise ValidationError(
+            f"rows shaped {tuple(x.shape[1:])} do not fit {version.ref}, whose rows are "
+            f"{tuple(parent.features.shape)}"
+        )
+    if (y is None) != (parent.label is None):
+        raise ValidationError(f"give labels for {version.ref}'s rows, or none if it has none")
+    if y is not None and len(y) != rows:
+        raise ValidationError(f"{rows} rows but {len(y)} labels")
+    if keys and len(keys) != rows:
+        raise ValidationError(f"{rows} rows but {len(keys)} keys")
+    named = [splits] * rows if isinstance(splits, str) else [str(s) for s in splits]
+    if len(named) != rows:
+        raise ValidationError(f"{rows} rows but {len(named)} split names")
+    names = list(dict.fromkeys([*parent.splits, *named]))
+    for name in names:
+        parse_split_spec({name: 1.0})  # a split name hone accepts
+    index = {name: i for i, name in enumerate(names)}
+    assigned = np.fromiter((index[n] for n in named), dtype=np.int8, count=rows)
+    digest = hashlib.sha256()
+    digest.update(np.ascontiguousarray(x).tobytes())
+    for key in keys:
+        digest.update(key.encode() + b"\0")
+    if not keys and y is not None:
+        digest.update(np.asarray(y).tobytes())
+    existing = read_table(parent.chunks, version.blobs, columns=[SAMPLE_ID]).column(SAMPLE_ID)
+
+    def clashes(ids: np.ndarray) -> int:
+        return int(pc.sum(pc.is_in(pa.array(ids), value_set=existing)).as_py() or 0)
+
+    source = ArraySource(
+        "arrays",
+        origin,
+        x,
+        None if y is None else np.asarray(y),
+        parent.feature_names,
+        parent.label.name if parent.label else None,
+        digest.hexdigest(),
+    )
+    options = Options(
+        names=names,
+        fractions=[0.0] * len(names),
+        stratify=False,
+        seed=0,
+        allow_nonfinite=bool(allow_nonfinite),
+        feature_names=parent.feature_names,
+        shape=parent.features.shape,
+        dtype=np.dtype(parent.features.dtype),
+        label_dtype=np.dtype(parent.label.dtype) if parent.label else None,
+        clashes=clashes,
+        target=version.ref,
+        assigned=assigned,
+    )
+    done = ingest(source, options, version.blobs)
+    classes = parent.classes
+    if classes is not None and done.classes is not None:
+        classes = tuple(sorted(set(classes) | set(done.classes)))
+    counts = {name: int((assigned == i).sum()) for i, name in enumerate(names)}
+    manifest = replace(
+        parent,
+        chunks=parent.chunks + tuple(done.chunks),
+        splits=_counts_from(parent.splits, done.splits),
+        classes=classes,
+        parents=(version.id,),
+        lineage={
+            "op": "append",
+            "source": {"kind": "arrays", "digest": done.digest, "origin": origin},
+            "params": {"splits": {k: v for k, v in counts.items() if v}, "rows": rows},
+        },
+    )
+    summary = merge_summaries(_stats_only(version.summary), done.summary)
+    if done.warnings:
+        summary["warnings"] = done.warnings
+    new = commit_version(version.db, version.blobs, manifest, summary, origin, home=version.home)
+    return new, sample_ids_for(done.digest, rows)
 
 
 def relabel(version: DatasetVersion, labels: Mapping[int, Any]) -> DatasetVersion:

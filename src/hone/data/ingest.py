@@ -64,6 +64,8 @@ class Options:
     #: append: how many of these sample ids the parent already holds
     clashes: Callable[[np.ndarray], int] | None = None
     target: str = ""  # append: the parent's reference, for messages
+    #: append from arrays: each row's split, as an index into ``names`` (no fractions)
+    assigned: np.ndarray | None = None
 
 
 @dataclass
@@ -232,7 +234,9 @@ def _write(
     shape = options.shape if options.shape is not None else scan.shape
     counted = scan.labels.classes() if scan.labels is not None else None
     notes: list[str] = []
-    if options.stratify:
+    if options.assigned is not None:
+        codes = options.assigned.astype(np.int8)
+    elif options.stratify:
         assert scan.labels is not None and scan.labels.counts is not None and counted is not None
         sizes = [scan.labels.counts[c] for c in counted]
         allocation = allocate(sizes, options.fractions)

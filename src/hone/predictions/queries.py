@@ -46,7 +46,6 @@ class PredictionRecord:
     input: bytes | None  # raw, in the version's signature dtype; None when kept as a blob
     input_digest: str | None
     probabilities: list[float] | None
-    harvested_into: str | None
 
     def to_dict(self, *, with_input: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -60,7 +59,6 @@ class PredictionRecord:
             "latency_ms": self.latency_ms,
             "probabilities": self.probabilities,
             "input_digest": self.input_digest,
-            "harvested_into": self.harvested_into,
         }
         if with_input:
             out["input"] = None if self.input is None else self.input.hex()
@@ -83,7 +81,6 @@ def _record(row: Any) -> PredictionRecord:
         input=None if row.input is None else bytes(row.input),
         input_digest=row.input_digest,
         probabilities=probabilities,
-        harvested_into=row.harvested_into,
     )
 
 
@@ -127,16 +124,11 @@ def list_predictions(
         return [_record(row) for row in conn.execute(query)]
 
 
-def count_predictions(
-    db: Database, model: str, *, labeled: bool | None = None, harvested: bool | None = None
-) -> int:
-    clauses = [_where(model, None, labeled, None)]
-    if harvested is True:
-        clauses.append(predictions.c.harvested_into.is_not(None))
-    elif harvested is False:
-        clauses.append(predictions.c.harvested_into.is_(None))
+def count_predictions(db: Database, model: str, *, labeled: bool | None = None) -> int:
     with db.read() as conn:
-        count = conn.execute(select(func.count()).where(and_(*clauses))).scalar_one()
+        count = conn.execute(
+            select(func.count()).where(_where(model, None, labeled, None))
+        ).scalar_one()
     return int(count)
 
 

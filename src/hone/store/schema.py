@@ -33,6 +33,7 @@ __all__ = [
     "datasets",
     "experiments",
     "latest_metrics",
+    "loop_leases",
     "metadata",
     "metric_series",
     "metrics",
@@ -41,6 +42,7 @@ __all__ = [
     "model_versions",
     "params",
     "prediction_feedback",
+    "prediction_harvests",
     "predictions",
     "quarantine",
     "registered_models",
@@ -368,7 +370,6 @@ predictions = Table(
     Column("latency_ms", DOUBLE, nullable=False),
     Column("label", Text, nullable=True),
     Column("labeled_at", DOUBLE, nullable=True),
-    Column("harvested_into", String(64), nullable=True),
     Index(None, "model", "at"),
     Index(None, "model", "labeled_at"),
     Index(None, "input_digest"),
@@ -387,4 +388,29 @@ prediction_feedback = Table(
     Column("who", String(250), nullable=False),
     Column("source", String(32), nullable=False),
     Index(None, "request_id"),
+)
+
+# Which dataset versions took a labeled prediction in (harvest), as which sample and split.
+prediction_harvests = Table(
+    "prediction_harvests",
+    metadata,
+    Column("request_id", ID, primary_key=True),
+    Column("dataset_version", String(64), primary_key=True),
+    Column("sample_id", BigInteger, nullable=False),
+    Column("split", String(100), nullable=False),
+    Column("label", Text, nullable=False),
+    Index(None, "dataset_version"),
+)
+
+# Who is running the feedback loop of a model now: one loop run at a time per model, on any
+# number of machines (a lease, renewed while the run lives; a stale one may be taken over).
+loop_leases = Table(
+    "loop_leases",
+    metadata,
+    Column("model", KEY, primary_key=True),
+    Column("holder", ID, nullable=False),
+    Column("run_id", ID, nullable=True),
+    Column("who", String(250), nullable=False),
+    Column("started_at", DOUBLE, nullable=False),
+    Column("renewed_at", DOUBLE, nullable=False),
 )

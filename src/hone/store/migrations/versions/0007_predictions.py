@@ -1,5 +1,6 @@
 """Application data: every prediction a served model made (input inline or as a blob,
-output, latency, model version) and the labels given for them later, corrections kept.
+output, latency, model version), the labels given for them later (corrections kept), which
+dataset version harvested each, and the lease that lets one feedback loop run per model.
 
 Revision ID: 0007
 Revises: 0006
@@ -36,7 +37,6 @@ def upgrade() -> None:
         sa.Column("latency_ms", DOUBLE, nullable=False),
         sa.Column("label", sa.Text(), nullable=True),
         sa.Column("labeled_at", DOUBLE, nullable=True),
-        sa.Column("harvested_into", sa.String(64), nullable=True),
         sa.PrimaryKeyConstraint("request_id", name="pk_predictions"),
     )
     op.create_index("ix_predictions_model_at", "predictions", ["model", "at"])
@@ -54,8 +54,32 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_prediction_feedback"),
     )
     op.create_index("ix_prediction_feedback_request_id", "prediction_feedback", ["request_id"])
+    op.create_table(
+        "prediction_harvests",
+        sa.Column("request_id", ID, nullable=False),
+        sa.Column("dataset_version", sa.String(64), nullable=False),
+        sa.Column("sample_id", sa.BigInteger(), nullable=False),
+        sa.Column("split", sa.String(100), nullable=False),
+        sa.Column("label", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("request_id", "dataset_version", name="pk_prediction_harvests"),
+    )
+    op.create_index(
+        "ix_prediction_harvests_dataset_version", "prediction_harvests", ["dataset_version"]
+    )
+    op.create_table(
+        "loop_leases",
+        sa.Column("model", KEY, nullable=False),
+        sa.Column("holder", ID, nullable=False),
+        sa.Column("run_id", ID, nullable=True),
+        sa.Column("who", sa.String(250), nullable=False),
+        sa.Column("started_at", DOUBLE, nullable=False),
+        sa.Column("renewed_at", DOUBLE, nullable=False),
+        sa.PrimaryKeyConstraint("model", name="pk_loop_leases"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("loop_leases")
+    op.drop_table("prediction_harvests")
     op.drop_table("prediction_feedback")
     op.drop_table("predictions")
