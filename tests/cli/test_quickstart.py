@@ -37,7 +37,14 @@ def test_quickstart_trains_and_records(tmp_path: Path, capsys: pytest.CaptureFix
     }
     assert main(["--workspace", str(ws), "data", "log", "digits", "--json"]) == 0
     tree = json.loads(capsys.readouterr().out)
-    assert [(v["depth"], v["operation"]) for v in tree] == [(0, "import"), (1, "normalize")]
+    # import → normalize (trained on); the loop's harvest appended to the import and
+    # normalized again (production drifted far: its preprocessing was re-fitted).
+    assert [(v["depth"], v["operation"]) for v in tree] == [
+        (0, "import"),
+        (1, "normalize"),
+        (1, "append"),
+        (2, "normalize"),
+    ]
     assert tree[1]["id"] == run["inputs"][0]["version_id"]
     assert run["metrics"]["val/acc"]["value"] >= 0.95  # a real model, really trained
     assert run["metrics"]["val/acc"]["step"] == int(run["params"]["total_steps"])
@@ -49,17 +56,36 @@ def test_quickstart_trains_and_records(tmp_path: Path, capsys: pytest.CaptureFix
     assert "digits@1: ONNX" in out and "digits@1 is champion" in out
     assert "hone.models.load('digits@champion') → digits@1" in out and "truth" in out
     assert "source sklearn:digits" in out
-    assert main(["--workspace", str(ws), "models", "show", "digits@champion", "--json"]) == 0
+    assert main(["--workspace", str(ws), "models", "show", "digits@1", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["version"] == 1 and shown["run_id"] == run["id"]
     assert shown["checkpoint"]["step"] in [c["step"] for c in kept]
+    # Then the loop: digits@1 served, drifted traffic recorded and labeled, a challenger
+    # harvested, trained, promoted; the new traffic answered by it, far better.
+    assert "live accuracy" in out and "switched without a restart" in out
+    assert "harvested 1,150 labeled predictions" in out and "preprocessing refitted" in out
+    assert "promoted: digits@2 is the new champion" in out
+    assert main(["--workspace", str(ws), "predictions", "stats", "digits", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    by_version = {v["version"]: v for v in stats["versions"]}
+    assert by_version[1]["predictions"] == 1438 and by_version[1]["labeled"] == 1150
+    assert by_version[2]["predictions"] == 359 and by_version[2]["labeled"] == 359
+    assert by_version[2]["live_accuracy"] >= by_version[1]["live_accuracy"] + 0.4
+    assert main(["--workspace", str(ws), "runs", "list", "-e", "loop", "--json"]) == 0
+    loop_runs = json.loads(capsys.readouterr().out)
+    (loop_run,) = [r for r in loop_runs if r["tags"].get("hone.kind") == "loop"]
+    assert loop_run["tags"]["hone.loop"] == "promoted" and loop_run["status"] == "finished"
     # Running it again reuses the workspace and adds a second run (here without a study),
-    # registered as digits@2 and held to the champion's accuracy by a gate.
-    assert main(["quickstart", "--workspace", str(ws), "--epochs", "1", "--trials", "0"]) == 0
-    again = capsys.readouterr().out
-    assert "digits@2: ONNX" in again and "accuracy >= champion" in again
+    # registered as digits@3 and held to the champion's accuracy by a gate; --json prints
+    # only the summary.
+    args = ["quickstart", "--workspace", str(ws), "--epochs", "1", "--trials", "0", "--json"]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["registered"] == "digits@3" and summary["workspace"] == str(ws)
+    assert 0 <= summary["live_accuracy_before"] <= 1 and 0 <= summary["live_accuracy_after"] <= 1
+    assert summary["loop"]["outcome"] in ("promoted", "held")
     assert main(["--workspace", str(ws), "runs", "list", "-e", "quickstart-digits", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 2
     assert main(["--workspace", str(ws), "models", "history", "digits", "--json"]) == 0
     history = json.loads(capsys.readouterr().out)
-    assert history[0]["to"] == 1 and all(e["from"] == 1 for e in history[1:])
+    assert [e["to"] for e in history[:2]] == [1, 2]

@@ -84,7 +84,7 @@ def test_harvest_appends_the_labeled_predictions_the_base_lacks(fresh_served: Se
     ids = record_labeled(ws, inverted(x), y)
     champion, base = champion_base(model.db, model.blobs, ws.home, "digits", "champion")
     assert count_new_labels(model.db, "digits") == 50
-    done = harvest(model.db, model.blobs, "digits", base, fresh_share=0.2)
+    done = harvest(model.db, model.blobs, "digits", base, fresh_share=0.2, preprocessing="keep")
     new = done.version
     assert new.manifest.parents == (base.id,) and done.preprocessing == "kept"
     assert new.rows == base.rows + 50
@@ -108,7 +108,7 @@ def test_harvest_appends_the_labeled_predictions_the_base_lacks(fresh_served: Se
     with pytest.raises(NotFoundError, match="no labeled predictions"):
         harvest(model.db, model.blobs, "digits", new)
     # The same base again (a challenger that lost): the same rows, the same version.
-    again = harvest(model.db, model.blobs, "digits", base, fresh_share=0.2)
+    again = harvest(model.db, model.blobs, "digits", base, fresh_share=0.2, preprocessing="keep")
     assert again.version.id == new.id
     del champion
 
@@ -118,13 +118,30 @@ def test_harvest_can_refit_the_normalization(fresh_served: Served) -> None:
     model = opened(ws)
     record_labeled(ws, inverted(fresh_served.rows[:60]), fresh_served.labels[:60])
     _, base = champion_base(model.db, model.blobs, ws.home, "digits", "champion")
-    done = harvest(model.db, model.blobs, "digits", base, fresh_share=0.25, refit=True)
+    done = harvest(model.db, model.blobs, "digits", base, fresh_share=0.25, preprocessing="refit")
     (step,) = done.version.manifest.transforms
     (old,) = base.manifest.transforms
     assert done.preprocessing == "refitted"
     assert step["fitted_rows"] == old["fitted_rows"] + 45
     assert step["shift"] != old["shift"]
     assert done.version.manifest.parents != (base.id,)  # normalize(append(base's parent))
+
+
+def test_auto_preprocessing_refits_only_for_a_far_drift(fresh_served: Served) -> None:
+    ws = fresh_served.ws
+    model = opened(ws)
+    _, base = champion_base(model.db, model.blobs, ws.home, "digits", "champion")
+    record_labeled(ws, fresh_served.rows[:30], fresh_served.labels[:30])  # not drifted
+    near = harvest(model.db, model.blobs, "digits", base)
+    assert near.preprocessing == "kept" and "0.0% of the new values" in near.why
+    record_labeled(ws, inverted(fresh_served.rows[30:60]), fresh_served.labels[30:60])
+    far = harvest(model.db, model.blobs, "digits", base)
+    assert far.preprocessing == "refitted" and "drifted" in far.why
+    assert far.rows == 60  # the base lacks both groups
+    with pytest.raises(ValidationError, match="preprocessing"):
+        harvest(model.db, model.blobs, "digits", base, preprocessing="sometimes")
+    with pytest.raises(ValidationError, match="made by append"):
+        harvest(model.db, model.blobs, "digits", near.version, preprocessing="refit")
 
 
 @pytest.mark.parametrize("share", [-0.1, 0.95, float("nan"), True, "0.2"])

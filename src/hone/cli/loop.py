@@ -24,8 +24,11 @@ JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
 FRESH = typer.Option(
     0.2, "--fresh-share", help="Share of the freshest labeled predictions held out to judge on."
 )
-REFIT = typer.Option(
-    False, "--refit/--keep-preprocessing", help="Re-fit the normalization on the new train split."
+PREPROCESSING = typer.Option(
+    "auto",
+    "--preprocessing",
+    help="keep the champion's fitted normalization, refit it on the new train split, or auto "
+    "(refit only when production drifted far past it).",
 )
 
 
@@ -34,7 +37,7 @@ def harvest_cmd(
     name: str = typer.Argument(..., help="Model name."),
     champion: str = typer.Option("champion", "--champion", help="The alias whose data grows."),
     fresh_share: float = FRESH,
-    refit: bool = REFIT,
+    preprocessing: str = PREPROCESSING,
     json_out: bool = JSON,
 ) -> None:
     """A new dataset version: the champion's training data plus the labeled predictions it
@@ -48,7 +51,9 @@ def harvest_cmd(
     check_alias(champion)
     ws = opened(state.opened())
     _, base = champion_base(ws.db, ws.blobs, ws.workspace.home, name, champion)
-    done = harvest(ws.db, ws.blobs, name, base, fresh_share=fresh_share, refit=refit)
+    done = harvest(
+        ws.db, ws.blobs, name, base, fresh_share=fresh_share, preprocessing=preprocessing
+    )
     if json_out:
         print_json(done.to_dict())
         return
@@ -74,7 +79,7 @@ def run_cmd(
         1, "--min-new-labels", help="Do nothing unless this many new labels are waiting."
     ),
     fresh_share: float = FRESH,
-    refit: bool = REFIT,
+    preprocessing: str = PREPROCESSING,
     gate: str = typer.Option(
         "accuracy > champion", "--gate", help="What the challenger must satisfy to be promoted."
     ),
@@ -94,7 +99,7 @@ def run_cmd(
             name,
             min_new_labels=min_new_labels,
             fresh_share=fresh_share,
-            refit=refit,
+            preprocessing=preprocessing,
             gate=gate,
             nproc=nproc,
             workspace=ws,
@@ -106,7 +111,7 @@ def run_cmd(
             name,
             min_new_labels=min_new_labels,
             fresh_share=fresh_share,
-            refit=refit,
+            preprocessing=preprocessing,
             gate=gate,
             nproc=nproc,
             workspace=ws,
@@ -126,7 +131,7 @@ def watch_cmd(
         0, "--max-runs", help="Stop after this many loop runs (0: never)."
     ),
     fresh_share: float = FRESH,
-    refit: bool = REFIT,
+    preprocessing: str = PREPROCESSING,
     gate: str = typer.Option("accuracy > champion", "--gate", help="The promotion gate."),
     nproc: int = typer.Option(1, "--nproc", help="Training processes for each challenger."),
 ) -> None:
@@ -157,7 +162,7 @@ def watch_cmd(
                         name,
                         min_new_labels=min_new_labels,
                         fresh_share=fresh_share,
-                        refit=refit,
+                        preprocessing=preprocessing,
                         gate=gate,
                         nproc=nproc,
                         workspace=ws,

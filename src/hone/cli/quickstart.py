@@ -7,8 +7,10 @@ the best trial's params trained by two synchronous worker processes (DDP through
 torchrun), tracked as one run with its checkpoints and reporting the held-out test split;
 then the model registered (``digits@N``, its ONNX export verified against the eager model),
 made ``champion`` (through a promotion gate once there is one), loaded back as a predictor
-without PyTorch, a few predictions beside the truth, and its lineage. Later issues grow
-this into the whole loop (serving, feedback).
+without PyTorch, a few predictions beside the truth, and its lineage; then the whole loop
+(``quickstart_loop``): the champion served on loopback, drifted production traffic, labels
+sent back, a challenger harvested, trained and promoted, and live accuracy before and
+after. ``--json`` prints a summary of it all instead.
 """
 
 from __future__ import annotations
@@ -47,8 +49,35 @@ def quickstart(
         8, min=0, max=100, help="Trials of the study before training (0: no study)."
     ),
     trial_epochs: int = typer.Option(8, min=1, help="Epochs of each trial."),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary only."),
 ) -> None:
-    """Tune and train the builtin CNN on the bundled digits, tracked by hone."""
+    """The whole loop on the bundled digits: import, tune, train (two synchronous workers),
+    register and export, serve, drifted traffic, labels, retrain, promote, live accuracy."""
+    from hone.cli.output import print_json
+    from hone.cli.quickstart_loop import live_loop
+
+    started_all = time.perf_counter()
+    console.quiet = json_out
+    try:
+        summary = _quickstart(workspace, epochs, lr, seed, workers, trials, trial_epochs)
+        live = live_loop(summary.pop("_ws"), summary.pop("_raw"), seed, workers)
+    finally:
+        console.quiet = False
+    summary.update(live.to_dict(), seconds=round(time.perf_counter() - started_all, 1))
+    if json_out:
+        print_json(summary)
+        return
+    console.print(
+        f"\n[bold]lift[/]      live accuracy on drifted traffic: {live.before:.1%} "
+        f"(digits@{live.version_before}) → [bold green]{live.after:.1%}[/] "
+        f"(digits@{live.version_after}), in {summary['seconds']:.0f} s"
+    )
+    _look(summary["_home"], summary["run_id"], summary["trials"])
+
+
+def _quickstart(
+    workspace: Path, epochs: int, lr: float, seed: int, workers: int, trials: int, trial_epochs: int
+) -> dict[str, Any]:
     from hone.train.launch import Topology, launch, prepare
 
     ws, result = init_workspace(workspace)
@@ -108,23 +137,39 @@ def quickstart(
         f"  checkpoints: {len(checkpoints)} kept, at steps "
         f"{', '.join(str(c.step) for c in checkpoints)} (parameter library)"
     )
-    _register(ws, recorded.id, raw)
-    home = f"HONE_HOME={ws.home}"
+    version = _register(ws, recorded.id, raw)
+    return {
+        "workspace": str(ws.home),
+        "run_id": recorded.id,
+        "test_accuracy": accuracy.value if accuracy is not None else None,
+        "registered": version,
+        "trials": trials,
+        "_ws": ws,
+        "_raw": raw,
+        "_home": str(ws.home),
+    }
+
+
+def _look(home_dir: str, run_id: str, trials: int) -> None:
+    home = f"HONE_HOME={home_dir}"
     hone = _command_name()
     console.print("\nLook at it:")
     for command in (
         "runs list",
-        f"runs show {recorded.id[:12]}",
-        f"runs metrics {recorded.id[:12]} val/acc",
-        f"runs checkpoints {recorded.id[:12]}",
+        f"runs show {run_id[:12]}",
+        f"runs metrics {run_id[:12]} val/acc",
+        f"runs checkpoints {run_id[:12]}",
         "runs list -f \"metrics.val/acc > 0.9\" -o 'metrics.val/acc desc'",
         "data log digits",
-        f"data show {raw.ref}",
-        f"train --resume {recorded.id[:12]}",
+        f"train --resume {run_id[:12]}",
         "models list",
         "models show digits@champion",
         "models history digits",
-        f"models evaluate digits@champion --on {raw.ref}:test",
+        "predictions stats digits",
+        "predictions list digits --labeled",
+        "runs list -e loop",
+        "serve digits@champion",
+        "loop run digits --min-new-labels 100",
         *(["tune list"] if trials else []),
     ):
         # soft_wrap: commands stay on one line, to be copied whole.
@@ -174,7 +219,7 @@ def _study(
     return dict(best["params"])
 
 
-def _register(ws: Workspace, run_id: str, raw: Any) -> None:
+def _register(ws: Workspace, run_id: str, raw: Any) -> str:
     """The run's best checkpoint registered and exported (ONNX, verified), made champion
     (the first time by hand, later through a gate), loaded back, asked, and traced."""
     import hone.models
@@ -221,6 +266,7 @@ def _register(ws: Workspace, run_id: str, raw: Any) -> None:
         )
     _, tree = hone.models.show("digits@champion", workspace=ws)
     console.print(lineage_tree(tree))
+    return version.ref
 
 
 def _command_name() -> str:

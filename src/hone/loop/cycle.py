@@ -104,7 +104,7 @@ def run_loop(
     *,
     min_new_labels: int = 1,
     fresh_share: float = 0.2,
-    refit: bool = False,
+    preprocessing: str = "auto",
     gate: str = DEFAULT_GATE,
     champion: str = "champion",
     challenger: str = "challenger",
@@ -150,7 +150,7 @@ def run_loop(
                 "base": f"{base.name}@{base.id}",
                 "min_new_labels": min_new_labels,
                 "fresh_share": fresh_share,
-                "refit": refit,
+                "preprocessing": preprocessing,
                 "gate": gate,
                 "nproc": nproc,
             },
@@ -167,7 +167,7 @@ def run_loop(
                 base,
                 run,
                 fresh_share,
-                refit,
+                preprocessing,
                 gate,
                 champion,
                 challenger,
@@ -209,7 +209,7 @@ def _steps(
     base: DatasetVersion,
     run: Any,
     fresh_share: float,
-    refit: bool,
+    preprocessing: str,
     gate: str,
     champion: str,
     challenger: str,
@@ -218,7 +218,9 @@ def _steps(
 ) -> None:
     name = version.model
     tell(f"harvesting {result.new_labels} labeled predictions into {base.name}")
-    harvested: Harvest = harvest(ws.db, ws.blobs, name, base, fresh_share=fresh_share, refit=refit)
+    harvested: Harvest = harvest(
+        ws.db, ws.blobs, name, base, fresh_share=fresh_share, preprocessing=preprocessing
+    )
     data = harvested.version
     result.harvest = harvested.to_dict()
     run.log_input(data)
@@ -232,7 +234,7 @@ def _steps(
         )
     tell(
         f"{data.ref}: {harvested.rows} labeled predictions added ({harvested.splits['train']} "
-        f"train, {harvested.splits['fresh']} fresh; preprocessing {harvested.preprocessing})"
+        f"train, {harvested.splits['fresh']} fresh); preprocessing {harvested.why}"
     )
     params = dict(version.body.get("params") or {})
     recipe = str(version.body["recipe"])

@@ -8,13 +8,15 @@ The freshest share of those rows, by when they were predicted, is held out as th
 split, for evaluating champion and challenger on data neither trained on; the rest join
 ``train``.
 
-Preprocessing is kept by default: the new rows are raw features, and the base's fitted
-transform (normalize) stays in the manifest and applies to them when they are read. So the
-challenger sees the same feature scaling the champion was trained and judged with, and the
-comparison between them is about the data alone. ``refit=True`` re-fits the transform on the
-new train split instead (appending to the base's own parent, then normalizing again with
-the same method): worth it once production rows are a large share of the training data and
-their scale differs.
+Preprocessing, ``auto`` by default: the new rows are raw features, and the base's fitted
+transform (normalize) is *kept* — it stays in the manifest and applies to them when they are
+read — so the challenger sees the feature scaling the champion was trained and judged with,
+and the two differ by their data alone. Unless production has drifted so far that the kept
+scaling would feed the network values it cannot learn from (more than ``FAR_SHARE`` of the
+new rows' values beyond ``FAR_Z`` fitted standard deviations: a pixel that was always dark
+and now is bright): then it is *re-fitted* on the new train split (appended to the base's
+own parent, normalized again by the same method). ``keep`` and ``refit`` force either; the
+harvest says which it did and why.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import numpy as np
 from sqlalchemy import and_, exists, select
 
 from hone.blobs import BlobStore
-from hone.data.dataset import DatasetVersion
+from hone.data.dataset import DatasetVersion, apply_transforms
 from hone.data.derive import append_arrays, normalize
 from hone.data.versions import get_row
 from hone.errors import NotFoundError, ValidationError
@@ -42,6 +44,10 @@ __all__ = ["FRESH_SPLIT", "Harvest", "ancestry", "count_new_labels", "harvest"]
 
 FRESH_SPLIT = "fresh"
 TRAIN_SPLIT = "train"
+PREPROCESSING = ("auto", "keep", "refit")
+#: auto re-fits when more than FAR_SHARE of the new values lie beyond FAR_Z (kept scaling).
+FAR_Z = 10.0
+FAR_SHARE = 0.01
 #: Request ids per query when rows are read back or links written.
 _CHUNK = 900
 
@@ -114,9 +120,11 @@ def harvest(
     base: DatasetVersion,
     *,
     fresh_share: float = 0.2,
-    refit: bool = False,
+    preprocessing: str = "auto",
 ) -> Harvest:
     """A new version: ``base`` plus ``model``'s labeled predictions it does not hold."""
+    if preprocessing not in PREPROCESSING:
+        raise ValidationError(f"preprocessing {preprocessing!r}: give auto, keep or refit")
     if isinstance(fresh_share, bool) or not isinstance(fresh_share, (int, float)):
         raise ValidationError(f"fresh share {fresh_share!r}: give a number from 0 to 0.9")
     if not 0 <= fresh_share <= 0.9 or math.isnan(fresh_share):
@@ -146,43 +154,67 @@ def harvest(
     splits = [TRAIN_SPLIT] * (len(rows) - fresh) + [FRESH_SPLIT] * fresh
     request_ids = [r.request_id for r in rows]
     origin = f"labeled predictions of {model}"
-    target, preprocessing, why = base, "kept", _KEPT
+    refit, why = _decide(preprocessing, base, x)
+    target, method = base, ""
     if refit:
-        target, method, why = _refit_target(base)
-        preprocessing = "refitted"
+        target, method = _refit_target(base)
     appended, sample_ids = append_arrays(
         target, x, labels, splits=splits, origin=origin, keys=request_ids
     )
-    new = appended
-    if refit:
-        new = normalize(appended, method=method, fit_split=TRAIN_SPLIT)
+    new = normalize(appended, method=method, fit_split=TRAIN_SPLIT) if refit else appended
     _link(db, new.id, request_ids, sample_ids, splits, [r.label for r in rows])
     counts = {name: splits.count(name) for name in (TRAIN_SPLIT, FRESH_SPLIT)}
-    return Harvest(model, base, new, len(rows), counts, preprocessing, why, request_ids)
+    done = "refitted" if refit else "kept"
+    return Harvest(model, base, new, len(rows), counts, done, why, request_ids)
 
 
-_KEPT = (
-    "kept: the base's fitted normalization applies to the new raw rows as they are read, so "
-    "challenger and champion see the same feature scaling and differ by their data alone"
-)
+def _far_share(base: DatasetVersion, x: np.ndarray) -> float:
+    """The share of the new rows' values that the kept scaling puts beyond ``FAR_Z``."""
+    scaled = apply_transforms(x.astype(np.float64), base.manifest.transforms)
+    with np.errstate(all="ignore"):
+        return float(np.mean(np.abs(scaled) > FAR_Z))
 
 
-def _refit_target(base: DatasetVersion) -> tuple[DatasetVersion, str, str]:
-    lineage = base.summary.get("lineage", {})
-    if base.row.operation != "normalize" or len(base.row.parents) != 1:
+def _decide(preprocessing: str, base: DatasetVersion, x: np.ndarray) -> tuple[bool, str]:
+    normalized = base.row.operation == "normalize" and len(base.row.parents) == 1
+    if preprocessing == "refit" and not normalized:
         raise ValidationError(
-            f"--refit re-fits a normalization, but {base.ref} was made by "
+            f"re-fitting re-fits a normalization, but {base.ref} was made by "
             f"{base.row.operation}, not normalize"
         )
+    if not base.manifest.transforms:
+        return False, "kept: the base has no fitted preprocessing"
+    far = _far_share(base, x)
+    said = f"{far:.1%} of the new values lie beyond {FAR_Z:g} fitted standard deviations"
+    if preprocessing == "refit":
+        return (
+            True,
+            f"refitted (asked; {said}): the normalization was fitted again on the new train split",
+        )
+    if preprocessing == "keep" or far <= FAR_SHARE:
+        return False, (
+            f"kept ({said}): the base's fitted normalization applies to the new raw rows, so "
+            "challenger and champion see the same scaling and differ by their data alone"
+        )
+    if not normalized:
+        return False, (
+            f"kept although {said}: {base.ref} was made by {base.row.operation}, so there is "
+            "no normalization of its own to fit again"
+        )
+    return True, (
+        f"refitted: {said} (production has drifted past the scaling fitted on the old "
+        "data), so the normalization was fitted again on the new train split"
+    )
+
+
+def _refit_target(base: DatasetVersion) -> tuple[DatasetVersion, str]:
+    """The version the base normalized, and the method it used."""
     row = get_row(base.db, base.row.parents[0])
     if row is None:
         raise NotFoundError(f"{base.ref}'s parent version is not recorded")
-    method = str(lineage.get("params", {}).get("method", "standard"))
-    why = (
-        f"refitted: the new rows joined {base.ref}'s parent and the {method} normalization "
-        "was fitted again on the new train split"
-    )
-    return DatasetVersion(row, base.blobs, base.db, base.home), method, why
+    params = base.summary.get("lineage", {}).get("params", {})
+    method = str(params.get("method", "standard"))
+    return DatasetVersion(row, base.blobs, base.db, base.home), method
 
 
 def _inputs(
