@@ -41,12 +41,15 @@ TRAIN_BENCHES = ("train_loop", "train_scaling", "train_restart")
 TUNE_BENCHES = ("tune_trial_cost", "tune_digits")
 #: bench_models.py's benchmarks.
 MODELS_BENCHES = ("models_predict",)
+#: bench_serve.py's benchmarks.
+SERVE_BENCHES = ("serve_http", "serve_memory")
 #: The scripts that schedule their own trials, their benchmarks, and whether they take
 #: MLflow's interpreter (--mlflow-python) for a side of their own.
 SCRIPTS = {
     "bench_train.py": (TRAIN_BENCHES, True),
     "bench_tune.py": (TUNE_BENCHES, False),
     "bench_models.py": (MODELS_BENCHES, True),
+    "bench_serve.py": (SERVE_BENCHES, True),
 }
 
 
@@ -101,8 +104,8 @@ def train_benchmarks(
     workdir: Path, quick: bool, mlflow: str | None, script: str = "bench_train.py"
 ) -> dict[str, dict[str, Any]]:
     """The training engine's benchmarks (bench_train.py), tuning's (bench_tune.py) or
-    serving's (bench_models.py): one process per benchmark, which spawns and interleaves
-    its own trials (hone, plain PyTorch, Optuna or onnxruntime, MLflow)."""
+    serving's (bench_models.py, bench_serve.py): one process per benchmark, which spawns
+    and interleaves its own trials (hone, plain PyTorch, Optuna, onnxruntime, MLflow)."""
     results: dict[str, dict[str, Any]] = {}
     benches, takes_mlflow = SCRIPTS[script]
     for bench in benches:
@@ -154,6 +157,7 @@ STEPS = (
     "train",
     "tune",
     "models",
+    "serve",
 )
 
 
@@ -177,6 +181,8 @@ def run_step(
         return train_benchmarks(workdir / "tune", quick, mlflow, "bench_tune.py")
     if name == "models":
         return train_benchmarks(workdir / "models", quick, mlflow, "bench_models.py")
+    if name == "serve":
+        return train_benchmarks(workdir / "serve", quick, mlflow, "bench_serve.py")
     if name == "kill9":
         return kill9(workdir, quick)
     if name == "data":
@@ -235,6 +241,7 @@ def main() -> None:
     failed += [f"train/{k}" for k, v in b.get("train", {}).items() if "failed" in v]
     failed += [f"tune/{k}" for k, v in b.get("tune", {}).items() if "failed" in v]
     failed += [f"models/{k}" for k, v in b.get("models", {}).items() if "failed" in v]
+    failed += [f"serve/{k}" for k, v in b.get("serve", {}).items() if "failed" in v]
     if failed:
         raise SystemExit(f"benchmarks FAILED: {', '.join(failed)} (the others are recorded)")
 

@@ -44,6 +44,8 @@ class Sizes:
     restart_trials: int = 3
     model_epochs: int = 10  # epochs of the digits CNN the serving benchmark loads
     predict_calls: int = 5_000  # timed batch-1 predictions per serving trial
+    serve_seconds: float = 8.0  # wrk's duration per connection count (bench_serve.py)
+    memory_predictions: int = 1_000_000  # recorded by one server (bench_serve.py)
     predict_batches: int = 2_000  # timed batch-64 predictions per serving trial
 
     @classmethod
@@ -73,6 +75,8 @@ class Sizes:
             restart_trials=1,
             model_epochs=1,
             predict_calls=300,
+            serve_seconds=1.0,
+            memory_predictions=20_000,
             predict_batches=50,
         )
 

@@ -137,6 +137,8 @@ class Batcher:
         ids = self._ids.take(len(x))
         outputs = prediction.labels.tolist()
         probabilities = prediction.probabilities
+        if probabilities is not None:  # answers write rows of it as they are in memory
+            probabilities = np.ascontiguousarray(probabilities, np.float32)
         self.metrics.batch(len(x))
         if self.recorder is not None:
             self._record(served, x, ids, outputs, probabilities, items, now)
@@ -175,7 +177,7 @@ class Batcher:
             request_ids=ids,
             inputs=x,
             outputs=outputs,
-            probabilities=None if probabilities is None else probabilities.astype(np.float32),
+            probabilities=probabilities,
             latency_ms=latency,
         )
         try:

@@ -4,10 +4,10 @@ names what was expected."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
+import orjson
 from starlette.requests import ClientDisconnect, Request
 
 from hone.errors import ValidationError
@@ -55,9 +55,12 @@ async def read_json(request: Request, limit: int) -> tuple[Any, bytes]:
     if not body:
         raise Refusal(400, "the body is empty; send JSON", "not_json")
     try:
-        return json.loads(body), body
-    except (ValueError, RecursionError) as exc:
-        raise Refusal(400, f"the body is not JSON: {str(exc)[:200]}", "not_json") from None
+        return orjson.loads(body), body
+    except orjson.JSONDecodeError as exc:
+        hint = ""
+        if b"NaN" in body or b"Infinity" in body:
+            hint = " (NaN and Infinity are not JSON numbers, nor features a model can use)"
+        raise Refusal(400, f"the body is not JSON: {str(exc)[:200]}{hint}", "not_json") from None
 
 
 def instances_of(body: Any, text: bytes, predictor: Predictor, max_instances: int) -> np.ndarray:

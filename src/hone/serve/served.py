@@ -37,6 +37,16 @@ class Served:
     def number(self) -> int:
         return self.version.version
 
+    def takes(self) -> dict[str, Any]:
+        """What a request must send, in short (the whole signature: GET /v1/models/NAME)."""
+        signature = self.predictor.signature
+        return {
+            "input": str(signature),
+            "dtype": signature.dtype,
+            "shape": list(signature.shape),
+            "classes": None if signature.classes is None else list(signature.classes),
+        }
+
     def describe(self, ref: ModelRef) -> dict[str, Any]:
         signature = self.version.signature
         return {

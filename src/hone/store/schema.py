@@ -371,8 +371,21 @@ predictions = Table(
     Column("label", Text, nullable=True),
     Column("labeled_at", DOUBLE, nullable=True),
     Index(None, "model", "at"),
-    Index(None, "model", "labeled_at"),
-    Index(None, "input_digest"),
+)
+# Partial indexes: a prediction's row is written with neither a label nor (mostly) a blob,
+# so the serving path pays for neither index.
+Index(
+    "ix_predictions_model_labeled_at",
+    predictions.c.model,
+    predictions.c.labeled_at,
+    sqlite_where=predictions.c.label.is_not(None),
+    postgresql_where=predictions.c.label.is_not(None),
+)
+Index(
+    "ix_predictions_input_digest",
+    predictions.c.input_digest,
+    sqlite_where=predictions.c.input_digest.is_not(None),
+    postgresql_where=predictions.c.input_digest.is_not(None),
 )
 
 # Every label given for a prediction, corrections included (the prediction's row holds the

@@ -40,8 +40,23 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("request_id", name="pk_predictions"),
     )
     op.create_index("ix_predictions_model_at", "predictions", ["model", "at"])
-    op.create_index("ix_predictions_model_labeled_at", "predictions", ["model", "labeled_at"])
-    op.create_index("ix_predictions_input_digest", "predictions", ["input_digest"])
+    # Partial: rows are written with neither a label nor (mostly) a blob digest.
+    labeled = sa.text("label IS NOT NULL")
+    op.create_index(
+        "ix_predictions_model_labeled_at",
+        "predictions",
+        ["model", "labeled_at"],
+        sqlite_where=labeled,
+        postgresql_where=labeled,
+    )
+    blob = sa.text("input_digest IS NOT NULL")
+    op.create_index(
+        "ix_predictions_input_digest",
+        "predictions",
+        ["input_digest"],
+        sqlite_where=blob,
+        postgresql_where=blob,
+    )
     op.create_table(
         "prediction_feedback",
         sa.Column("id", SERIAL, autoincrement=True, nullable=False),
