@@ -26,6 +26,7 @@ from report import (
 )
 from report_data import data_rows
 from report_models import models_rows
+from report_serve import serve_rows
 from report_train import train_rows
 from report_tune import tune_rows
 
@@ -45,6 +46,7 @@ def table(b: dict[str, Any], sizes: dict[str, Any]) -> list[Row]:
         "train": train_rows,
         "tune": tune_rows,
         "models": models_rows,
+        "serve": serve_rows,
     }
     rows: list[Row] = []
     for name, build in builders.items():
