@@ -80,6 +80,7 @@ def test_data_api_surface() -> None:
         "VersionDiff",
         "VersionRow",
         "append",
+        "append_arrays",
         "diff",
         "export",
         "filter",

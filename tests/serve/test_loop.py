@@ -133,7 +133,7 @@ def test_auto_preprocessing_refits_only_for_a_far_drift(fresh_served: Served) ->
     _, base = champion_base(model.db, model.blobs, ws.home, "digits", "champion")
     record_labeled(ws, fresh_served.rows[:30], fresh_served.labels[:30])  # not drifted
     near = harvest(model.db, model.blobs, "digits", base)
-    assert near.preprocessing == "kept" and "0.0% of the new values" in near.why
+    assert near.preprocessing == "kept" and "0.0% of the new rows" in near.why
     record_labeled(ws, inverted(fresh_served.rows[30:60]), fresh_served.labels[30:60])
     far = harvest(model.db, model.blobs, "digits", base)
     assert far.preprocessing == "refitted" and "drifted" in far.why

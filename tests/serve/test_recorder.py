@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from sqlalchemy import update
 
 from hone.blobs import BlobStore, open_blob_store
 from hone.config import Workspace
@@ -25,6 +26,7 @@ from hone.predictions import (
 )
 from hone.predictions.records import INLINE_INPUT_BYTES
 from hone.store.database import Database, database_for
+from hone.store.schema import predictions
 from hone.tracking.checkpoints import collect_unreferenced
 
 
@@ -149,15 +151,18 @@ def test_a_killed_process_journal_is_written_by_the_next(sqlite_workspace: Works
 
 
 def test_replaying_twice_changes_nothing_and_keeps_labels(sqlite_workspace: Workspace) -> None:
-    from hone.predictions import give_feedback
-
     db, blobs = _stores(sqlite_workspace)
     journal = sqlite_workspace.journal_dir / "predictions"
     recorder = Recorder(db, blobs, journal, interval=3600)
     recorder.record(_batch(0, 3))
     with recorder.lock:
         recorder.flush()
-    give_feedback(db, f"{1:032x}", 2)
+    with db.write() as conn:  # a label given meanwhile (model "m" is not registered here)
+        conn.execute(
+            update(predictions)
+            .where(predictions.c.request_id == f"{1:032x}")
+            .values(label="2", labeled_at=time.time())
+        )
     # The process "dies" with its segment on disk: replay rewrites rows already stored.
     segment = recorder.journal_path
     copy = journal / "copy.jnl"

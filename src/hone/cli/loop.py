@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from typing import Any
@@ -15,6 +16,8 @@ from hone.cli.state import state
 from hone.errors import ConflictError, HoneError, ValidationError, exit_code_for
 
 __all__ = ["loop_app"]
+
+log = logging.getLogger("hone.loop")
 
 loop_app = typer.Typer(
     help="The feedback loop: harvest labeled predictions, retrain, promote if better.",
@@ -176,6 +179,14 @@ def watch_cmd(
                 err_console.print(
                     f"[red]the loop failed[/] (exit {exit_code_for(exc)}): {escape(str(exc))}; "
                     "the champion is unchanged; trying again at the next check"
+                )
+                runs += 1
+            except Exception as exc:  # a watch outlives any one run's failure
+                log.exception("hone: a loop run failed unexpectedly")
+                err_console.print(
+                    f"[red]the loop failed[/]: {escape(type(exc).__name__)}: "
+                    f"{escape(str(exc)[:300])}; the champion is unchanged; trying again at the "
+                    "next check"
                 )
                 runs += 1
             if max_runs and runs >= max_runs:

@@ -102,7 +102,8 @@ def list_cmd(
     for column in ("request id", "at (UTC)", "version", "prediction", "p", "label", "ms"):
         table.add_column(column, justify="right" if column in ("version", "p", "ms") else "left")
     for r in records:
-        p = max(r.probabilities) if r.probabilities else None
+        known = [v for v in r.probabilities or () if v is not None]
+        p = max(known) if known else None
         label = "-" if r.label is None else escape(str(r.label))
         if r.label is not None and r.label != r.prediction:
             label = f"[red]{label}[/]"
@@ -145,7 +146,8 @@ def stats_cmd(
         print_json(stats)
         return
     if not stats["predictions"]:
-        console.print(f"no predictions of {escape(name)} yet")
+        when = f" since {fmt_time(start)} UTC" if start is not None else " yet"
+        console.print(f"no predictions of {escape(name)}{when}")
         return
     live = "live_mae" if "live_mae" in stats else "live_accuracy"
     shown = (lambda v: "-" if v is None else f"{v:.4g}") if live == "live_mae" else _pct
@@ -222,9 +224,11 @@ def import_cmd(
 def _read_labels(path: Path) -> list[Any]:
     from hone.predictions import FeedbackItem
 
+    _regular_file(path)
     try:
-        with path.open(newline="", encoding="utf-8") as f:
-            reader = csv.reader(f)
+        # utf-8-sig: a byte-order mark (what spreadsheets write) is not part of the header.
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f, strict=True)
             header = next(reader, None)
             if header is None:
                 raise ValidationError(f"{path} is empty: give a header request_id,label and rows")
@@ -232,28 +236,49 @@ def _read_labels(path: Path) -> list[Any]:
             if "request_id" not in names or "label" not in names:
                 raise ValidationError(
                     f"{path}: the header must name request_id and label (it has "
-                    f"{', '.join(map(repr, header[:5]))})"
+                    f"{', '.join(repr(h[:40]) for h in header[:5])})"
                 )
             rid, lab = names.index("request_id"), names.index("label")
             items = []
-            for line, row in enumerate(reader, start=2):
+            lines: dict[str, int] = {}
+            for row in reader:
+                line = reader.line_num
                 if not row or all(not cell.strip() for cell in row):
                     continue
                 if len(row) != len(header):
                     raise ValidationError(
                         f"{path} line {line}: {len(row)} fields, the header has {len(header)}"
                     )
-                items.append(FeedbackItem(row[rid].strip(), row[lab], f"{path} line {line}"))
+                request_id = row[rid].strip()
+                if request_id in lines:
+                    raise ValidationError(
+                        f"{path}: request id {request_id[:40]!r} is on lines {lines[request_id]} "
+                        f"and {line}; give each prediction one label"
+                    )
+                lines[request_id] = line
+                items.append(FeedbackItem(request_id, row[lab], f"{path} line {line}"))
     except UnicodeDecodeError:
         raise ValidationError(f"{path} is not UTF-8 text: give a CSV file") from None
     except csv.Error as exc:
         raise ValidationError(f"{path} is not a readable CSV file: {exc}") from None
-    except IsADirectoryError:
-        raise ValidationError(f"{path} is a folder: give a CSV file") from None
-    except FileNotFoundError:
-        raise ValidationError(f"{path} does not exist") from None
     except OSError as exc:
         raise ValidationError(f"cannot read {path}: {exc.strerror or exc}") from None
     if not items:
         raise ValidationError(f"{path} has no labels after its header")
     return items
+
+
+def _regular_file(path: Path) -> None:
+    """A CSV file, not a folder, a FIFO (which would wait forever) or a device."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ValidationError(f"{path} does not exist") from None
+    except OSError as exc:
+        raise ValidationError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(mode):
+        raise ValidationError(f"{path} is a folder: give a CSV file")
+    if not stat.S_ISREG(mode):
+        raise ValidationError(f"{path} is not a regular file: give a CSV file")

@@ -9,7 +9,7 @@ from hone.config import Workspace
 from hone.errors import HoneError
 from hone.tracking.tracker import Tracker, get_tracker
 
-__all__ = ["CliState", "state"]
+__all__ = ["CliState", "replay_predictions", "state"]
 
 log = logging.getLogger("hone.cli")
 
@@ -34,9 +34,24 @@ class CliState:
             self.synced = True
             try:
                 tracker.sync()
+                replay_predictions(tracker.workspace)
             except (HoneError, OSError) as exc:  # reads may still work; `hone sync` reports
                 log.warning("hone: could not replay pending journals: %s", exc)
         return tracker
+
+
+def replay_predictions(ws: Workspace) -> int:
+    """Write the predictions a killed (or store-less) server journaled and no server has
+    written since; the number of records read back (stored ones are skipped). Costs a
+    folder listing when there are none."""
+    folder = ws.journal_dir / "predictions"
+    if not folder.is_dir() or not any(folder.glob("*.jnl")):
+        return 0
+    from hone.blobs import open_blob_store
+    from hone.predictions import replay_abandoned
+    from hone.store.database import database_for
+
+    return replay_abandoned(database_for(ws.store_uri), open_blob_store(ws.blob_uri), folder)
 
 
 state = CliState()

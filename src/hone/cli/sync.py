@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from hone.cli.output import console, print_json
-from hone.cli.state import state
+from hone.cli.state import replay_predictions, state
 from hone.tracking.tracker import get_tracker
 
 __all__ = ["sync"]
@@ -27,6 +27,7 @@ def sync(
     state.synced = True  # this command does the replay itself, and reports it
     tracker = get_tracker(state.workspace())
     report = tracker.sync()
+    predictions = replay_predictions(tracker.workspace)
     retried = tracker.retry_set_aside() if retry else None
     if json_out:
         print_json(
@@ -40,10 +41,13 @@ def sync(
                 "quarantined": [q.to_dict() for q in report.quarantined],
                 "set_aside": [{"path": s.path, "reason": s.reason} for s in report.set_aside],
                 "retried": None if retried is None else vars(retried),
+                "prediction_records": predictions,
             }
         )
         return
     console.print(f"replayed {report.records} record(s) from {report.segments} journal segment(s)")
+    if predictions:
+        console.print(f"replayed {predictions} prediction record(s) servers had journaled")
     if report.torn_bytes:
         console.print(f"[yellow]skipped {report.torn_bytes} byte(s) of torn records[/]")
     if report.skipped_bytes:

@@ -115,9 +115,9 @@ def append_arrays(
     """A new version with the rows ``x`` (and labels ``y``) added from memory: rows that
     come from outside a file (served predictions). ``splits`` names each row's split (or
     one split for all); ``origin`` says where the rows came from (kept in the lineage);
-    ``keys`` (one per row, e.g. request ids) make the rows' sample ids: the same keyed
-    rows always get the same ids, and appending them twice is refused. Returns the new
-    version and the sample ids minted for the rows, in order."""
+    ``keys`` (one text per row, e.g. request ids) give each row its sample id: the same key
+    always gets the same id, so a keyed row the version (or the call) holds already is
+    refused. Returns the new version and the rows' sample ids, in order."""
     parent = version.manifest
     x = np.asarray(x)
     rows = len(x)
@@ -132,8 +132,6 @@ def append_arrays(
         raise ValidationError(f"give labels for {version.ref}'s rows, or none if it has none")
     if y is not None and len(y) != rows:
         raise ValidationError(f"{rows} rows but {len(y)} labels")
-    if keys and len(keys) != rows:
-        raise ValidationError(f"{rows} rows but {len(keys)} keys")
     named = [splits] * rows if isinstance(splits, str) else [str(s) for s in splits]
     if len(named) != rows:
         raise ValidationError(f"{rows} rows but {len(named)} split names")
@@ -144,10 +142,13 @@ def append_arrays(
     assigned = np.fromiter((index[n] for n in named), dtype=np.int8, count=rows)
     digest = hashlib.sha256()
     digest.update(np.ascontiguousarray(x).tobytes())
-    for key in keys:
-        digest.update(key.encode() + b"\0")
-    if not keys and y is not None:
+    if y is not None:
         digest.update(np.asarray(y).tobytes())
+    ids = None
+    if keys:
+        ids = keyed_sample_ids(keys, rows)
+        for key in keys:
+            digest.update(key.encode() + b"\0")
     existing = read_table(parent.chunks, version.blobs, columns=[SAMPLE_ID]).column(SAMPLE_ID)
 
     def clashes(ids: np.ndarray) -> int:
@@ -175,6 +176,7 @@ def append_arrays(
         clashes=clashes,
         target=version.ref,
         assigned=assigned,
+        sample_ids=ids,
     )
     done = ingest(source, options, version.blobs)
     classes = parent.classes
@@ -197,7 +199,26 @@ def append_arrays(
     if done.warnings:
         summary["warnings"] = done.warnings
     new = commit_version(version.db, version.blobs, manifest, summary, origin, home=version.home)
-    return new, sample_ids_for(done.digest, rows)
+    return new, ids if ids is not None else sample_ids_for(done.digest, rows)
+
+
+def keyed_sample_ids(keys: Sequence[str], rows: int) -> np.ndarray:
+    """One 63-bit sample id per key (from its sha256): the same key, the same id."""
+    if len(keys) != rows:
+        raise ValidationError(f"{rows} rows but {len(keys)} keys")
+    if not all(isinstance(k, str) and k for k in keys):
+        bad = next(k for k in keys if not (isinstance(k, str) and k))
+        raise ValidationError(f"key {bad!r:.60}: keys are non-empty text (request ids, say)")
+    seen: dict[str, int] = {}
+    for i, key in enumerate(keys):
+        if key in seen:
+            raise ValidationError(f"key {key!r:.60} is given twice (rows {seen[key]} and {i})")
+        seen[key] = i
+    ids = [
+        int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") & 0x7FFFFFFFFFFFFFFF
+        for key in keys
+    ]
+    return np.asarray(ids, np.int64)
 
 
 def relabel(version: DatasetVersion, labels: Mapping[int, Any]) -> DatasetVersion:

@@ -64,8 +64,10 @@ class Options:
     #: append: how many of these sample ids the parent already holds
     clashes: Callable[[np.ndarray], int] | None = None
     target: str = ""  # append: the parent's reference, for messages
-    #: append from arrays: each row's split, as an index into ``names`` (no fractions)
+    #: append from arrays: each row's split, as an index into ``names`` (no fractions),
+    #: and each row's sample id (else they are minted from the source's digest)
     assigned: np.ndarray | None = None
+    sample_ids: np.ndarray | None = None
 
 
 @dataclass
@@ -120,7 +122,8 @@ def _ingest(source: Source, options: Options, scratch: Scratch, blobs: BlobStore
     pa.default_memory_pool().release_unused()  # the first pass's buffers, back to the OS
     digest = source.digest()
     if options.clashes is not None:
-        clash = options.clashes(sample_ids_for(digest, scan.rows))
+        ids = options.sample_ids
+        clash = options.clashes(ids if ids is not None else sample_ids_for(digest, scan.rows))
         if clash:
             raise ConflictError(
                 f"{clash} of the rows to append are already in {options.target} (the same "
@@ -264,7 +267,12 @@ def _write(
             if labels is not None and counted is not None:
                 for code, counter in by_split.items():
                     counter.add(labels[mine == code])
-            writer.add(sample_ids_for(digest, rows, offset), mine, features, labels)
+            ids = (
+                options.sample_ids[offset : offset + rows]
+                if options.sample_ids is not None
+                else sample_ids_for(digest, rows, offset)
+            )
+            writer.add(ids, mine, features, labels)
             offset += rows
         chunks = writer.close()
     names = options.names

@@ -127,8 +127,9 @@ class FeatureStats:
         total = self.count + n
         safe = np.maximum(total, 1)
         delta = mean - self.mean
-        self.m2 = self.m2 + m2 + delta**2 * self.count * n / safe
-        self.mean = np.where(total > 0, self.mean + delta * n / safe, 0.0)
+        with np.errstate(over="ignore", invalid="ignore"):  # huge values: inf, reported as None
+            self.m2 = self.m2 + m2 + delta**2 * self.count * n / safe
+            self.mean = np.where(total > 0, self.mean + delta * n / safe, 0.0)
         self.count = total
         self.min = np.minimum(self.min, low)
         self.max = np.maximum(self.max, high)
@@ -355,16 +356,24 @@ def _merge_feature(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     if not na:
         return b
     n = na + nb
-    delta = b["mean"] - a["mean"]
-    mean = a["mean"] + delta * nb / n
-    m2 = a["std"] ** 2 * na + b["std"] ** 2 * nb + delta**2 * na * nb / n
-    return {
-        "count": n,
-        "mean": mean,
-        "std": float(np.sqrt(m2 / n)),
-        "min": min(a["min"], b["min"]),
-        "max": max(a["max"], b["max"]),
+    ends = {
+        "min": _extreme(min, a.get("min"), b.get("min")),
+        "max": _extreme(max, a.get("max"), b.get("max")),
     }
+    moments = (a.get("mean"), a.get("std"), b.get("mean"), b.get("std"))
+    if any(m is None for m in moments):  # a side's values overflowed: no mean to merge
+        return {"count": n, "mean": None, "std": None, **ends}
+    delta = b["mean"] - a["mean"]
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = a["mean"] + delta * nb / n
+        m2 = a["std"] ** 2 * na + b["std"] ** 2 * nb + delta**2 * na * nb / n
+        std = np.sqrt(m2 / n)
+    return {"count": n, "mean": _num(mean), "std": _num(std), **ends}
+
+
+def _extreme(pick: Any, a: float | None, b: float | None) -> float | None:
+    present = [v for v in (a, b) if v is not None]
+    return pick(present) if present else None
 
 
 def _distribution(labels: np.ndarray) -> dict[str, int]:

@@ -24,7 +24,14 @@ from hone.models.manage import alias
 from hone.models.promotion import promote
 from hone.models.registering import register
 from hone.models.workspace import WorkspaceLike, opened
-from hone.predictions.harvest import FRESH_SPLIT, Harvest, count_new_labels, harvest
+from hone.predictions.harvest import (
+    FRESH_SPLIT,
+    Harvest,
+    count_harvestable,
+    count_new_labels,
+    fresh_rows,
+    harvest,
+)
 from hone.registry import ModelVersion, aliases_of, get_version
 from hone.registry.refs import ModelRef, check_alias, check_model_name
 from hone.tracking.entities import RunStatus
@@ -141,6 +148,14 @@ def run_loop(
                 champion_before=version.version,
                 champion_after=version.version,
             )
+        taking = count_harvestable(ws.db, name, base.id)
+        if not fresh_rows(taking, fresh_share) and not base.splits.get(FRESH_SPLIT):
+            raise ValidationError(
+                f"{taking} labeled prediction{'s' * (taking != 1)} to harvest hold out none "
+                f"at a fresh share of {fresh_share:g}, and {base.ref} has no {FRESH_SPLIT} "
+                "rows: the challenger could not be judged (label more, or raise "
+                "--fresh-share); nothing changed"
+            )
         run = start_run(
             EXPERIMENT,
             f"loop {name}",
@@ -217,7 +232,7 @@ def _steps(
     tell: Say,
 ) -> None:
     name = version.model
-    tell(f"harvesting {result.new_labels} labeled predictions into {base.name}")
+    tell(f"{result.new_labels} new labels: harvesting into {base.ref}")
     harvested: Harvest = harvest(
         ws.db, ws.blobs, name, base, fresh_share=fresh_share, preprocessing=preprocessing
     )

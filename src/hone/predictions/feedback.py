@@ -62,19 +62,24 @@ class FeedbackItem:
 def canonical_label(label: object, classes: Sequence[Any] | None, model_ref: str) -> Any:
     """The class ``label`` names among ``classes`` (None: a regression model's number)."""
     if isinstance(label, bool) or label is None or isinstance(label, (list, dict)):
-        raise ValidationError(f"label {label!r} is not a class of {model_ref}")
+        raise ValidationError(f"label {_shown(label)} is not a class of {model_ref}")
     if classes is None:
         value = _number(label)
         if value is None:
             raise ValidationError(
-                f"label {label!r}: {model_ref} is a regression model; give a finite number"
+                f"label {_shown(label)}: {model_ref} is a regression model; give a finite number"
             )
         return value
     for cls in classes:
         if _same(cls, label):
             return cls
     shown = ", ".join(map(repr, list(classes)[:20])) + (" ..." if len(classes) > 20 else "")
-    raise ValidationError(f"label {label!r} is not one of {model_ref}'s classes: {shown}")
+    raise ValidationError(f"label {_shown(label)} is not one of {model_ref}'s classes: {shown}")
+
+
+def _shown(label: object) -> str:
+    text = repr(label)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _number(label: object) -> float | None:
@@ -97,12 +102,13 @@ def _same(cls: Any, label: object) -> bool:
 
 def _check_id(request_id: object, where: str) -> str:
     if not isinstance(request_id, str) or not request_id or len(request_id) > _MAX_ID:
-        raise ValidationError(f"{where}request id {request_id!r}: not a request id hone gave")
+        raise ValidationError(f"{where}request id {_shown(request_id)}: not a request id hone gave")
     return request_id
 
 
 class _Classes:
-    """The classes of each model version, read once."""
+    """The classes of each model version, read once. A deleted version's predictions take
+    the labels of the model's newest version (the same data's classes, as a rule)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -113,10 +119,16 @@ class _Classes:
         if key not in self._known:
             try:
                 signature = get_version(self.db, ModelRef(model, version=version)).signature
-                classes = signature.get("classes")
-                self._known[key] = tuple(classes) if classes is not None else None
-            except NotFoundError:  # the version was deleted: its predictions still take labels
-                self._known[key] = None
+            except NotFoundError:
+                try:
+                    signature = get_version(self.db, ModelRef(model)).signature
+                except NotFoundError:
+                    raise ValidationError(
+                        f"{model}@{version} was deleted and {model} has no version left to "
+                        "say which labels are classes"
+                    ) from None
+            classes = signature.get("classes")
+            self._known[key] = tuple(classes) if classes is not None else None
         return self._known[key]
 
 

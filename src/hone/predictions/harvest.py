@@ -13,8 +13,8 @@ transform (normalize) is *kept* — it stays in the manifest and applies to them
 read — so the challenger sees the feature scaling the champion was trained and judged with,
 and the two differ by their data alone. Unless production has drifted so far that the kept
 scaling would feed the network values it cannot learn from (more than ``FAR_SHARE`` of the
-new rows' values beyond ``FAR_Z`` fitted standard deviations: a pixel that was always dark
-and now is bright): then it is *re-fitted* on the new train split (appended to the base's
+new rows have over ``FAR_VALUES`` of their values beyond ``FAR_Z`` fitted standard
+deviations: pixels that were always dark and now are bright): then it is *re-fitted* on the new train split (appended to the base's
 own parent, normalized again by the same method). ``keep`` and ``refit`` force either; the
 harvest says which it did and why.
 """
@@ -40,14 +40,24 @@ from hone.registry.refs import ModelRef
 from hone.store.database import Database
 from hone.store.schema import prediction_harvests, predictions
 
-__all__ = ["FRESH_SPLIT", "Harvest", "ancestry", "count_new_labels", "harvest"]
+__all__ = [
+    "FRESH_SPLIT",
+    "Harvest",
+    "ancestry",
+    "count_harvestable",
+    "count_new_labels",
+    "fresh_rows",
+    "harvest",
+]
 
 FRESH_SPLIT = "fresh"
 TRAIN_SPLIT = "train"
 PREPROCESSING = ("auto", "keep", "refit")
-#: auto re-fits when more than FAR_SHARE of the new values lie beyond FAR_Z (kept scaling).
+#: auto re-fits when more than FAR_SHARE of the new rows are far: more than FAR_VALUES of
+#: their values beyond FAR_Z fitted standard deviations (one outlier row is not a drift).
 FAR_Z = 10.0
-FAR_SHARE = 0.01
+FAR_VALUES = 0.05
+FAR_SHARE = 0.1
 #: Request ids per query when rows are read back or links written.
 _CHUNK = 900
 
@@ -113,6 +123,22 @@ def count_new_labels(db: Database, model: str) -> int:
         return int(conn.execute(select(func.count()).where(where)).scalar_one())
 
 
+def count_harvestable(db: Database, model: str, base_id: str) -> int:
+    """Labeled predictions of ``model`` that the version ``base_id`` (and its ancestry)
+    does not hold: the rows a harvest into it takes."""
+    from sqlalchemy import func
+
+    where = _new_labeled(model, ancestry(db, base_id))
+    with db.read() as conn:
+        return int(conn.execute(select(func.count()).where(where)).scalar_one())
+
+
+def fresh_rows(rows: int, share: float) -> int:
+    """How many of ``rows`` harvested rows are held out: the nearest whole share (one row
+    alone is never held out)."""
+    return math.floor(rows * share + 0.5) if rows > 1 else 0
+
+
 def harvest(
     db: Database,
     blobs: BlobStore,
@@ -150,7 +176,7 @@ def harvest(
         raise NotFoundError(f"no labeled predictions of {model} that {base.ref} does not hold")
     x = _inputs(db, blobs, model, rows, manifest.features.shape, np.dtype(manifest.features.dtype))
     labels = np.asarray([json.loads(r.label) for r in rows])
-    fresh = math.floor(len(rows) * fresh_share + 0.5) if len(rows) > 1 else 0
+    fresh = fresh_rows(len(rows), fresh_share)
     splits = [TRAIN_SPLIT] * (len(rows) - fresh) + [FRESH_SPLIT] * fresh
     request_ids = [r.request_id for r in rows]
     origin = f"labeled predictions of {model}"
@@ -169,10 +195,12 @@ def harvest(
 
 
 def _far_share(base: DatasetVersion, x: np.ndarray) -> float:
-    """The share of the new rows' values that the kept scaling puts beyond ``FAR_Z``."""
-    scaled = apply_transforms(x.astype(np.float64), base.manifest.transforms)
+    """The share of the new rows that the kept scaling puts far out: more than
+    ``FAR_VALUES`` of a row's values beyond ``FAR_Z`` (or not finite)."""
     with np.errstate(all="ignore"):
-        return float(np.mean(np.abs(scaled) > FAR_Z))
+        scaled = apply_transforms(x.astype(np.float64), base.manifest.transforms)
+        far = ~(np.abs(scaled.reshape(len(x), -1)) <= FAR_Z)
+        return float(np.mean(far.mean(axis=1) > FAR_VALUES))
 
 
 def _decide(preprocessing: str, base: DatasetVersion, x: np.ndarray) -> tuple[bool, str]:
@@ -185,7 +213,10 @@ def _decide(preprocessing: str, base: DatasetVersion, x: np.ndarray) -> tuple[bo
     if not base.manifest.transforms:
         return False, "kept: the base has no fitted preprocessing"
     far = _far_share(base, x)
-    said = f"{far:.1%} of the new values lie beyond {FAR_Z:g} fitted standard deviations"
+    said = (
+        f"{far:.1%} of the new rows have over {FAR_VALUES:.0%} of their values beyond "
+        f"{FAR_Z:g} fitted standard deviations"
+    )
     if preprocessing == "refit":
         return (
             True,

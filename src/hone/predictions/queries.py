@@ -45,7 +45,7 @@ class PredictionRecord:
     latency_ms: float
     input: bytes | None  # raw, in the version's signature dtype; None when kept as a blob
     input_digest: str | None
-    probabilities: list[float] | None
+    probabilities: list[float | None] | None
 
     def to_dict(self, *, with_input: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -68,7 +68,9 @@ class PredictionRecord:
 def _record(row: Any) -> PredictionRecord:
     probabilities = None
     if row.probabilities is not None:
-        probabilities = np.frombuffer(row.probabilities, np.float32).tolist()
+        values = np.frombuffer(row.probabilities, np.float32)
+        # Not a number (a row recorded before servers refused such answers): null in JSON.
+        probabilities = [v if np.isfinite(v) else None for v in values.tolist()]
     return PredictionRecord(
         request_id=row.request_id,
         model=row.model,

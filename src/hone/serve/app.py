@@ -15,6 +15,8 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import os
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
@@ -30,7 +32,7 @@ from hone.config import Workspace
 from hone.errors import HoneError, NotFoundError, UserError, http_status_for
 from hone.predictions import FeedbackItem, Recorder, give_feedback_many, replay_abandoned
 from hone.registry.refs import parse_model_ref
-from hone.serve.batcher import Batcher
+from hone.serve.batcher import Batcher, NoAnswer
 from hone.serve.metrics import CONTENT_TYPE_LATEST, Metrics
 from hone.serve.requests import Refusal, instances_of, read_json
 from hone.serve.schemas import openapi_bodies
@@ -125,7 +127,11 @@ class Server:
             journal_dir = ws.journal_dir / "predictions"
             replayed = await asyncio.to_thread(replay_abandoned, self.db, self.blobs, journal_dir)
             if replayed:
-                log.warning("hone: wrote %d predictions a stopped server had journaled", replayed)
+                log.warning(
+                    "hone: replayed %d prediction records a stopped server had journaled "
+                    "(those stored already were skipped)",
+                    replayed,
+                )
             self.recorder = Recorder(self.db, self.blobs, journal_dir)
         self.batcher = Batcher(
             self.holder,
@@ -223,7 +229,9 @@ def create_app(settings: ServeSettings, served: Served | None = None) -> FastAPI
                 signature=current.takes(),
             )
         try:
-            answer = await server.batcher.predict(x, arrived)
+            answer = await server.batcher.predict(x, arrived, current)
+        except NoAnswer as exc:
+            return refuse("predict", 422, str(exc), "bad_request", signature=current.takes())
         except Exception as exc:
             log.exception("hone: a prediction failed")
             return refuse("predict", 500, f"the model failed: {str(exc)[:300]}", "internal")
@@ -305,8 +313,9 @@ def create_app(settings: ServeSettings, served: Served | None = None) -> FastAPI
         return Response(server.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> Response:
-        log.error("hone: unexpected error answering a request: %r", exc)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.error("hone: unexpected error answering %s: %r", request.url.path, exc)
+        server.metrics.refused("other", 500, "internal")
         return _json({"error": f"the server failed: {type(exc).__name__}"}, 500)
 
     if settings.token is not None:
@@ -345,13 +354,44 @@ def _feedback_items(body: Any) -> list[FeedbackItem]:
 def _give(server: Server, items: list[FeedbackItem]) -> list[Any]:
     try:
         return give_feedback_many(server.db, items, source="api")
-    except NotFoundError:
-        # The prediction may be answered but still on its way to the store.
-        with contextlib.suppress(HoneError, OSError):
-            server.flush_predictions()
-        return give_feedback_many(server.db, items, source="api")
+    except NotFoundError as exc:
+        if server.recorder is None:
+            raise NotFoundError(
+                f"{exc} (this server does not record predictions: --no-record)"
+            ) from None
+    # The prediction may be answered but still on its way to the store: from this worker
+    # (written now), or from another worker of this server (written within its next flush).
+    with contextlib.suppress(HoneError, OSError):
+        server.flush_predictions()
+    deadline = time.monotonic() + (FEEDBACK_WAIT_S if server.settings.workers > 1 else 0.0)
+    while True:
+        try:
+            return give_feedback_many(server.db, items, source="api")
+        except NotFoundError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.1)
+
+
+#: How long feedback for an unknown request id waits for other workers' flushes (each
+#: flushes every second) before it answers 404.
+FEEDBACK_WAIT_S = 2.5
+
+
+def _die_with_the_supervisor() -> None:
+    """A worker process ends when ``hone serve``'s supervisor does, even by SIGKILL (else it
+    would go on serving, orphaned, holding the port)."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() == 1:  # the supervisor died before the line above
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def from_environment() -> FastAPI:
     """The app of one of uvicorn's worker processes (``hone serve --workers N``)."""
+    _die_with_the_supervisor()
     return create_app(ServeSettings.from_env())

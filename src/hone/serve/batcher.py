@@ -43,6 +43,12 @@ class _Pending:
     x: np.ndarray
     arrived: float  # time.perf_counter() when the request came in
     future: asyncio.Future[Answer]
+    served: Served  # the version its rows were checked against, and that answers them
+
+
+class NoAnswer(ValueError):
+    """The model's output for a request's rows is not a number (inputs far outside
+    anything it was trained on): refused, and not recorded."""
 
 
 class _Ids:
@@ -80,10 +86,10 @@ class Batcher:
         self._closing = False
         self._record_warned_at = -float("inf")
 
-    async def predict(self, x: np.ndarray, arrived: float) -> Answer:
-        """The answers for ``x`` (rows the predictor has checked)."""
+    async def predict(self, x: np.ndarray, arrived: float, served: Served) -> Answer:
+        """The answers for ``x`` (rows ``served``'s predictor has checked)."""
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(x, arrived, future))
+        self._queue.append(_Pending(x, arrived, future, served))
         self._queued_rows += len(x)
         self._wake.set()
         return await future
@@ -113,9 +119,17 @@ class Batcher:
             self._answer(self._take())
 
     def _take(self) -> list[_Pending]:
+        """The next batch: queued requests checked against one version (after a switch,
+        the old version's requests finish on it), at most ``max_batch`` rows (a larger
+        request alone)."""
         taken = [self._queue.popleft()]
         rows = len(taken[0].x)
-        while self._queue and rows + len(self._queue[0].x) <= self.max_batch:
+        served = taken[0].served
+        while (
+            self._queue
+            and self._queue[0].served is served
+            and rows + len(self._queue[0].x) <= self.max_batch
+        ):
             item = self._queue.popleft()
             taken.append(item)
             rows += len(item.x)
@@ -123,20 +137,43 @@ class Batcher:
         return taken
 
     def _answer(self, items: list[_Pending]) -> None:
-        served = self.holder.current  # the whole batch runs on one version
-        x = items[0].x if len(items) == 1 else np.concatenate([item.x for item in items])
+        served = items[0].served
         try:
+            x = items[0].x if len(items) == 1 else np.concatenate([item.x for item in items])
             prediction = served.predictor.run_checked(x)
+            bad = _not_numbers(prediction.labels, prediction.probabilities)
         except Exception as exc:
-            log.error("hone: %s failed on a batch of %d rows: %s", served.version.ref, len(x), exc)
+            log.error(
+                "hone: %s failed on a batch of %d requests: %s", served.version.ref, len(items), exc
+            )
             for item in items:
                 if not item.future.done():
                     item.future.set_exception(exc)
             return
+        if bad is not None:  # refuse those requests, answer the others
+            keep, start = [], 0
+            kept_rows = np.ones(len(x), bool)
+            for item in items:
+                end = start + len(item.x)
+                if bad[start:end].any():
+                    kept_rows[start:end] = False
+                    if not item.future.done():
+                        item.future.set_exception(NoAnswer(_NO_ANSWER))
+                else:
+                    keep.append(item)
+                start = end
+            if not keep:
+                return
+            items, x = keep, x[kept_rows]
+            labels = prediction.labels[kept_rows]
+            probabilities = (
+                None if prediction.probabilities is None else prediction.probabilities[kept_rows]
+            )
+        else:
+            labels, probabilities = prediction.labels, prediction.probabilities
         now = time.perf_counter()
         ids = self._ids.take(len(x))
-        outputs = prediction.labels.tolist()
-        probabilities = prediction.probabilities
+        outputs = labels.tolist()
         if probabilities is not None:  # answers write rows of it as they are in memory
             probabilities = np.ascontiguousarray(probabilities, np.float32)
         self.metrics.batch(len(x))
@@ -192,3 +229,22 @@ class Batcher:
         """Answer what is queued, then stop."""
         self._closing = True
         self._wake.set()
+
+
+_NO_ANSWER = (
+    "the model's output for these inputs is not a number: values far outside anything it "
+    "was trained on (beyond what float32 holds once preprocessed, say)"
+)
+
+
+def _not_numbers(labels: np.ndarray, probabilities: np.ndarray | None) -> np.ndarray | None:
+    """Rows whose outputs are not finite, or None when every row's are (the usual case,
+    checked with one pass over the batch)."""
+    values = probabilities if probabilities is not None else labels
+    if values.dtype.kind != "f":
+        return None
+    finite = np.isfinite(values)
+    if finite.all():
+        return None
+    bad: np.ndarray = ~finite.reshape(len(values), -1).all(axis=1)
+    return bad

@@ -4,6 +4,7 @@ names what was expected."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,10 @@ class Refusal(Exception):
         self.status, self.message, self.reason = status, message, reason
 
 
+#: A body must arrive within this (a client that declares one and stalls holds nothing).
+BODY_TIMEOUT_S = 30.0
+
+
 async def read_json(request: Request, limit: int) -> tuple[Any, bytes]:
     """The request's JSON body, at most ``limit`` bytes: (the value, its text)."""
     declared = request.headers.get("content-length")
@@ -34,24 +39,16 @@ async def read_json(request: Request, limit: int) -> tuple[Any, bytes]:
             raise Refusal(
                 413, f"the body is {size:,} bytes; this server takes at most {limit:,}", "too_large"
             )
-        body = await request.body()
-    else:  # chunked: count as it comes
-        parts, size = [], 0
-        try:
-            async for part in request.stream():
-                size += len(part)
-                if size > limit:
-                    raise Refusal(
-                        413,
-                        f"the body is over {limit:,} bytes, the most this server takes",
-                        "too_large",
-                    )
-                parts.append(part)
-        except ClientDisconnect:
-            raise Refusal(
-                400, "the client went away before sending the whole body", "bad_request"
-            ) from None
-        body = b"".join(parts)
+    try:
+        body = await asyncio.wait_for(_read(request, limit), BODY_TIMEOUT_S)
+    except ClientDisconnect:
+        raise Refusal(
+            400, "the client went away before sending the whole body", "bad_request"
+        ) from None
+    except TimeoutError:
+        raise Refusal(
+            408, f"the body did not arrive within {BODY_TIMEOUT_S:g} s", "bad_request"
+        ) from None
     if not body:
         raise Refusal(400, "the body is empty; send JSON", "not_json")
     try:
@@ -61,6 +58,18 @@ async def read_json(request: Request, limit: int) -> tuple[Any, bytes]:
         if b"NaN" in body or b"Infinity" in body:
             hint = " (NaN and Infinity are not JSON numbers, nor features a model can use)"
         raise Refusal(400, f"the body is not JSON: {str(exc)[:200]}{hint}", "not_json") from None
+
+
+async def _read(request: Request, limit: int) -> bytes:
+    parts, size = [], 0
+    async for part in request.stream():  # counted as it comes (a chunked body has no length)
+        size += len(part)
+        if size > limit:
+            raise Refusal(
+                413, f"the body is over {limit:,} bytes, the most this server takes", "too_large"
+            )
+        parts.append(part)
+    return b"".join(parts)
 
 
 def instances_of(body: Any, text: bytes, predictor: Predictor, max_instances: int) -> np.ndarray:

@@ -56,11 +56,14 @@ class ServeSettings:
         if not self.host or any(c.isspace() for c in self.host):
             raise ValidationError(f"host {self.host!r}: give an address to listen on")
         if self.token is not None and (
-            len(self.token) < MIN_TOKEN or not self.token.isascii() or not self.token.isprintable()
+            len(self.token) < MIN_TOKEN
+            or not self.token.isascii()
+            or not self.token.isprintable()
+            or any(c.isspace() for c in self.token)
         ):
             raise ValidationError(
-                f"the serving token must be at least {MIN_TOKEN} printable ASCII characters "
-                "(python -c 'import secrets; print(secrets.token_urlsafe())' makes one)"
+                f"the serving token must be at least {MIN_TOKEN} printable ASCII characters, "
+                "no spaces (python -c 'import secrets; print(secrets.token_urlsafe())' makes one)"
             )
         if self.token is None and not is_loopback(self.host):
             raise UserError(
