@@ -14,9 +14,9 @@ read — so the challenger sees the feature scaling the champion was trained and
 and the two differ by their data alone. Unless production has drifted so far that the kept
 scaling would feed the network values it cannot learn from (more than ``FAR_SHARE`` of the
 new rows have over ``FAR_VALUES`` of their values beyond ``FAR_Z`` fitted standard
-deviations: pixels that were always dark and now are bright): then it is *re-fitted* on the new train split (appended to the base's
-own parent, normalized again by the same method). ``keep`` and ``refit`` force either; the
-harvest says which it did and why.
+deviations: pixels that were always dark and now are bright): then it is *re-fitted* on
+the new train split (appended to the base's own parent, normalized again by the same
+method). ``keep`` and ``refit`` force either; the harvest says which it did and why.
 """
 
 from __future__ import annotations

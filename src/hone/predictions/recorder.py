@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from itertools import chain
 from pathlib import Path
 
 from hone.blobs import BlobStore
@@ -25,7 +26,7 @@ from hone.predictions.records import (
     COLUMNS,
     KIND,
     Answered,
-    StoredRow,
+    StoredRows,
     decode_answered,
     encode_answered,
     stored_rows,
@@ -60,30 +61,30 @@ def _insert(rows: int, mark: str) -> str:
     )
 
 
-def write_rows(db: Database, blobs: BlobStore, rows: list[StoredRow]) -> None:
-    """Store ``rows`` in one transaction; rows whose request id is stored already are
+def write_rows(db: Database, blobs: BlobStore, stored: StoredRows) -> None:
+    """Store the rows in one transaction; rows whose request id is stored already are
     skipped, so writing the same records twice changes nothing. (The driver's own
     statements: SQLAlchemy's per-row work would double a server's recording cost.)"""
-    if not rows:
+    if not stored.rows:
         return
-    for row in rows:
-        if row.big_input is not None:
-            blobs.put_bytes(row.big_input)
+    for data in stored.blobs:
+        blobs.put_bytes(data)
+    rows = stored.rows
     mark = "?" if db.engine.dialect.paramstyle == "qmark" else "%s"
     full, rest = divmod(len(rows), ROWS_PER_STATEMENT)
     with db.write() as conn:
         if full:
             groups = [
-                tuple(v for row in rows[i : i + ROWS_PER_STATEMENT] for v in row.values())
+                tuple(chain.from_iterable(rows[i : i + ROWS_PER_STATEMENT]))
                 for i in range(0, full * ROWS_PER_STATEMENT, ROWS_PER_STATEMENT)
             ]
             conn.exec_driver_sql(_insert(ROWS_PER_STATEMENT, mark), groups)
         if rest:
-            tail = tuple(v for row in rows[full * ROWS_PER_STATEMENT :] for v in row.values())
+            tail = tuple(chain.from_iterable(rows[full * ROWS_PER_STATEMENT :]))
             conn.exec_driver_sql(_insert(rest, mark), tail)
 
 
-def _rows_of(records: Iterable[Event | Malformed | object], where: str) -> Iterator[StoredRow]:
+def _rows_of(records: Iterable[Event | Malformed | object], where: str) -> Iterator[StoredRows]:
     for record in records:
         if isinstance(record, Malformed):
             log.warning(
@@ -95,7 +96,7 @@ def _rows_of(records: Iterable[Event | Malformed | object], where: str) -> Itera
             except (KeyError, TypeError, ValueError) as exc:
                 log.warning("hone: skipping a damaged prediction record in %s: %s", where, exc)
                 continue
-            yield from stored_rows(batch)
+            yield stored_rows(batch)
 
 
 class RecorderStats:
@@ -179,10 +180,14 @@ class Recorder:
             end = self._journal.offset
             memory_end = spill_from if spill_from is not None else end
         try:
-            rows = [row for batch in queue for row in stored_rows(batch)]
-            for chunk in range(0, len(rows), WRITE_ROWS):
-                write_rows(self.db, self.blobs, rows[chunk : chunk + WRITE_ROWS])
-            self._advance(memory_end, len(rows))
+            rows = StoredRows()
+            for batch in queue:
+                rows.extend(stored_rows(batch))
+                if len(rows) >= WRITE_ROWS:
+                    write_rows(self.db, self.blobs, rows)
+                    rows = StoredRows()
+            write_rows(self.db, self.blobs, rows)
+            self._advance(memory_end, sum(batch.rows for batch in queue))
             if spill_from is not None:
                 self._flush_journal(spill_from, end)
         except Exception:
@@ -202,15 +207,16 @@ class Recorder:
 
     def _flush_journal(self, start: int, end: int) -> None:
         scanner = FrameScanner(self._journal.fd, start, end)
-        rows: list[StoredRow] = []
+        rows = StoredRows()
         last = start
         for offset, record in scanner.frames():
-            rows.extend(_rows_of([record], str(self._journal.path)))
+            for part in _rows_of([record], str(self._journal.path)):
+                rows.extend(part)
             last = offset
             if len(rows) >= WRITE_ROWS:
                 write_rows(self.db, self.blobs, rows)
                 self._advance(last, len(rows))
-                rows = []
+                rows = StoredRows()
         if rows:
             write_rows(self.db, self.blobs, rows)
         self._advance(end, len(rows))
@@ -280,13 +286,14 @@ def replay_abandoned(db: Database, blobs: BlobStore, journal_dir: Path) -> int:
     for segment in abandoned_segments(journal_dir):
         size = segment.path.stat().st_size
         scanner = FrameScanner(segment.fd, 0, size)
-        rows: list[StoredRow] = []
+        rows = StoredRows()
         for _, record in scanner.frames():
-            rows.extend(_rows_of([record], str(segment.path)))
+            for part in _rows_of([record], str(segment.path)):
+                rows.extend(part)
             if len(rows) >= WRITE_ROWS:
                 write_rows(db, blobs, rows)
                 written += len(rows)
-                rows = []
+                rows = StoredRows()
         if rows:
             write_rows(db, blobs, rows)
             written += len(rows)
