@@ -331,3 +331,21 @@ def test_the_loop_cli(fresh_served: Served) -> None:
     harvested = _hone(ws, "loop", "harvest", "digits", "--json")
     assert harvested.returncode == 0, harvested.stderr
     assert json.loads(harvested.stdout)["splits"] == {"train": 16, "fresh": 4}
+
+
+def test_the_loop_can_run_a_short_study_first(fresh_served: Served) -> None:
+    ws = fresh_served.ws
+    record_labeled(ws, inverted(fresh_served.rows[:40]), fresh_served.labels[:40])
+    said: list[str] = []
+    result = run_loop("digits", trials=2, gate="accuracy >= 0", workspace=ws, say=said.append)
+    assert result.outcome == "promoted" and "study" in result.steps
+    assert any("a short study: 2 trials" in s for s in said)
+    # The challenger trained with the study's best trial's params.
+    from hone.tune.studies import list_studies
+
+    (study,) = [s for s in list_studies(opened(ws).db) if s.name.startswith("loop-")]
+    assert study.result is not None and study.run_id == result.steps["study"]
+    best = study.result["params"]
+    challenger = hone.models.get("digits@challenger", workspace=ws)
+    for key, value in best.items():
+        assert challenger.body["params"][key] == value

@@ -89,10 +89,14 @@ def run_cmd(
     nproc: int = typer.Option(
         1, "--nproc", help="Training processes (torchrun) for the challenger."
     ),
+    trials: int = typer.Option(
+        0, "--trials", help="A short study first: trials of the recipe's search space (0: none)."
+    ),
     json_out: bool = JSON,
 ) -> None:
-    """Harvest → train a challenger with the champion's recipe and params → register it as
-    'challenger' → promote it to 'champion' through the gate, judged on the fresh rows."""
+    """Harvest → (a short study) → train a challenger with the champion's recipe and params
+    → register it as 'challenger' → promote it to 'champion' through the gate, judged on the
+    fresh rows."""
     from hone.loop import run_loop
 
     ws = state.opened()
@@ -105,6 +109,7 @@ def run_cmd(
             preprocessing=preprocessing,
             gate=gate,
             nproc=nproc,
+            trials=trials,
             workspace=ws,
         )
         print_json(result.to_dict())
@@ -117,6 +122,7 @@ def run_cmd(
             preprocessing=preprocessing,
             gate=gate,
             nproc=nproc,
+            trials=trials,
             workspace=ws,
             say=say,
         )

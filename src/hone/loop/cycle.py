@@ -116,6 +116,7 @@ def run_loop(
     champion: str = "champion",
     challenger: str = "challenger",
     nproc: int = 1,
+    trials: int = 0,
     workspace: WorkspaceLike = None,
     say: Say | None = None,
 ) -> LoopResult:
@@ -168,6 +169,7 @@ def run_loop(
                 "preprocessing": preprocessing,
                 "gate": gate,
                 "nproc": nproc,
+                "trials": trials,
             },
             tags={"hone.kind": "loop", "hone.model": name},
             workspace=ws.workspace,
@@ -187,6 +189,7 @@ def run_loop(
                 champion,
                 challenger,
                 nproc,
+                trials,
                 tell,
             )
         except BaseException as exc:
@@ -196,6 +199,50 @@ def run_loop(
         run.set_tags({"hone.loop": result.outcome})
         run.end()
     return result
+
+
+def _study(
+    ws: Any,
+    recipe: str,
+    data: DatasetVersion,
+    params: dict[str, Any],
+    trials: int,
+    loop_run: str,
+    result: LoopResult,
+    tell: Say,
+) -> dict[str, Any]:
+    """A short study of the recipe's search space on the harvested data, the champion's
+    other params fixed (the recipe's own values of the searched ones are the first trial):
+    the best trial's params."""
+    from hone.train.recipes import load_recipe
+    from hone.tune.plan import plan_recipe_study
+    from hone.tune.search import run_plan
+    from hone.tune.space import parse_space
+
+    loaded = load_recipe(recipe)
+    space = parse_space(getattr(loaded.obj, "search_space", None), f"recipe {loaded.ref}")
+    searched = set(space.dims or ())
+    fixed = {k: v for k, v in params.items() if k not in searched}
+    metric = params.get("best_metric")
+    tell(f"a short study: {trials} trials of {recipe}'s search space on {data.ref}")
+    plan = plan_recipe_study(
+        recipe,
+        f"{data.name}@{data.id}",
+        workspace=ws.workspace,
+        trials=trials,
+        metric=str(metric) if metric else None,
+        params=fixed,
+        seed=int(params["seed"]) if isinstance(params.get("seed"), int) else None,
+        study=f"loop-{data.name}-{loop_run[:12]}",
+        experiment=EXPERIMENT,
+    )
+    outcome = run_plan(plan)
+    result.steps["study"] = outcome.run_id
+    if outcome.best is None:
+        raise HoneError(f"the loop's study {outcome.name} {outcome.state}: {outcome.error}")
+    best: dict[str, Any] = dict(outcome.best["params"])
+    tell(f"study {outcome.name}: best trial {outcome.best['trial']}: {best}")
+    return best
 
 
 def _check_gate(ws: Any, version: ModelVersion, gate: str, champion: str) -> None:
@@ -229,6 +276,7 @@ def _steps(
     champion: str,
     challenger: str,
     nproc: int,
+    trials: int,
     tell: Say,
 ) -> None:
     name = version.model
@@ -253,6 +301,8 @@ def _steps(
     )
     params = dict(version.body.get("params") or {})
     recipe = str(version.body["recipe"])
+    if trials:
+        params.update(_study(ws, recipe, data, params, trials, run.id, result, tell))
     topology = Topology(nproc_per_node=nproc)
     job = prepare(
         recipe, data, params, world_size=topology.world_size, workspace=ws.workspace, where="params"
