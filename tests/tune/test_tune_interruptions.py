@@ -203,7 +203,7 @@ def test_kill_9_then_resume_keeps_finished_trials_and_gives_the_running_ones_bac
         before = trials_of(ws, "cut")
         assert sum(t.state == optuna.trial.TrialState.RUNNING for t in before) == 2
     else:  # the workers stop on their own, failing their trials as interrupted
-        wait_for(lambda: running() == 0, 60, "the workers to stop")
+        wait_for(lambda: running() == 0, 120, "the workers to stop")
         before = trials_of(ws, "cut")
         assert sum(bool(t.system_attrs.get("hone.interrupted")) for t in before) == 2
         # Their budget comes back right after each trial's end is recorded (a moment later

@@ -100,31 +100,21 @@ def run_cmd(
     from hone.loop import run_loop
 
     ws = state.opened()
-    say = None if json_out else (lambda text: console.print(f"[dim]{escape(text)}[/]"))
+    options: dict[str, Any] = {
+        "min_new_labels": min_new_labels,
+        "fresh_share": fresh_share,
+        "preprocessing": preprocessing,
+        "gate": gate,
+        "nproc": nproc,
+        "trials": trials,
+        "workspace": ws,
+    }
     if json_out:
-        result = run_loop(
-            name,
-            min_new_labels=min_new_labels,
-            fresh_share=fresh_share,
-            preprocessing=preprocessing,
-            gate=gate,
-            nproc=nproc,
-            trials=trials,
-            workspace=ws,
-        )
-        print_json(result.to_dict())
+        print_json(run_loop(name, **options).to_dict())
         return
     with console.status("running the loop", spinner="dots"):
         result = run_loop(
-            name,
-            min_new_labels=min_new_labels,
-            fresh_share=fresh_share,
-            preprocessing=preprocessing,
-            gate=gate,
-            nproc=nproc,
-            trials=trials,
-            workspace=ws,
-            say=say,
+            name, say=lambda text: console.print(f"[dim]{escape(text)}[/]"), **options
         )
     _print(result)
 

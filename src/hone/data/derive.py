@@ -27,7 +27,7 @@ from hone.data.chunks import read_table, write_chunks
 from hone.data.commit import commit_version
 from hone.data.dataset import DatasetVersion, apply_transforms, features_of
 from hone.data.importers import TABLE_SUFFIXES, display_path, open_source, sample_ids_for
-from hone.data.ingest import Options, ingest
+from hone.data.ingest import Ingested, Options, ingest
 from hone.data.manifest import LABEL, SAMPLE_ID, SPLIT
 from hone.data.splits import SplitWarning, assign_splits, check_seed, parse_split_spec
 from hone.data.stats import merge_summaries, summarize
@@ -79,27 +79,12 @@ def append(
     if (opened.label_name is None) != (parent.label is None):
         raise ValidationError(f"{opened.text} and {version.ref} must both have labels, or neither")
     done = ingest(opened, options, version.blobs)
-    classes = parent.classes
-    if classes is not None and done.classes is not None:
-        classes = tuple(sorted(set(classes) | set(done.classes)))
-    manifest = replace(
-        parent,
-        chunks=parent.chunks + tuple(done.chunks),
-        splits=_counts_from(parent.splits, done.splits),
-        classes=classes,
-        parents=(version.id,),
-        lineage={
-            "op": "append",
-            "source": {"kind": opened.kind, "digest": done.digest},
-            "params": {"split": fractions, "stratify": stratify, "seed": seed, "rows": done.rows},
-        },
-    )
-    summary = merge_summaries(_stats_only(version.summary), done.summary)
-    if done.warnings:
-        summary["warnings"] = done.warnings
-    return commit_version(
-        version.db, version.blobs, manifest, summary, _shown(source), home=version.home
-    )
+    lineage = {
+        "op": "append",
+        "source": {"kind": opened.kind, "digest": done.digest},
+        "params": {"split": fractions, "stratify": stratify, "seed": seed, "rows": done.rows},
+    }
+    return _commit_append(version, done, lineage, _shown(source))
 
 
 def append_arrays(
@@ -179,27 +164,37 @@ def append_arrays(
         sample_ids=ids,
     )
     done = ingest(source, options, version.blobs)
+    counts = {name: int((assigned == i).sum()) for i, name in enumerate(names)}
+    lineage = {
+        "op": "append",
+        "source": {"kind": "arrays", "digest": done.digest, "origin": origin},
+        "params": {"splits": {k: v for k, v in counts.items() if v}, "rows": rows},
+    }
+    new = _commit_append(version, done, lineage, origin)
+    return new, ids if ids is not None else sample_ids_for(done.digest, rows)
+
+
+def _commit_append(
+    version: DatasetVersion, done: Ingested, lineage: dict[str, Any], source: str
+) -> DatasetVersion:
+    """The parent's manifest with the ingested rows' chunks added, their statistics merged
+    (not recomputed), and the lineage given; committed."""
+    parent = version.manifest
     classes = parent.classes
     if classes is not None and done.classes is not None:
         classes = tuple(sorted(set(classes) | set(done.classes)))
-    counts = {name: int((assigned == i).sum()) for i, name in enumerate(names)}
     manifest = replace(
         parent,
         chunks=parent.chunks + tuple(done.chunks),
         splits=_counts_from(parent.splits, done.splits),
         classes=classes,
         parents=(version.id,),
-        lineage={
-            "op": "append",
-            "source": {"kind": "arrays", "digest": done.digest, "origin": origin},
-            "params": {"splits": {k: v for k, v in counts.items() if v}, "rows": rows},
-        },
+        lineage=lineage,
     )
     summary = merge_summaries(_stats_only(version.summary), done.summary)
     if done.warnings:
         summary["warnings"] = done.warnings
-    new = commit_version(version.db, version.blobs, manifest, summary, origin, home=version.home)
-    return new, ids if ids is not None else sample_ids_for(done.digest, rows)
+    return commit_version(version.db, version.blobs, manifest, summary, source, home=version.home)
 
 
 def keyed_sample_ids(keys: Sequence[str], rows: int) -> np.ndarray:

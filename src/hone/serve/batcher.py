@@ -116,7 +116,14 @@ class Batcher:
                         await asyncio.wait_for(self._wake.wait(), left)
                     except TimeoutError:
                         break
-            self._answer(self._take())
+            items = self._take()
+            try:
+                self._answer(items)
+            except Exception as exc:  # the batching task must outlive any one batch
+                log.exception("hone: answering a batch failed")
+                for item in items:
+                    if not item.future.done():
+                        item.future.set_exception(exc)
 
     def _take(self) -> list[_Pending]:
         """The next batch: queued requests checked against one version (after a switch,
