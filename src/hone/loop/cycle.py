@@ -138,6 +138,11 @@ def run_loop(
     with held(ws.db, name) as lease:
         version, base = champion_base(ws.db, ws.blobs, ws.workspace.home, name, champion)
         _check_gate(ws, version, gate, champion)
+        if (version.body.get("params") or {}).get("val_split") == FRESH_SPLIT:
+            raise ValidationError(  # it would pick checkpoints on the rows that judge it
+                f"{version.ref} validated on the {FRESH_SPLIT} split, which the loop keeps "
+                "for judging the challenger: retrain the champion with another val_split"
+            )
         waiting = count_new_labels(ws.db, name)
         if waiting < min_new_labels:
             return LoopResult(
