@@ -128,16 +128,17 @@ def test_harvest_can_refit_the_normalization(fresh_served: Served) -> None:
 
 
 def test_auto_preprocessing_refits_only_for_a_far_drift(fresh_served: Served) -> None:
+    """Most new rows far out: a drift, re-fitted. A few: outliers, kept."""
     ws = fresh_served.ws
     model = opened(ws)
     _, base = champion_base(model.db, model.blobs, ws.home, "digits", "champion")
-    record_labeled(ws, fresh_served.rows[:30], fresh_served.labels[:30])  # not drifted
+    record_labeled(ws, fresh_served.rows[:10], fresh_served.labels[:10])  # not drifted
     near = harvest(model.db, model.blobs, "digits", base)
     assert near.preprocessing == "kept" and "0.0% of the new rows" in near.why
     record_labeled(ws, inverted(fresh_served.rows[30:60]), fresh_served.labels[30:60])
     far = harvest(model.db, model.blobs, "digits", base)
     assert far.preprocessing == "refitted" and "drifted" in far.why
-    assert far.rows == 60  # the base lacks both groups
+    assert far.rows == 40  # the base lacks both groups: 30 of 40 rows far out
     with pytest.raises(ValidationError, match="preprocessing"):
         harvest(model.db, model.blobs, "digits", base, preprocessing="sometimes")
     with pytest.raises(ValidationError, match="made by append"):
@@ -264,6 +265,12 @@ def test_a_failing_step_leaves_the_champion_and_says_why(
     with pytest.raises(ExportError, match="does not match"):
         run_loop("digits", workspace=ws)
     assert hone.models.get("digits@champion", workspace=ws).version == 2
+    # Its harvest is forgotten: the labels wait for the next run, as new.
+    assert count_new_labels(opened(ws).db, "digits") == 40
+    for bad, words in ((-1, "trials"), (True, "trials"), (0, "nproc")):
+        key = "trials" if words == "trials" else "nproc"
+        with pytest.raises(ValidationError, match=words):
+            run_loop("digits", workspace=ws, **{key: bad})  # type: ignore[arg-type]
     (loop,) = _loop_runs(ws)
     assert loop["status"] == "failed" and loop["hone.loop"] == "failed"
     assert "does not match" in loop["hone.loop.error"]

@@ -61,6 +61,7 @@ def quickstart(
     try:
         summary = _quickstart(workspace, epochs, lr, seed, workers, trials, trial_epochs)
         live = live_loop(summary.pop("_ws"), summary.pop("_raw"), seed, workers)
+        home = summary.pop("_home")
     finally:
         console.quiet = False
     summary.update(live.to_dict(), seconds=round(time.perf_counter() - started_all, 1))
@@ -72,7 +73,7 @@ def quickstart(
         f"(digits@{live.version_before}) → [bold green]{live.after:.1%}[/] "
         f"(digits@{live.version_after}), in {summary['seconds']:.0f} s"
     )
-    _look(summary["_home"], summary["run_id"], summary["trials"])
+    _look(home, summary["run_id"], summary["trials"])
 
 
 def _quickstart(

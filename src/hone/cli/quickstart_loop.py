@@ -13,6 +13,7 @@ no model trained on in any form, answered by whichever version the server holds 
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import socket
@@ -50,6 +51,7 @@ class LiveLoop:
     version_before: int
     version_after: int
     requests: int
+    predictions: int
     labeled: int
     loop: dict[str, Any]
 
@@ -60,6 +62,7 @@ class LiveLoop:
             "version_before": self.version_before,
             "version_after": self.version_after,
             "requests": self.requests,
+            "predictions": self.predictions,
             "labeled": self.labeled,
             "loop": self.loop,
         }
@@ -229,7 +232,8 @@ def live_loop(ws: Workspace, raw: Any, seed: int, workers: int) -> LiveLoop:
         after=after,
         version_before=first,
         version_after=versions2[-1],
-        requests=len(ids) + len(ids2),
+        requests=math.ceil(len(ids) / PER_REQUEST) + math.ceil(len(ids2) / PER_REQUEST),
+        predictions=len(ids) + len(ids2),
         labeled=labeled + len(ids2),
         loop=result.to_dict(),
     )

@@ -42,8 +42,8 @@ class CliState:
 
 def replay_predictions(ws: Workspace) -> int:
     """Write the predictions a killed (or store-less) server journaled and no server has
-    written since; the number of records read back (stored ones are skipped). Costs a
-    folder listing when there are none."""
+    written since; how many were new to the store. Costs a folder listing when there are
+    none."""
     folder = ws.journal_dir / "predictions"
     if not folder.is_dir() or not any(folder.glob("*.jnl")):
         return 0

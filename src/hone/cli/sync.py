@@ -47,7 +47,7 @@ def sync(
         return
     console.print(f"replayed {report.records} record(s) from {report.segments} journal segment(s)")
     if predictions:
-        console.print(f"replayed {predictions} prediction record(s) servers had journaled")
+        console.print(f"wrote {predictions} prediction(s) a stopped server had journaled")
     if report.torn_bytes:
         console.print(f"[yellow]skipped {report.torn_bytes} byte(s) of torn records[/]")
     if report.skipped_bytes:

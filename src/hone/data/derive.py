@@ -117,6 +117,9 @@ def append_arrays(
         raise ValidationError(f"give labels for {version.ref}'s rows, or none if it has none")
     if y is not None and len(y) != rows:
         raise ValidationError(f"{rows} rows but {len(y)} labels")
+    given: object = splits
+    if given is None or isinstance(given, bytes):  # typed away, but callers are untyped
+        raise ValidationError("splits: give one split name, or one per row")
     named = [splits] * rows if isinstance(splits, str) else [str(s) for s in splits]
     if len(named) != rows:
         raise ValidationError(f"{rows} rows but {len(named)} split names")
@@ -130,7 +133,8 @@ def append_arrays(
     if y is not None:
         digest.update(np.asarray(y).tobytes())
     ids = None
-    if keys:
+    if keys is not None and len(keys):
+        keys = list(keys)
         ids = keyed_sample_ids(keys, rows)
         for key in keys:
             digest.update(key.encode() + b"\0")

@@ -26,11 +26,13 @@ from hone.models.registering import register
 from hone.models.workspace import WorkspaceLike, opened
 from hone.predictions.harvest import (
     FRESH_SPLIT,
+    PREPROCESSING,
     Harvest,
     count_harvestable,
     count_new_labels,
     fresh_rows,
     harvest,
+    unlink_harvest,
 )
 from hone.registry import ModelVersion, aliases_of, get_version
 from hone.registry.refs import ModelRef, check_alias, check_model_name
@@ -133,6 +135,15 @@ def run_loop(
         or min_new_labels < 1
     ):
         raise ValidationError(f"min new labels {min_new_labels!r}: give a whole number >= 1")
+    if isinstance(nproc, bool) or not isinstance(nproc, int) or not 1 <= nproc <= 64:
+        raise ValidationError(f"nproc {nproc!r}: give the challenger's training processes, 1 to 64")
+    if isinstance(trials, bool) or not isinstance(trials, int) or not 0 <= trials <= 1000:
+        raise ValidationError(f"trials {trials!r}: give 0 (no study) to 1,000")
+    ok = isinstance(fresh_share, (int, float)) and not isinstance(fresh_share, bool)
+    if not ok or not 0 <= fresh_share <= 0.9:
+        raise ValidationError(f"fresh share {fresh_share!r}: give a number from 0 to 0.9")
+    if preprocessing not in PREPROCESSING:
+        raise ValidationError(f"preprocessing {preprocessing!r}: give auto, keep or refit")
     Topology(nproc_per_node=nproc).check()
     ws = opened(workspace)
     with held(ws.db, name) as lease:
@@ -198,6 +209,8 @@ def run_loop(
                 tell,
             )
         except BaseException as exc:
+            if result.harvest is not None:  # its labels count as new again for the next run
+                unlink_harvest(ws.db, str(result.harvest["version_id"]))
             run.set_tags({"hone.loop": "failed", "hone.loop.error": str(exc)[:1000]})
             run.end(RunStatus.FAILED)
             raise
@@ -306,13 +319,21 @@ def _steps(
     )
     params = dict(version.body.get("params") or {})
     recipe = str(version.body["recipe"])
+    if params.get("val_split") == "test" and data.splits.get("validation"):
+        # The champion reported its test split (the quickstart's does); a challenger's
+        # checkpoints and a study's trials are chosen on validation, so test stays unseen.
+        params["val_split"] = "validation"
+    run.log_params({"challenger.val_split": params.get("val_split", "validation")})
     if trials:
         params.update(_study(ws, recipe, data, params, trials, run.id, result, tell))
     topology = Topology(nproc_per_node=nproc)
     job = prepare(
         recipe, data, params, world_size=topology.world_size, workspace=ws.workspace, where="params"
     )
-    tell(f"training a challenger: {recipe} with {version.ref}'s params on {data.ref}")
+    tell(
+        f"training a challenger: {recipe} with {version.ref}'s params"
+        f"{' and the study' + chr(39) + 's best' if trials else ''} on {data.ref}"
+    )
     trained = launch(
         job,
         topology,

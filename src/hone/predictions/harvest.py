@@ -48,16 +48,18 @@ __all__ = [
     "count_new_labels",
     "fresh_rows",
     "harvest",
+    "unlink_harvest",
 ]
 
 FRESH_SPLIT = "fresh"
 TRAIN_SPLIT = "train"
 PREPROCESSING = ("auto", "keep", "refit")
 #: auto re-fits when more than FAR_SHARE of the new rows are far: more than FAR_VALUES of
-#: their values beyond FAR_Z fitted standard deviations (one outlier row is not a drift).
+#: their values beyond FAR_Z fitted standard deviations. Most of them: a few garbage rows are
+#: outliers, not a drift, and a fit on them would squash every real row.
 FAR_Z = 10.0
 FAR_VALUES = 0.05
-FAR_SHARE = 0.1
+FAR_SHARE = 0.5
 #: Request ids per query when rows are read back or links written.
 _CHUNK = 900
 
@@ -137,6 +139,17 @@ def fresh_rows(rows: int, share: float) -> int:
     """How many of ``rows`` harvested rows are held out: the nearest whole share (one row
     alone is never held out)."""
     return math.floor(rows * share + 0.5) if rows > 1 else 0
+
+
+def unlink_harvest(db: Database, version_id: str) -> None:
+    """Forget which predictions a version took in (its loop run failed): they count as new
+    labels again. The version itself stays, immutable, like every version."""
+    from sqlalchemy import delete
+
+    with db.write() as conn:
+        conn.execute(
+            delete(prediction_harvests).where(prediction_harvests.c.dataset_version == version_id)
+        )
 
 
 def harvest(

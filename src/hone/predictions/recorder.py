@@ -61,27 +61,27 @@ def _insert(rows: int, mark: str) -> str:
     )
 
 
-def write_rows(db: Database, blobs: BlobStore, stored: StoredRows) -> None:
+def write_rows(db: Database, blobs: BlobStore, stored: StoredRows) -> int:
     """Store the rows in one transaction; rows whose request id is stored already are
-    skipped, so writing the same records twice changes nothing. (The driver's own
-    statements: SQLAlchemy's per-row work would double a server's recording cost.)"""
+    skipped, so writing the same records twice changes nothing. Returns how many were new.
+    (The driver's own statements: SQLAlchemy's per-row work would double a server's
+    recording cost.)"""
     if not stored.rows:
-        return
+        return 0
     for data in stored.blobs:
         blobs.put_bytes(data)
     rows = stored.rows
     mark = "?" if db.engine.dialect.paramstyle == "qmark" else "%s"
     full, rest = divmod(len(rows), ROWS_PER_STATEMENT)
+    added = 0
     with db.write() as conn:
-        if full:
-            groups = [
-                tuple(chain.from_iterable(rows[i : i + ROWS_PER_STATEMENT]))
-                for i in range(0, full * ROWS_PER_STATEMENT, ROWS_PER_STATEMENT)
-            ]
-            conn.exec_driver_sql(_insert(ROWS_PER_STATEMENT, mark), groups)
+        for i in range(0, full * ROWS_PER_STATEMENT, ROWS_PER_STATEMENT):
+            group = tuple(chain.from_iterable(rows[i : i + ROWS_PER_STATEMENT]))
+            added += max(0, conn.exec_driver_sql(_insert(ROWS_PER_STATEMENT, mark), group).rowcount)
         if rest:
             tail = tuple(chain.from_iterable(rows[full * ROWS_PER_STATEMENT :]))
-            conn.exec_driver_sql(_insert(rest, mark), tail)
+            added += max(0, conn.exec_driver_sql(_insert(rest, mark), tail).rowcount)
+    return added
 
 
 def _rows_of(records: Iterable[Event | Malformed | object], where: str) -> Iterator[StoredRows]:
@@ -280,7 +280,7 @@ class Recorder:
 
 def replay_abandoned(db: Database, blobs: BlobStore, journal_dir: Path) -> int:
     """Write to the store the predictions of segments whose process died (a server killed
-    or stopped while the store was away); returns how many rows were written. A segment is
+    or stopped while the store was away); returns how many rows were new to the store. A segment is
     removed once all of it is stored; a damaged one is set aside in ``damaged/``."""
     written = 0
     for segment in abandoned_segments(journal_dir):
@@ -291,12 +291,9 @@ def replay_abandoned(db: Database, blobs: BlobStore, journal_dir: Path) -> int:
             for part in _rows_of([record], str(segment.path)):
                 rows.extend(part)
             if len(rows) >= WRITE_ROWS:
-                write_rows(db, blobs, rows)
-                written += len(rows)
+                written += write_rows(db, blobs, rows)
                 rows = StoredRows()
-        if rows:
-            write_rows(db, blobs, rows)
-            written += len(rows)
+        written += write_rows(db, blobs, rows)
         if scanner.skipped:
             where = set_aside(segment.path)
             log.warning("hone: a damaged prediction journal was set aside in %s", where)

@@ -128,11 +128,7 @@ class Server:
             journal_dir = ws.journal_dir / "predictions"
             replayed = await asyncio.to_thread(replay_abandoned, self.db, self.blobs, journal_dir)
             if replayed:
-                log.warning(
-                    "hone: replayed %d prediction records a stopped server had journaled "
-                    "(those stored already were skipped)",
-                    replayed,
-                )
+                log.warning("hone: wrote %d predictions a stopped server had journaled", replayed)
             self.recorder = Recorder(self.db, self.blobs, journal_dir)
         self.batcher = Batcher(
             self.holder,

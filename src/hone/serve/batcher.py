@@ -164,8 +164,10 @@ class Batcher:
                 end = start + len(item.x)
                 if bad[start:end].any():
                     kept_rows[start:end] = False
+                    which = np.flatnonzero(bad[start:end]).tolist()
+                    shown = ", ".join(map(str, which[:10])) + (" ..." if len(which) > 10 else "")
                     if not item.future.done():
-                        item.future.set_exception(NoAnswer(_NO_ANSWER))
+                        item.future.set_exception(NoAnswer(f"instance(s) {shown}: {_NO_ANSWER}"))
                 else:
                     keep.append(item)
                 start = end
