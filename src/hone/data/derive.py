@@ -58,23 +58,13 @@ def append(
     label = parent.label.name if parent.label and tabular else None
     opened = open_source(source, label, list(parent.feature_names) if tabular else None)
     fractions, stratify = _append_split(version, split)
-    existing = read_table(parent.chunks, version.blobs, columns=[SAMPLE_ID]).column(SAMPLE_ID)
-
-    def clashes(ids: np.ndarray) -> int:
-        return int(pc.sum(pc.is_in(pa.array(ids), value_set=existing)).as_py() or 0)
-
     options = Options(
         names=list(fractions),
         fractions=list(fractions.values()),
         stratify=stratify,
         seed=seed,
         allow_nonfinite=bool(allow_nonfinite),
-        feature_names=parent.feature_names,
-        shape=parent.features.shape,
-        dtype=np.dtype(parent.features.dtype),
-        label_dtype=np.dtype(parent.label.dtype) if parent.label else None,
-        clashes=clashes,
-        target=version.ref,
+        **_fitting(version),
     )
     if (opened.label_name is None) != (parent.label is None):
         raise ValidationError(f"{opened.text} and {version.ref} must both have labels, or neither")
@@ -138,11 +128,6 @@ def append_arrays(
         ids = keyed_sample_ids(keys, rows)
         for key in keys:
             digest.update(key.encode() + b"\0")
-    existing = read_table(parent.chunks, version.blobs, columns=[SAMPLE_ID]).column(SAMPLE_ID)
-
-    def clashes(ids: np.ndarray) -> int:
-        return int(pc.sum(pc.is_in(pa.array(ids), value_set=existing)).as_py() or 0)
-
     source = ArraySource(
         "arrays",
         origin,
@@ -158,12 +143,7 @@ def append_arrays(
         stratify=False,
         seed=0,
         allow_nonfinite=bool(allow_nonfinite),
-        feature_names=parent.feature_names,
-        shape=parent.features.shape,
-        dtype=np.dtype(parent.features.dtype),
-        label_dtype=np.dtype(parent.label.dtype) if parent.label else None,
-        clashes=clashes,
-        target=version.ref,
+        **_fitting(version),
         assigned=assigned,
         sample_ids=ids,
     )
@@ -176,6 +156,25 @@ def append_arrays(
     }
     new = _commit_append(version, done, lineage, origin)
     return new, ids if ids is not None else sample_ids_for(done.digest, rows)
+
+
+def _fitting(version: DatasetVersion) -> dict[str, Any]:
+    """What makes appended rows fit ``version``: its feature names, shape and types, and a
+    count of the new rows' sample ids it holds already."""
+    parent = version.manifest
+    existing = read_table(parent.chunks, version.blobs, columns=[SAMPLE_ID]).column(SAMPLE_ID)
+
+    def clashes(ids: np.ndarray) -> int:
+        return int(pc.sum(pc.is_in(pa.array(ids), value_set=existing)).as_py() or 0)
+
+    return {
+        "feature_names": parent.feature_names,
+        "shape": parent.features.shape,
+        "dtype": np.dtype(parent.features.dtype),
+        "label_dtype": np.dtype(parent.label.dtype) if parent.label else None,
+        "clashes": clashes,
+        "target": version.ref,
+    }
 
 
 def _commit_append(
