@@ -3,9 +3,11 @@ stronger, is ``champion``), and real ``hone serve`` processes on loopback."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -20,6 +22,7 @@ import pytest
 
 import hone.models
 from hone.config import Workspace
+from hone.store.database import Database
 from hone.tracking.tracker import close_trackers
 from tests.models.conftest import Trained, train_digits
 
@@ -55,6 +58,21 @@ def make_served(home: Path, store_uri: str | None = None) -> Served:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     yield make_served(tmp_path_factory.mktemp("served") / "ws")
     close_trackers()
+
+
+@contextlib.contextmanager
+def store_locked(db: Database) -> Iterator[None]:
+    """Another process's exclusive lock on a SQLite store: every write fails past the busy
+    timeout, as with a store that cannot be reached."""
+    path = db.sqlite_path()
+    assert path is not None
+    holder = sqlite3.connect(path, isolation_level=None, timeout=5)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        yield
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
 
 
 def free_port() -> int:

@@ -7,7 +7,6 @@ import multiprocessing
 import multiprocessing.synchronize
 import os
 import signal
-import sqlite3
 import time
 from collections.abc import Callable
 
@@ -28,6 +27,7 @@ from hone.predictions.records import INLINE_INPUT_BYTES
 from hone.store.database import Database, database_for
 from hone.store.schema import predictions
 from hone.tracking.checkpoints import collect_unreferenced
+from tests.serve.conftest import store_locked
 
 
 def _batch(start: int, rows: int, width: int = 64, version: int = 1) -> Answered:
@@ -104,18 +104,11 @@ def test_the_store_away_keeps_records_in_the_journal_until_it_is_back(
     dispose_databases()
     db, blobs = _stores(sqlite_workspace)
     recorder = Recorder(db, blobs, sqlite_workspace.journal_dir / "predictions", interval=0.05)
-    path = db.sqlite_path()
-    assert path is not None
-    holder = sqlite3.connect(path, isolation_level=None, timeout=1)
-    holder.execute("BEGIN EXCLUSIVE")
-    try:
+    with store_locked(db):
         for start in range(0, 60, 6):
             recorder.record(_batch(start, 6))
         _wait(lambda: recorder.stats.failures > 0, timeout=120)
         assert recorder.stats.written == 0 and recorder.stats.full_since is not None
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
     _wait(lambda: count_predictions(db, "m") == 60, timeout=60)
     assert recorder.close()
     dispose_databases()

@@ -12,7 +12,7 @@ import pytest
 import hone.models
 from hone.models.workspace import opened
 from hone.predictions import count_predictions, list_predictions
-from tests.serve.conftest import Served, StartServer
+from tests.serve.conftest import Served, StartServer, store_locked
 
 #: uvicorn exits by raising the signal again once it has shut down gracefully.
 STOPPED = (0, -signal.SIGTERM)
@@ -207,17 +207,12 @@ def test_predictions_are_answered_while_the_store_is_away(
     """Another process holds SQLite's write lock, so every write of the server fails (as
     with a store it cannot reach): it answers all the same, and writes the records once
     the store is back."""
-    import sqlite3
     import time
 
     db = opened(served.ws).db
     before = count_predictions(db, "digits")
     server = server_of("digits@champion", env={"HONE_STORE_TIMEOUT": "0.3"})
-    path = db.sqlite_path()
-    assert path is not None
-    holder = sqlite3.connect(path, isolation_level=None, timeout=5)
-    holder.execute("BEGIN EXCLUSIVE")
-    try:
+    with store_locked(db):
         for start in range(0, 60, 3):
             assert server.predict(served.rows[start : start + 3]).status_code == 200
         deadline = time.monotonic() + 30
@@ -229,9 +224,6 @@ def test_predictions_are_answered_while_the_store_is_away(
         rid = server.predict(served.rows[:1]).json()["predictions"][0]["request_id"]
         reply = server.feedback({"request_id": rid, "label": 1})
         assert reply.status_code == 503, reply.text
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
     deadline = time.monotonic() + 30
     while count_predictions(db, "digits") < before + 61:
         assert time.monotonic() < deadline

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from itertools import chain
 from pathlib import Path
 
@@ -84,19 +84,26 @@ def write_rows(db: Database, blobs: BlobStore, stored: StoredRows) -> int:
     return added
 
 
-def _rows_of(records: Iterable[Event | Malformed | object], where: str) -> Iterator[StoredRows]:
-    for record in records:
+def _journal_rows(scanner: FrameScanner, where: str) -> Iterator[tuple[int, StoredRows]]:
+    """The rows of the scanner's journal range, in chunks of about ``WRITE_ROWS``, each with
+    the offset its last record ends at; records that cannot be read are skipped, said in
+    the log (damage the scanner stepped over is in its ``skipped``)."""
+    rows, last = StoredRows(), scanner.start
+    for offset, record in scanner.frames():
+        last = offset
         if isinstance(record, Malformed):
             log.warning(
                 "hone: skipping an unreadable prediction record in %s: %s", where, record.reason
             )
         elif isinstance(record, Event) and record.kind == KIND:
             try:
-                batch = decode_answered(record)
+                rows.extend(stored_rows(decode_answered(record)))
             except (KeyError, TypeError, ValueError) as exc:
                 log.warning("hone: skipping a damaged prediction record in %s: %s", where, exc)
-                continue
-            yield stored_rows(batch)
+        if len(rows) >= WRITE_ROWS:
+            yield last, rows
+            rows = StoredRows()
+    yield last, rows
 
 
 class RecorderStats:
@@ -207,19 +214,10 @@ class Recorder:
 
     def _flush_journal(self, start: int, end: int) -> None:
         scanner = FrameScanner(self._journal.fd, start, end)
-        rows = StoredRows()
-        last = start
-        for offset, record in scanner.frames():
-            for part in _rows_of([record], str(self._journal.path)):
-                rows.extend(part)
-            last = offset
-            if len(rows) >= WRITE_ROWS:
-                write_rows(self.db, self.blobs, rows)
-                self._advance(last, len(rows))
-                rows = StoredRows()
-        if rows:
+        for offset, rows in _journal_rows(scanner, str(self._journal.path)):
             write_rows(self.db, self.blobs, rows)
-        self._advance(end, len(rows))
+            self._advance(offset, len(rows))
+        self._advance(end, 0)
         with self._queue_lock:
             if self._spill_from is not None and self._journal.offset == end:
                 self._spill_from, self.stats.full_since = None, None
@@ -284,16 +282,9 @@ def replay_abandoned(db: Database, blobs: BlobStore, journal_dir: Path) -> int:
     removed once all of it is stored; a damaged one is set aside in ``damaged/``."""
     written = 0
     for segment in abandoned_segments(journal_dir):
-        size = segment.path.stat().st_size
-        scanner = FrameScanner(segment.fd, 0, size)
-        rows = StoredRows()
-        for _, record in scanner.frames():
-            for part in _rows_of([record], str(segment.path)):
-                rows.extend(part)
-            if len(rows) >= WRITE_ROWS:
-                written += write_rows(db, blobs, rows)
-                rows = StoredRows()
-        written += write_rows(db, blobs, rows)
+        scanner = FrameScanner(segment.fd, 0, segment.path.stat().st_size)
+        for _, rows in _journal_rows(scanner, str(segment.path)):
+            written += write_rows(db, blobs, rows)
         if scanner.skipped:
             where = set_aside(segment.path)
             log.warning("hone: a damaged prediction journal was set aside in %s", where)
