@@ -5,7 +5,6 @@ one worker in this process or several worker processes sharing the socket."""
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import shutil
 import socket
@@ -22,8 +21,6 @@ from hone.serve.settings import ENV, ServeSettings
 from hone.store.database import database_for
 
 __all__ = ["bind", "prepare", "serve"]
-
-log = logging.getLogger("hone.serve")
 
 
 def prepare(settings: ServeSettings) -> Served:
