@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint check bench bench-quick format clean
+.PHONY: demo test lint check bench bench-quick format clean ui
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,10 +14,21 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev,postgres,torch,tune,models,serve,bench]'
 	touch $@
 
-demo: $(STAMP)
+# The web UI's pages: npm installs exactly what ui/package-lock.json pins, esbuild bundles
+# them into the package (src/hone/server/static/, shipped in the wheel; never committed).
+UI_BUILT := src/hone/server/static/index.html
+UI_SOURCES := ui/package.json ui/package-lock.json ui/build.mjs ui/index.html \
+	$(wildcard ui/src/*.js ui/src/*.css ui/src/pages/*.js)
+
+$(UI_BUILT): $(UI_SOURCES)
+	cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
+
+ui: $(UI_BUILT)
+
+demo: $(STAMP) $(UI_BUILT)
 	$(VENV)/bin/hone quickstart --workspace demo-workspace
 
-test: $(STAMP)
+test: $(STAMP) $(UI_BUILT)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
@@ -42,4 +53,4 @@ bench-quick: $(STAMP)
 	$(PY) benchmarks/run_all.py --quick $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .venv-mlflow .mypy_cache .ruff_cache .pytest_cache demo-workspace benchmarks/out
+	rm -rf $(VENV) .venv-mlflow ui/node_modules src/hone/server/static .mypy_cache .ruff_cache .pytest_cache demo-workspace benchmarks/out

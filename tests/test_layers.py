@@ -26,6 +26,7 @@ LAYERS = {
     "models": 3,
     "serve": 3,
     "loop": 3,
+    "server": 4,
     "cli": 5,
     "api": 5,
     "__init__": 5,

@@ -53,7 +53,12 @@ class ValidationError(UserError):
 
 
 class FilterError(UserError):
-    """A search filter or order-by clause does not parse."""
+    """A search filter or order-by clause does not parse; ``position`` is the character
+    offset in the filter where it went wrong, when one is known (a UI points at it)."""
+
+    def __init__(self, message: str, *, position: int | None = None) -> None:
+        super().__init__(message)
+        self.position = position
 
 
 class ConflictError(UserError):

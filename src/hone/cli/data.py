@@ -17,7 +17,6 @@ from hone.data import api, compare
 from hone.data.export import export as export_version
 from hone.data.importers import display_path
 from hone.data.splits import SplitWarning
-from hone.data.versions import VersionRow
 from hone.errors import ValidationError
 
 __all__ = ["data_app"]
@@ -27,20 +26,6 @@ data_app = typer.Typer(
 )
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
 SHOWN_FEATURES = 20
-
-
-def _version_json(row: VersionRow) -> dict[str, object]:
-    return {
-        "id": row.id,
-        "dataset": row.dataset,
-        "ref": f"{row.dataset}@{row.id[:12]}",
-        "created_at": row.created_at,
-        "rows": row.rows,
-        "operation": row.operation,
-        "parents": list(row.parents),
-        "source": row.source,
-        "summary": row.summary,
-    }
 
 
 def _size(text: str | None) -> tuple[int, int] | None:
@@ -97,7 +82,7 @@ def import_(
     for warning in caught:
         err_console.print(Text.assemble(("warning: ", "bold yellow"), str(warning.message)))
     if json_out:
-        print_json(_version_json(version.row))
+        print_json(version.row.to_dict())
         return
     summary = version.summary
     splits = ", ".join(f"{k} {v:,}" for k, v in sorted(summary["splits"].items()))
@@ -118,10 +103,7 @@ def list_(json_out: bool = JSON) -> None:
     found = api.list_datasets(workspace=state.opened())
     if json_out:
         print_json(
-            [
-                {"name": d.name, "versions": d.versions, "latest": _version_json(d.latest)}
-                for d in found
-            ]
+            [{"name": d.name, "versions": d.versions, "latest": d.latest.to_dict()} for d in found]
         )
         return
     if not found:
@@ -153,7 +135,7 @@ def show(
     version = api.get(ref, workspace=state.opened())
     row, summary = version.row, version.summary
     if json_out:
-        print_json(_version_json(row))
+        print_json(row.to_dict())
         return
     schema = summary["schema"]
     console.print(f"[bold]{version.ref}[/]  {row.id}")
@@ -264,7 +246,7 @@ def log(name: str = typer.Argument(..., help="Dataset name."), json_out: bool = 
     """The dataset's versions as a tree, each with how it was made."""
     tree = compare.history(api.versions(name, workspace=state.opened()))
     if json_out:
-        print_json([{**_version_json(v), "depth": depth} for depth, v in tree])
+        print_json([{**v.to_dict(), "depth": depth} for depth, v in tree])
         return
     for depth, version in tree:
         lineage = version.summary.get("lineage", {})

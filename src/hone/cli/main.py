@@ -21,6 +21,7 @@ from hone.cli.state import state
 from hone.cli.sync import sync
 from hone.cli.train import train
 from hone.cli.tune import tune_app
+from hone.cli.ui import ui
 from hone.errors import HoneError, exit_code_for
 
 __all__ = ["app", "main", "run"]
@@ -52,6 +53,7 @@ app.command("sync")(sync)
 app.command("quickstart")(quickstart)
 app.command("train")(train)
 app.command("serve")(serve)
+app.command("ui")(ui)
 app.add_typer(tune_app, name="tune")
 app.add_typer(models_app, name="models")
 app.add_typer(predictions_app, name="predictions")

@@ -40,6 +40,19 @@ class VersionRow:
     summary: dict[str, Any]
     source: str | None
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "dataset": self.dataset,
+            "ref": f"{self.dataset}@{self.id[:12]}",
+            "created_at": self.created_at,
+            "rows": self.rows,
+            "operation": self.operation,
+            "parents": list(self.parents),
+            "source": self.source,
+            "summary": self.summary,
+        }
+
 
 @dataclass(frozen=True)
 class DatasetInfo:

@@ -11,7 +11,7 @@ from typing import Any
 
 from hone.errors import UserError, ValidationError
 
-__all__ = ["ENV", "TOKEN_ENV", "ServeSettings", "is_loopback"]
+__all__ = ["ENV", "TOKEN_ENV", "ServeSettings", "check_listening", "is_loopback"]
 
 ENV = "HONE_SERVE_SETTINGS"
 TOKEN_ENV = "HONE_SERVE_TOKEN"
@@ -53,23 +53,7 @@ class ServeSettings:
         _int("threads", self.threads, 1, 1024)
         _number("max wait (ms)", self.max_wait_ms, 0.0, 1000.0)
         _number("reload every (s)", self.reload_every_s, 0.1, 86400.0)
-        if not self.host or any(c.isspace() for c in self.host):
-            raise ValidationError(f"host {self.host!r}: give an address to listen on")
-        if self.token is not None and (
-            len(self.token) < MIN_TOKEN
-            or not self.token.isascii()
-            or not self.token.isprintable()
-            or any(c.isspace() for c in self.token)
-        ):
-            raise ValidationError(
-                f"the serving token must be at least {MIN_TOKEN} printable ASCII characters, "
-                "no spaces (python -c 'import secrets; print(secrets.token_urlsafe())' makes one)"
-            )
-        if self.token is None and not is_loopback(self.host):
-            raise UserError(
-                f"serving on {self.host} (not loopback) needs a token: pass --token or set "
-                f"{TOKEN_ENV}; clients then send 'Authorization: Bearer TOKEN'"
-            )
+        check_listening(self.host, self.token, what="serving", env=TOKEN_ENV)
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -78,6 +62,28 @@ class ServeSettings:
     def from_env(cls) -> ServeSettings:
         body: dict[str, Any] = json.loads(os.environ[ENV])
         return cls(**body)
+
+
+def check_listening(host: str, token: str | None, *, what: str, env: str) -> None:
+    """A host to listen on, and a token good enough to guard it: required off loopback
+    (``hone serve`` and ``hone ui`` share these rules)."""
+    if not isinstance(host, str) or not host or any(c.isspace() for c in host):
+        raise ValidationError(f"host {host!r}: give an address to listen on")
+    if token is not None and (
+        len(token) < MIN_TOKEN
+        or not token.isascii()
+        or not token.isprintable()
+        or any(c.isspace() for c in token)
+    ):
+        raise ValidationError(
+            f"the {what} token must be at least {MIN_TOKEN} printable ASCII characters, "
+            "no spaces (python -c 'import secrets; print(secrets.token_urlsafe())' makes one)"
+        )
+    if token is None and not is_loopback(host):
+        raise UserError(
+            f"listening on {host} (not loopback) needs a token: pass --token or set "
+            f"{env}; clients then send 'Authorization: Bearer TOKEN'"
+        )
 
 
 def _int(what: str, value: object, low: int, high: int) -> None:

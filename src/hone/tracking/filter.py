@@ -137,7 +137,8 @@ class _Parser:
         tok = self.peek()
         where = f"at position {tok.pos}" if tok else "at the end"
         return FilterError(
-            f"{message} {where} of filter {excerpt(self.text, tok.pos if tok else None)}"
+            f"{message} {where} of filter {excerpt(self.text, tok.pos if tok else None)}",
+            position=tok.pos if tok else len(self.text.rstrip()),
         )
 
     def peek(self) -> Token | None:
@@ -213,6 +214,7 @@ class _Parser:
             return scope, self.attribute(rest)
         if scope == "datasets":
             if rest.lower() not in _DATASET_FIELDS:
+                self.i -= 1
                 raise self.error(f"unknown dataset field {rest!r} (use name, digest or context)")
             return scope, rest.lower()
         return scope, rest
@@ -223,6 +225,7 @@ class _Parser:
         if lowered in ATTRIBUTES:
             return lowered
         hint = _NOT_IN_HONE.get(lowered)
+        self.i -= 1  # the error points at the field, just taken
         raise self.error(
             f"hone runs have no {name!r}: {hint}"
             if hint

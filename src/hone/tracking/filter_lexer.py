@@ -56,7 +56,8 @@ def checked_text(text: object, what: str, example: str) -> str:
     if bad is not None:
         raise FilterError(
             f"{what} has {bad.group()!r} at position {bad.start()}: a NUL byte or a lone "
-            f"surrogate can never be stored, so no run can match it ({excerpt(text, bad.start())})"
+            f"surrogate can never be stored, so no run can match it ({excerpt(text, bad.start())})",
+            position=bad.start(),
         )
     return text
 
@@ -71,7 +72,8 @@ def tokenize(text: str) -> list[Token]:
             what = "a string that is never closed" if text[start] in "'\"" else "unexpected"
             raise FilterError(
                 f"{what} {text[start : start + 12]!r} at position {start} in filter "
-                f"{excerpt(text, start)}"
+                f"{excerpt(text, start)}",
+                position=start,
             )
         kind = group = match.lastgroup or ""
         value = match.group(group)

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from numbers import Integral
 from typing import Any
 
-from sqlalchemy import Connection, Select, select
+from sqlalchemy import Connection, Select, func, select
 
 from hone.errors import FilterError, NotFoundError, RejectedError, UserError, ValidationError
 from hone.store.database import Database
@@ -31,10 +31,13 @@ from hone.tracking.validation import check_key
 __all__ = [
     "MAX_EXPERIMENTS",
     "MAX_RESULTS",
+    "count_runs",
     "get_run",
     "list_experiments",
     "metric_history",
     "resolve_run_id",
+    "run_keys",
+    "runs_per_experiment",
     "search_runs",
 ]
 
@@ -135,26 +138,64 @@ def search_runs(
     filter: str | None = None,
     order_by: Sequence[str] | None = None,
     max_results: int = 1000,
+    offset: int = 0,
 ) -> list[Run]:
     """Runs matching ``filter`` in ``experiment`` (a name or names; all if None), at most
-    ``max_results`` (1 to ``MAX_RESULTS``). Bad arguments raise ``ValidationError``, a bad
-    filter or order-by ``FilterError``, both before the store is asked."""
+    ``max_results`` (1 to ``MAX_RESULTS``), skipping the first ``offset`` (a page further
+    on). Bad arguments raise ``ValidationError``, a bad filter or order-by ``FilterError``,
+    both before the store is asked."""
     limit = _checked_max_results(max_results)
-    names = _checked_experiments(experiment)
-    condition = parse_filter(filter)
+    skip = _checked_offset(offset)
     order = parse_order_by(order_by)
-    query = _run_select()
-    if names is not None:
-        query = query.where(experiments.c.name.in_(names))
-    if condition is not None:
-        query = query.where(condition)
+    query = _matching(_run_select(), experiment, filter)
     query = query.order_by(*order, runs.c.start_time.desc(), runs.c.id).limit(limit)
+    if skip:
+        query = query.offset(skip)
     try:
         with db.read() as conn:
             rows = conn.execute(query).mappings().all()
             return _hydrate(conn, rows)
     except RejectedError as exc:
         raise FilterError(f"the store refused this search; simplify the filter ({exc})") from exc
+
+
+def count_runs(
+    db: Database,
+    *,
+    experiment: str | Sequence[str] | None = None,
+    filter: str | None = None,
+) -> int:
+    """How many runs ``search_runs`` would find with these arguments and no limit."""
+    query = _matching(
+        select(func.count()).select_from(
+            runs.join(experiments, experiments.c.id == runs.c.experiment_id)
+        ),
+        experiment,
+        filter,
+    )
+    try:
+        with db.read() as conn:
+            return int(conn.execute(query).scalar_one())
+    except RejectedError as exc:
+        raise FilterError(f"the store refused this search; simplify the filter ({exc})") from exc
+
+
+def _matching(
+    query: Select[Any], experiment: str | Sequence[str] | None, filter: str | None
+) -> Select[Any]:
+    names = _checked_experiments(experiment)
+    condition = parse_filter(filter)
+    if names is not None:
+        query = query.where(experiments.c.name.in_(names))
+    if condition is not None:
+        query = query.where(condition)
+    return query
+
+
+def _checked_offset(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or not 0 <= int(value) < 2**62:
+        raise ValidationError(f"offset must be a whole number from 0, got {_shown(value)}")
+    return int(value)
 
 
 def _checked_max_results(value: object) -> int:
@@ -276,3 +317,35 @@ def _build_runs(conn: Connection, rows: Sequence[Any]) -> list[Run]:
         )
         for r in rows
     ]
+
+
+def run_keys(
+    db: Database, *, experiment: str | Sequence[str] | None = None, limit: int = 1000
+) -> dict[str, list[str]]:
+    """The param, metric and tag keys the runs of ``experiment`` (all if None) hold, sorted,
+    at most ``limit`` of each: what a runs table offers as columns and sort fields."""
+    names = _checked_experiments(experiment)
+    out: dict[str, list[str]] = {}
+    with db.read() as conn:
+        for kind, table in (("params", params), ("metrics", latest_metrics), ("tags", tags)):
+            query = select(table.c.key).distinct()
+            if names is not None:
+                query = query.join(runs, runs.c.id == table.c.run_id).join(
+                    experiments, experiments.c.id == runs.c.experiment_id
+                )
+                query = query.where(experiments.c.name.in_(names))
+            query = query.order_by(table.c.key).limit(limit)
+            out[kind] = [str(k) for k in conn.execute(query).scalars()]
+    return out
+
+
+def runs_per_experiment(db: Database) -> dict[str, int]:
+    """Every experiment's name with how many runs it holds (0 for an empty one)."""
+    query = (
+        select(experiments.c.name, func.count(runs.c.id))
+        .select_from(experiments.outerjoin(runs, runs.c.experiment_id == experiments.c.id))
+        .group_by(experiments.c.name)
+        .order_by(experiments.c.name)
+    )
+    with db.read() as conn:
+        return {str(name): int(count) for name, count in conn.execute(query).all()}

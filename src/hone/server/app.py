@@ -1,0 +1,97 @@
+"""The UI's ASGI application: the JSON API under ``/api`` (OpenAPI at ``/api/docs``), the
+built pages at ``/``, and the guard in front of both."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, ORJSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from hone.errors import FilterError, HoneError, UserError, http_status_for
+from hone.models.workspace import Opened
+from hone.serve.settings import is_loopback
+from hone.server.api_data import data_router
+from hone.server.api_models import models_router
+from hone.server.api_predictions import predictions_router
+from hone.server.api_runs import runs_router
+from hone.server.assets import static_dir
+from hone.server.security import CSRF_HEADER, Guard
+from hone.server.settings import UiSettings
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("hone.ui")
+
+
+def create_app(settings: UiSettings, ws: Opened) -> Guard:
+    """The app to serve: the API and pages behind their guard (which holds the CSRF token
+    the pages send)."""
+    import hone
+
+    static = static_dir()
+    api = FastAPI(
+        title="hone UI API",
+        version=hone.__version__,
+        summary="What the hone web UI reads and changes: the functions the CLI calls.",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        default_response_class=ORJSONResponse,
+    )
+    guard = Guard(api, token=settings.token, loopback_only=is_loopback(settings.host))
+
+    @api.get("/api/health", tags=["ui"], summary="Liveness (open without the token)")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @api.get("/api/session", tags=["ui"], summary="This UI's workspace and CSRF token")
+    def session() -> dict[str, Any]:
+        return {
+            "workspace": str(ws.workspace.home),
+            "store": ws.db.display_url(),
+            "version": hone.__version__,
+            "csrf": guard.csrf,
+            "csrf_header": CSRF_HEADER,
+        }
+
+    for router in (runs_router(ws), data_router(ws), models_router(ws), predictions_router(ws)):
+        api.include_router(router)
+
+    @api.exception_handler(HoneError)
+    async def hone_error(request: Request, exc: HoneError) -> Response:
+        status = http_status_for(exc)
+        if isinstance(exc, UserError) and status >= 500:
+            status = 400
+        body: dict[str, Any] = {"error": str(exc)}
+        if isinstance(exc, FilterError) and exc.position is not None:
+            body["position"] = exc.position
+        return ORJSONResponse(body, status_code=status)
+
+    @api.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> Response:
+        problems = []
+        for error in exc.errors()[:5]:
+            where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+            problems.append(f"{where}: {error.get('msg', 'invalid')}")
+        return ORJSONResponse({"error": "; ".join(problems) or "invalid request"}, 422)
+
+    @api.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.error("hone ui: unexpected error answering %s: %r", request.url.path, exc)
+        return ORJSONResponse({"error": f"the UI server failed: {type(exc).__name__}"}, 500)
+
+    @api.get("/api/{rest:path}", include_in_schema=False)
+    def unknown(rest: str) -> Response:
+        return ORJSONResponse({"error": f"no API endpoint /api/{rest}"}, 404)
+
+    api.mount("/assets", StaticFiles(directory=static / "assets"), name="assets")
+
+    @api.get("/", include_in_schema=False)
+    def index() -> Response:
+        return FileResponse(static / "index.html", headers={"cache-control": "no-cache"})
+
+    return guard

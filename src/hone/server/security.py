@@ -1,0 +1,176 @@
+"""What stands between a browser and the workspace: a pure ASGI layer in front of the app.
+
+- **Host**: bound to loopback, only requests naming a loopback host are served, so a
+  hostile page cannot reach the UI by pointing its own domain at 127.0.0.1 (DNS rebinding).
+- **Token** (required off loopback, as for ``hone serve``): ``Authorization: Bearer TOKEN``,
+  or, for a browser, the cookie ``/login?token=TOKEN`` sets (a digest of the token;
+  HttpOnly, SameSite=Strict).
+- **Cross-site requests**: a request that changes state (any method but GET, HEAD,
+  OPTIONS) must carry ``X-Hone-CSRF`` equal to this server's CSRF token, which only a page
+  of this origin can read (``GET /api/session``; no CORS is ever granted), and an
+  ``Origin``, when sent, must be this server's own.
+- **Headers** on every answer: a Content-Security-Policy allowing only this origin's
+  scripts, no framing, no sniffing, no referrer (a token in a login URL stays here).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from http.cookies import SimpleCookie
+from urllib.parse import parse_qs, urlsplit
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hone.serve.settings import is_loopback
+
+__all__ = ["COOKIE", "CSRF_HEADER", "Guard"]
+
+COOKIE = "hone_ui_token"
+CSRF_HEADER = "x-hone-csrf"
+_SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+_OPEN_PATHS = frozenset({"/login", "/api/health"})
+_HEADERS = [
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+        b"script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+        b"form-action 'self'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+]
+_LOGIN_FORM = (
+    "<!doctype html><meta charset=utf-8><title>hone: sign in</title>"
+    "<body style='font:15px system-ui;margin:4em auto;max-width:30em'>"
+    "<h1>hone</h1><p>{message}</p><form method=get action=/login>"
+    "<input name=token type=password placeholder='token' autofocus size=40> "
+    "<button>open</button></form>"
+)
+
+
+def _host_of(value: str) -> str:
+    """The host part of a Host header or an origin's netloc: no port, no brackets."""
+    if value.startswith("["):
+        return value[1 : value.find("]")] if "]" in value else value
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+class Guard:
+    def __init__(self, app: ASGIApp, *, token: str | None, loopback_only: bool) -> None:
+        self.app = app
+        self.token = token
+        self.loopback_only = loopback_only
+        self.csrf = secrets.token_urlsafe(32)
+        # The cookie holds a digest of the token: any printable token fits a cookie, and
+        # the token itself never sits in the browser's cookie jar.
+        self.cookie = hashlib.sha256(b"hone-ui:" + token.encode()).hexdigest() if token else ""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        path: str = scope["path"]
+        host = headers.get("host", "")
+        if self.loopback_only and not is_loopback(_host_of(host)):
+            await _answer(send, 421, f"this UI answers on loopback only, not for host {host!r}")
+            return
+        if self.token is not None and path not in _OPEN_PATHS and not self._signed_in(headers):
+            if path.startswith("/api/"):
+                await _answer(
+                    send,
+                    401,
+                    "this UI needs a token: send 'Authorization: Bearer TOKEN', or open "
+                    "/login?token=TOKEN in the browser",
+                    extra=[(b"www-authenticate", b"Bearer")],
+                )
+            else:
+                await _page(send, 401, "This UI needs its token (hone ui printed it).")
+            return
+        if path == "/login":
+            await self._login(scope, send)
+            return
+        if scope["method"] not in _SAFE:
+            refused = self._cross_site(headers, host)
+            if refused:
+                await _answer(send, 403, refused)
+                return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+    def _signed_in(self, headers: dict[str, str]) -> bool:
+        assert self.token is not None
+        expected = self.token.encode()
+        scheme, _, given = headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected):
+            return True
+        cookie = SimpleCookie()
+        try:
+            cookie.load(headers.get("cookie", ""))
+        except Exception:  # a malformed cookie header is no sign-in, not a crash
+            return False
+        held = cookie.get(COOKIE)
+        return held is not None and hmac.compare_digest(held.value.encode(), self.cookie.encode())
+
+    async def _login(self, scope: Scope, send: Send) -> None:
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        given = (query.get("token") or [""])[0]
+        if self.token is None:
+            await _redirect(send, [])
+        elif given and hmac.compare_digest(given.encode(), self.token.encode()):
+            cookie = f"{COOKIE}={self.cookie}; HttpOnly; SameSite=Strict; Path=/"
+            await _redirect(send, [(b"set-cookie", cookie.encode("latin-1"))])
+        else:
+            await _page(send, 401, "That token is not this UI's." if given else "Token:")
+
+    def _cross_site(self, headers: dict[str, str], host: str) -> str | None:
+        given = headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(given.encode("latin-1"), self.csrf.encode()):
+            return (
+                f"a request that changes something needs the {CSRF_HEADER} header this UI's "
+                "pages send (GET /api/session gives it): a request from another site is refused"
+            )
+        origin = headers.get("origin")
+        if origin is not None and urlsplit(origin).netloc != host:
+            return f"a request from origin {origin!r} is refused: this UI is {host!r}"
+        return None
+
+
+async def _answer(
+    send: Send, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    import orjson
+
+    body = orjson.dumps({"error": message})
+    await _send(send, status, body, b"application/json", extra or [])
+
+
+async def _page(send: Send, status: int, message: str) -> None:
+    body = _LOGIN_FORM.format(message=message).encode()
+    await _send(send, status, body, b"text/html; charset=utf-8", [])
+
+
+async def _redirect(send: Send, extra: list[tuple[bytes, bytes]]) -> None:
+    await _send(send, 303, b"", b"text/plain", [(b"location", b"/"), *extra])
+
+
+async def _send(
+    send: Send, status: int, body: bytes, kind: bytes, extra: list[tuple[bytes, bytes]]
+) -> None:
+    headers = [
+        (b"content-type", kind),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+        *extra,
+        *_HEADERS,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

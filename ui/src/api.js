@@ -1,0 +1,55 @@
+// The one way pages talk to the server: JSON in and out, errors as exceptions carrying the
+// server's message (and, for a bad filter, the position it points at).
+
+let session = null;
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super((body && body.error) || `the server answered ${status}`);
+    this.status = status;
+    this.position = body && typeof body.position === "number" ? body.position : null;
+  }
+}
+
+export function query(params) {
+  const out = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value === undefined || value === null || value === "") continue;
+    for (const one of Array.isArray(value) ? value : [value]) out.append(key, String(one));
+  }
+  const text = out.toString();
+  return text ? `?${text}` : "";
+}
+
+async function call(method, path, body) {
+  const headers = { accept: "application/json" };
+  if (method !== "GET") {
+    const s = await getSession();
+    headers["content-type"] = "application/json";
+    headers[s.csrf_header] = s.csrf;
+  }
+  const response = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: "same-origin",
+  });
+  let parsed = null;
+  try {
+    parsed = await response.json();
+  } catch (_) {
+    parsed = null;
+  }
+  if (!response.ok) throw new ApiError(response.status, parsed);
+  return parsed;
+}
+
+export const get = (path, params = {}) => call("GET", path + query(params));
+export const post = (path, body) => call("POST", path, body);
+
+export async function getSession() {
+  if (session === null) session = await call("GET", "/api/session");
+  return session;
+}
+
+export const enc = encodeURIComponent;

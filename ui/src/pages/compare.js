@@ -1,0 +1,62 @@
+// Several runs side by side: overlaid curves per metric, and a table of params and latest
+// metrics with the rows that differ marked (or only those shown).
+import { html } from "htm/preact";
+import { useState } from "preact/hooks";
+import { enc, get } from "../api.js";
+import { Chart, ChartControls, color } from "../chart.js";
+import { Loading, Section, Status, useData } from "../common.js";
+import { fmtNumber, short } from "../format.js";
+
+function Overlay({ runs, metric, view }) {
+  const found = useData(
+    () => Promise.all(runs.map((r) => get(`/api/runs/${enc(r.id)}/metric`, { key: metric }).catch(() => null))),
+    [runs.map((r) => r.id).join(","), metric]
+  );
+  return html`<div class="chart-box" data-metric=${metric}>
+    <${Loading} state=${found}>${(all) => {
+      const series = [];
+      all.forEach((d, i) => {
+        if (d) series.push({ label: runs[i].name || short(runs[i].id), x: view.time ? d.time : d.step, y: d.value });
+      });
+      return html`<${Chart} title=${metric} series=${series} time=${view.time} log=${view.log} smoothing=${view.smoothing} />`;
+    }}<//>
+  </div>`;
+}
+
+function Diff({ runs, kind, onlyDiff }) {
+  const keys = [...new Set(runs.flatMap((r) => Object.keys(r[kind])))].sort();
+  const rows = keys
+    .map((k) => {
+      const cells = runs.map((r) => (r[kind][k] === undefined ? "" : kind === "metrics" ? fmtNumber(r[kind][k]) : String(r[kind][k])));
+      return { k, cells, differs: new Set(cells).size > 1 };
+    })
+    .filter((row) => !onlyDiff || row.differs);
+  return rows.map((row) => html`<tr class=${row.differs ? "differs" : ""}>
+    <th>${kind}.${row.k}</th>${row.cells.map((c) => html`<td class="num">${c}</td>`)}
+  </tr>`);
+}
+
+export function ComparePage({ ids }) {
+  const [view, setView] = useState({ time: false, log: false, smoothing: 0 });
+  const [onlyDiff, setOnlyDiff] = useState(false);
+  const found = useData(() => get("/api/compare", { run: ids }), [ids.join(",")]);
+  return html`<${Loading} state=${found}>${({ runs }) => {
+    const metrics = [...new Set(runs.flatMap((r) => Object.keys(r.metrics)))].sort();
+    return html`<div>
+      <header class="title"><h1>Compare ${runs.length} runs</h1></header>
+      <${Section} title="Params and metrics" right=${html`<label><input type="checkbox" checked=${onlyDiff} onChange=${(e) => setOnlyDiff(e.target.checked)} /> only differences</label>`}>
+        <table class="compare"><thead><tr><th></th>${runs.map((r, i) => html`<th><span class="swatch" style=${{ background: color(i) }}></span><a href=${`#/runs/${r.id}`}>${r.name || short(r.id)}</a></th>`)}</tr></thead>
+          <tbody>
+            <tr><th>status</th>${runs.map((r) => html`<td><${Status} status=${r.status} /></td>`)}</tr>
+            <tr><th>experiment</th>${runs.map((r) => html`<td>${r.experiment}</td>`)}</tr>
+            <${Diff} runs=${runs} kind="params" onlyDiff=${onlyDiff} />
+            <${Diff} runs=${runs} kind="metrics" onlyDiff=${onlyDiff} />
+          </tbody>
+        </table>
+      <//>
+      <${Section} title="Curves" right=${html`<${ChartControls} value=${view} onChange=${setView} />`}>
+        <div class="charts">${metrics.slice(0, 24).map((m) => html`<${Overlay} key=${m} runs=${runs} metric=${m} view=${view} />`)}</div>
+      <//>
+    </div>`;
+  }}<//>`;
+}

@@ -1,0 +1,36 @@
+// Hash routes (#/runs?experiment=x): every page's state lives in its address, so a link
+// or a reload shows the same thing, and the server serves one page.
+import { useEffect, useState } from "preact/hooks";
+
+export function parseHash(hash = location.hash) {
+  const text = hash.replace(/^#/, "") || "/runs";
+  const [path, search = ""] = text.split("?");
+  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  return { parts, params: new URLSearchParams(search) };
+}
+
+export function useRoute() {
+  const [route, setRoute] = useState(parseHash());
+  useEffect(() => {
+    const changed = () => setRoute(parseHash());
+    window.addEventListener("hashchange", changed);
+    return () => window.removeEventListener("hashchange", changed);
+  }, []);
+  return route;
+}
+
+export function href(path, params = {}) {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value === undefined || value === null || value === "") continue;
+    for (const one of Array.isArray(value) ? value : [value]) search.append(key, String(one));
+  }
+  const text = search.toString();
+  return `#${path}${text ? `?${text}` : ""}`;
+}
+
+// Replace the address without a new history entry (typing in a filter box).
+export function replaceHash(path, params) {
+  history.replaceState(null, "", href(path, params));
+  window.dispatchEvent(new HashChangeEvent("hashchange"));
+}
