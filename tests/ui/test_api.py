@@ -1,0 +1,329 @@
+"""The UI's JSON API over a real ``hone ui``: what each endpoint answers, what bad input
+gets (a 4xx naming the problem), and the guard: Host, token, cross-site requests."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+from typing import Any
+
+import httpx
+import pytest
+
+import hone
+from hone.models.workspace import opened
+from hone.predictions.queries import list_predictions
+from tests.serve.conftest import HONE
+from tests.ui.conftest import XSS_NAME, StartUi, Ui, UiWorkspace
+
+pytestmark = pytest.mark.slow
+
+
+def test_runs_pages_count_and_order(ui: Ui, ui_workspace: UiWorkspace) -> None:
+    body = ui.client.get(
+        "/api/runs", params={"experiment": "sweep", "order_by": "name asc", "limit": 2}
+    ).json()
+    assert body["total"] == 3 and [r["name"] for r in body["runs"]] == [XSS_NAME, "sweep-0"]
+    later = ui.client.get(
+        "/api/runs", params={"experiment": "sweep", "order_by": "name asc", "offset": 2}
+    ).json()
+    assert [r["name"] for r in later["runs"]] == ["sweep-1"]
+    keys = ui.client.get("/api/runs/keys", params={"experiment": "sweep"}).json()
+    assert keys["params"] == ["lr", "note", "opt"] and keys["metrics"] == ["acc", "loss"]
+    experiments = {e["name"]: e["runs"] for e in ui.client.get("/api/experiments").json()}
+    assert experiments["sweep"] == 3
+
+
+def test_a_runs_metric_comes_as_columns(ui: Ui, ui_workspace: UiWorkspace) -> None:
+    run_id = ui_workspace.sweep[1]
+    body = ui.client.get(f"/api/runs/{run_id}/metric", params={"key": "loss"}).json()
+    assert body["step"] == list(range(50))
+    assert body["value"][:2] == [2.0, 1.0] and len(body["time"]) == 50
+    with hone.start_run("odd", name="nan", workspace=ui_workspace.ws) as run:
+        run.log_metric("x", math.nan, step=0)
+        run.log_metric("x", 1.0, step=1)
+    assert ui.client.get(f"/api/runs/{run.id}/metric", params={"key": "x"}).json()["value"] == [
+        None,
+        1.0,
+    ]
+
+
+def test_a_run_carries_its_checkpoints_inputs_and_artifacts(
+    ui: Ui, ui_workspace: UiWorkspace
+) -> None:
+    run = ui.client.get(f"/api/runs/{ui_workspace.trained[:10]}").json()
+    assert run["id"] == ui_workspace.trained and run["status"] == "finished"
+    assert run["checkpoints"] and all(c["blobs_present"] for c in run["checkpoints"])
+    assert {i["dataset"] for i in run["inputs"]} == {"digits"}
+    assert run["metrics"]["val/acc"]["value"] > 0.5
+
+
+def test_artifacts_download_and_never_render(
+    ui: Ui, ui_workspace: UiWorkspace, tmp_path: Any
+) -> None:
+    page = tmp_path / "report.html"
+    page.write_text("<script>alert(1)</script>")
+    with hone.start_run("odd", name="with artifact", workspace=ui_workspace.ws) as run:
+        run.log_artifact(page, "reports/report.html")
+    got = ui.client.get(f"/api/runs/{run.id}/artifacts/reports/report.html")
+    assert got.status_code == 200 and got.content == page.read_bytes()
+    assert got.headers["content-type"] == "application/octet-stream"
+    assert got.headers["content-disposition"].startswith("attachment;")
+    missing = ui.client.get(f"/api/runs/{run.id}/artifacts/reports/../report.html")
+    assert missing.status_code == 404 and "no artifact" in missing.json()["error"]
+
+
+def test_datasets_models_and_predictions(ui: Ui, ui_workspace: UiWorkspace) -> None:
+    (digits,) = ui.client.get("/api/datasets").json()
+    assert digits["name"] == "digits" and digits["versions"] >= 2
+    tree = ui.client.get("/api/datasets/versions", params={"name": "digits"}).json()
+    assert [v["depth"] for v in tree][:2] == [0, 1]
+    version = ui.client.get("/api/datasets/version", params={"ref": tree[0]["ref"]}).json()
+    assert version["picture"] is True and set(version["summary"]["splits"]) == {
+        "train",
+        "validation",
+        "test",
+    }
+    histogram = ui.client.get(
+        "/api/datasets/histogram",
+        params={"ref": tree[0]["ref"], "feature": "pixel_0_2", "split": "train", "bins": 5},
+    ).json()
+    assert sum(histogram["counts"]) == histogram["rows"] == version["summary"]["splits"]["train"]
+    thumbs = ui.client.get(
+        "/api/datasets/thumbnails", params={"ref": tree[0]["ref"], "split": "test", "n": 3}
+    ).json()
+    assert len(thumbs["items"]) == 3
+    assert thumbs["items"][0]["src"].startswith("data:image/png;base64,")
+    diff = ui.client.get(
+        "/api/datasets/diff", params={"old": tree[0]["ref"], "new": tree[1]["ref"]}
+    ).json()
+    assert diff["transforms_changed"] is True and diff["added"] == {}
+
+    model = ui.client.get("/api/models/digits").json()
+    assert [v["version"] for v in model["versions"]] == [1, 2]
+    assert model["history"][0]["alias"] == "champion"
+    one = ui.client.get("/api/models/digits/1").json()
+    assert one["exports"][0]["format"] == "onnx" and one["lineage"]["kind"] == "model"
+
+    stats = ui.client.get("/api/predictions/digits/stats").json()
+    assert stats["predictions"] >= len(ui_workspace.request_ids)
+    queue = ui.client.get("/api/predictions/digits/queue", params={"limit": 5}).json()
+    assert len(queue["items"]) == 5
+    item = queue["items"][0]
+    assert item["picture"].startswith("data:image/png") and len(item["values"]) == 64
+    assert item["classes"] == list(range(10))
+
+
+def test_labels_are_recorded_as_post_v1_feedback_does(ui: Ui, ui_workspace: UiWorkspace) -> None:
+    ws = opened(ui_workspace.ws)
+    request_id = ui_workspace.request_ids[-1]
+    headers = ui.csrf()
+    first = ui.client.post(
+        "/api/feedback", json={"request_id": request_id, "label": 4}, headers=headers
+    )
+    assert first.status_code == 200, first.text
+    assert first.json()["outcome"] in ("recorded", "unchanged", "corrected")
+    again = ui.client.post(
+        "/api/feedback", json=[{"request_id": request_id, "label": 5}], headers=headers
+    )
+    assert again.json()["feedback"][0]["outcome"] == "corrected"
+    (record,) = [
+        p
+        for p in list_predictions(ws.db, "digits", labeled=True, limit=1000)
+        if p.request_id == request_id
+    ]
+    assert record.label == 5
+    # All or nothing: a bad item refuses the whole list, naming it.
+    refused = ui.client.post(
+        "/api/feedback",
+        json=[{"request_id": request_id, "label": 6}, {"request_id": request_id, "label": 11}],
+        headers=headers,
+    )
+    assert refused.status_code == 400 and "item 1" in refused.json()["error"]
+    assert [
+        p.label
+        for p in list_predictions(ws.db, "digits", labeled=True, limit=1000)
+        if p.request_id == request_id
+    ] == [5]
+
+
+def test_an_alias_moves_with_its_reason_kept(ui: Ui, ui_workspace: UiWorkspace) -> None:
+    headers = ui.csrf()
+    moved = ui.client.post(
+        "/api/models/digits/aliases",
+        json={"alias": "staging", "version": 2, "why": "<b>try</b> it"},
+        headers=headers,
+    )
+    assert moved.status_code == 200 and moved.json()["moved"] is True
+    history = ui.client.get("/api/models/digits").json()["history"]
+    assert history[-1]["alias"] == "staging" and history[-1]["why"] == "<b>try</b> it"
+    same = ui.client.post(
+        "/api/models/digits/aliases", json={"alias": "staging", "version": 2}, headers=headers
+    )
+    assert same.json()["moved"] is False
+
+
+BAD_GETS = [
+    ("/api/runs", {"filter": "metrics.acc >"}, 400, "ends too early"),
+    ("/api/runs", {"order_by": "metrics.acc sideways"}, 400, "expected FIELD"),
+    ("/api/runs", {"limit": 0}, 422, "limit"),
+    ("/api/runs", {"limit": 100000}, 422, "limit"),
+    ("/api/runs", {"offset": -1}, 422, "offset"),
+    ("/api/runs", {"offset": "x"}, 422, "offset"),
+    ("/api/runs", {"experiment": "a\x00b"}, 400, "not valid text"),
+    ("/api/runs/zzzz", {}, 400, "is not a run id"),
+    ("/api/runs/0123456789abcdef0123456789abcdef", {}, 404, "no run"),
+    ("/api/runs/{trained}/metric", {}, 422, "key"),
+    ("/api/runs/{trained}/metric", {"key": "nope"}, 404, "has no metric 'nope'"),
+    ("/api/runs/{trained}/metric", {"key": "a\x00"}, 400, "metric"),
+    ("/api/runs/{trained}/artifacts/nope.txt", {}, 404, "no artifact"),
+    ("/api/compare", {"run": "{trained}"}, 400, "2 to 20 runs"),
+    ("/api/studies/nope", {}, 404, "nope"),
+    ("/api/datasets/versions", {"name": "nope"}, 404, "nope"),
+    ("/api/datasets/version", {"ref": "digits@ffffff"}, 404, "ffffff"),
+    ("/api/datasets/version", {"ref": ""}, 400, ""),
+    ("/api/datasets/histogram", {"ref": "digits", "feature": "nope"}, 400, "no feature 'nope'"),
+    ("/api/datasets/histogram", {"ref": "digits", "feature": "pixel_0_0", "bins": 0}, 422, "bins"),
+    ("/api/datasets/histogram", {"ref": "digits", "feature": "pixel_0_0", "split": "x"}, 400, "x"),
+    ("/api/datasets/thumbnails", {"ref": "digits", "n": 1000}, 422, "n"),
+    ("/api/datasets/diff", {"old": "digits", "new": "nope"}, 404, "nope"),
+    ("/api/models/nope", {}, 404, "nope"),
+    ("/api/models/digits/99", {}, 404, "99"),
+    ("/api/models/digits/abc", {}, 422, "version"),
+    ("/api/models/bad name!", {}, 400, "name"),
+    ("/api/predictions/digits/stats", {"by": "week"}, 400, "hour or day"),
+    ("/api/predictions/digits/stats", {"since": "soon"}, 422, "since"),
+    ("/api/predictions/digits/queue", {"limit": 0}, 422, "limit"),
+    ("/api/nowhere", {}, 404, "no API endpoint"),
+]
+
+
+@pytest.mark.parametrize(("path", "params", "status", "message"), BAD_GETS)
+def test_bad_reads_get_a_clear_4xx(
+    ui: Ui, ui_workspace: UiWorkspace, path: str, params: dict[str, Any], status: int, message: str
+) -> None:
+    path = path.replace("{trained}", ui_workspace.trained)
+    params = {
+        k: v.replace("{trained}", ui_workspace.trained) if isinstance(v, str) else v
+        for k, v in params.items()
+    }
+    answer = ui.client.get(path, params=params)
+    assert answer.status_code == status, answer.text
+    assert message in answer.json()["error"]
+
+
+BAD_POSTS = [
+    ("/api/feedback", b"not json", 422, "JSON"),
+    ("/api/feedback", b"{}", 422, "request_id"),
+    ("/api/feedback", b"[]", 400, "1 to 10,000 labels"),
+    ("/api/feedback", b'{"request_id": "nope", "label": 1}', 404, "nope"),
+    ("/api/feedback", b'{"request_id": 7, "label": 1}', 422, "request_id"),
+    ("/api/models/digits/aliases", b'{"alias": "champion"}', 422, "version"),
+    ("/api/models/digits/aliases", b'{"alias": "bad alias!", "version": 1}', 400, "alias"),
+    ("/api/models/digits/aliases", b'{"alias": "x", "version": 99}', 404, "99"),
+    ("/api/models/digits/aliases", b'{"alias": "champion", "version": 2, "remove": true}', 409, ""),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "status", "message"), BAD_POSTS)
+def test_bad_changes_get_a_clear_4xx_and_change_nothing(
+    ui: Ui, ui_workspace: UiWorkspace, path: str, body: bytes, status: int, message: str
+) -> None:
+    before = ui.client.get("/api/models/digits").json()["history"]
+    headers = {**ui.csrf(), "content-type": "application/json"}
+    answer = ui.client.post(path, content=body, headers=headers)
+    assert answer.status_code == status, answer.text
+    assert message in answer.json()["error"]
+    assert ui.client.get("/api/models/digits").json()["history"] == before
+
+
+def test_cross_site_requests_are_refused(ui: Ui, ui_workspace: UiWorkspace) -> None:
+    body = {"request_id": ui_workspace.request_ids[0], "label": 1}
+    bare = ui.client.post("/api/feedback", json=body)
+    assert bare.status_code == 403 and "x-hone-csrf" in bare.json()["error"]
+    wrong = ui.client.post("/api/feedback", json=body, headers={"x-hone-csrf": "guess"})
+    assert wrong.status_code == 403
+    foreign = ui.client.post(
+        "/api/feedback", json=body, headers={**ui.csrf(), "origin": "http://evil.example"}
+    )
+    assert foreign.status_code == 403 and "evil.example" in foreign.json()["error"]
+    form = ui.client.post(
+        "/api/models/digits/aliases",
+        content=b"alias=champion&version=2",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert form.status_code == 403
+    ws = opened(ui_workspace.ws)
+    labeled = {p.request_id for p in list_predictions(ws.db, "digits", labeled=True, limit=1000)}
+    assert ui_workspace.request_ids[0] not in labeled
+
+
+def test_only_loopback_hosts_are_answered_on_loopback(ui: Ui) -> None:
+    rebound = ui.client.get("/api/runs", headers={"host": "evil.example:8701"})
+    assert rebound.status_code == 421 and "loopback" in rebound.json()["error"]
+    assert ui.client.get("/api/health", headers={"host": "localhost:1"}).status_code == 200
+
+
+def test_every_answer_carries_the_security_headers(ui: Ui) -> None:
+    for path in ("/", "/api/runs", "/api/nowhere", "/assets/app.js"):
+        headers = ui.client.get(path).headers
+        assert "script-src 'self'" in headers["content-security-policy"], path
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["x-frame-options"] == "DENY"
+    spec = ui.client.get("/api/openapi.json").json()
+    assert {"/api/runs", "/api/feedback", "/api/models/{name}/aliases"} <= set(spec["paths"])
+
+
+def test_off_loopback_every_request_needs_the_token(ui_of: StartUi) -> None:
+    token = "a-long-enough-token-0123"
+    guarded = ui_of(host="0.0.0.0", token=token)
+    assert guarded.client.get("/api/runs").status_code == 401
+    assert guarded.client.get("/").status_code == 401
+    assert guarded.client.get("/api/health").status_code == 200
+    bearer = {"authorization": f"Bearer {token}"}
+    assert guarded.client.get("/api/runs", headers=bearer).status_code == 200
+    assert (
+        guarded.client.get("/api/runs", headers={"authorization": "Bearer nope"}).status_code == 401
+    )
+    login = guarded.client.get("/login", params={"token": token})
+    assert login.status_code == 303 and login.headers["location"] == "/"
+    cookie = login.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and token not in cookie
+    assert guarded.client.get("/api/runs").status_code == 200  # the cookie, kept by the client
+    guarded.client.cookies.clear()
+    guarded.client.cookies.set("hone_ui_token", token)  # the raw token is not the cookie
+    assert guarded.client.get("/api/runs").status_code == 401
+    assert guarded.client.get("/login", params={"token": "nope"}).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--host", "0.0.0.0"], "needs a token"),
+        (["--token", "short"], "at least 16"),
+        (["--port", "70000"], "port 70000"),
+        (["--workspace", "/nonexistent/ws"], "/nonexistent/ws"),
+    ],
+)
+def test_bad_options_are_one_clear_line(
+    ui_workspace: UiWorkspace, args: list[str], message: str
+) -> None:
+    done = subprocess.run(
+        [*HONE, "--workspace", str(ui_workspace.ws.home), "ui", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_taken_port_is_one_clear_line(ui: Ui, ui_workspace: UiWorkspace) -> None:
+    port = httpx.URL(ui.url).port
+    done = subprocess.run(
+        [*HONE, "--workspace", str(ui_workspace.ws.home), "ui", "--port", str(port)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0 and "is taken" in done.stderr and "Traceback" not in done.stderr
