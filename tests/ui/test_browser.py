@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
+import hone
 from hone.models.workspace import opened
+from hone.predictions import give_feedback
 from hone.predictions.queries import list_predictions
 from hone.store.schema import prediction_feedback
 from tests.ui.conftest import XSS_NAME, XSS_PARAM, StartUi, Ui, UiWorkspace
@@ -175,3 +177,45 @@ def test_off_loopback_the_ui_needs_its_token(page: Any, ui_of: StartUi) -> None:
     page.goto(f"{guarded.url}/login?token={token}")
     page.locator("table.runs tbody tr").first.wait_for()
     assert page.url.rstrip("/").endswith("/#/runs") or page.url.endswith("/")
+
+
+def test_a_running_runs_charts_grow_without_a_reload(
+    page: Any, ui: Ui, ui_workspace: UiWorkspace
+) -> None:
+    run = hone.start_run("live", name="growing", workspace=ui_workspace.ws)
+    try:
+        for step in range(5):
+            run.log_metric("loss", 1.0 / (step + 1), step=step)
+        run.flush()
+        page.goto(f"{ui.url}/#/runs/{run.id}")
+        chart = page.locator(".chart-box[data-metric='loss'] .chart[data-drawn='5']")
+        chart.wait_for()
+        page.locator(".live").wait_for()
+        page.evaluate("() => { window.__stayed = true; }")
+        for step in range(5, 12):
+            run.log_metric("loss", 1.0 / (step + 1), step=step)
+        run.flush()
+        page.locator(".chart-box[data-metric='loss'] .chart[data-drawn='12']").wait_for()
+    finally:
+        run.end()
+    page.locator(".status-finished").wait_for()
+    assert page.evaluate("() => window.__stayed === true")  # the same page: no reload
+
+
+def test_the_predictions_page_follows_new_labels(
+    page: Any, ui: Ui, ui_workspace: UiWorkspace
+) -> None:
+    page.goto(f"{ui.url}/#/predictions/digits")
+    labeled = page.locator(".stat", has_text="labeled").first.locator(".value")
+    labeled.wait_for()
+    before = int(labeled.inner_text().replace(",", ""))
+    ws = opened(ui_workspace.ws)
+    waiting = list_predictions(ws.db, "digits", labeled=False, limit=1)
+    give_feedback(ws.db, waiting[0].request_id, 0, source="test")
+    page.wait_for_function(
+        "n => Number(document.querySelectorAll('.stat .value')[1].innerText.replace(/,/g, ''))"
+        " === n",
+        arg=before + 1,
+        timeout=20_000,
+    )
+    assert page.locator(".chart-box .chart[data-drawn]").count() == 4

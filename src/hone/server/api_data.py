@@ -32,12 +32,16 @@ def data_router(ws: Opened) -> APIRouter:
         ]
 
     @router.get("/versions", summary="A dataset's versions as a tree (depth first)")
-    def versions(name: str = Query(..., description="The dataset's name.")) -> Any:
+    def versions(
+        name: str = Query(..., description="The dataset's name."),
+    ) -> list[dict[str, Any]]:
         tree = compare.history(api.versions(name, workspace=where))
         return [{**v.to_dict(), "depth": depth} for depth, v in tree]
 
     @router.get("/version", summary="One version: schema, splits, labels, statistics")
-    def version(ref: str = Query(..., description="NAME@VERSION-PREFIX or NAME.")) -> Any:
+    def version(
+        ref: str = Query(..., description="NAME@VERSION-PREFIX or NAME."),
+    ) -> dict[str, Any]:
         found = api.get(ref, workspace=where)
         shape = found.manifest.features.shape
         return {
@@ -52,7 +56,7 @@ def data_router(ws: Opened) -> APIRouter:
         feature: str = Query(..., description="A feature's name."),
         split: str = Query(default="", description="A split; every row if empty."),
         bins: int = Query(default=30, ge=1, le=MAX_BINS),
-    ) -> Any:
+    ) -> dict[str, Any]:
         found = api.get(ref, workspace=where)
         names = list(found.manifest.feature_names)
         if feature not in names:
@@ -78,12 +82,12 @@ def data_router(ws: Opened) -> APIRouter:
         ref: str = Query(...),
         split: str = Query(default=""),
         n: int = Query(default=48, ge=1, le=MAX_THUMBNAILS),
-    ) -> Any:
+    ) -> dict[str, Any]:
         found = api.get(ref, workspace=where)
         return {"ref": found.ref, "split": split or None, "items": _pictures(found, split, n)}
 
     @router.get("/diff", summary="Rows added, removed, relabeled and moved, by split")
-    def diff(old: str = Query(...), new: str = Query(...)) -> Any:
+    def diff(old: str = Query(...), new: str = Query(...)) -> dict[str, Any]:
         return compare.diff(api.get(old, workspace=where), api.get(new, workspace=where)).to_dict()
 
     return router

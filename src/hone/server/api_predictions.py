@@ -84,7 +84,7 @@ def predictions_router(ws: Opened) -> APIRouter:
         }
 
     @router.post("/feedback", summary="Labels for past predictions (as POST /v1/feedback)")
-    def feedback(body: Label | list[Label]) -> Any:
+    def feedback(body: Label | list[Label]) -> dict[str, Any]:
         entries = body if isinstance(body, list) else [body]
         if not 1 <= len(entries) <= MAX_LABELS:
             raise ValidationError(f"give 1 to {MAX_LABELS:,} labels, got {len(entries):,}")
@@ -110,7 +110,9 @@ def _version_or_none(model: str, version: int, ws: Opened) -> ModelVersion | Non
         return None
 
 
-def _queue_item(record: PredictionRecord, version: ModelVersion | None, ws: Opened) -> Any:
+def _queue_item(
+    record: PredictionRecord, version: ModelVersion | None, ws: Opened
+) -> dict[str, Any]:
     signature = version.signature if version is not None else {}
     inputs = (signature.get("inputs") or [{}])[0]
     shape = [int(d) for d in (inputs.get("shape") or [None])[1:]]

@@ -7,10 +7,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from hone.errors import NotFoundError, ValidationError
 from hone.models.workspace import Opened
+from hone.server.responses import json_response
 from hone.tracking import queries
 from hone.tracking.checkpoints import list_checkpoints
 from hone.tracking.entities import Run, json_number
@@ -56,7 +57,7 @@ def runs_router(ws: Opened) -> APIRouter:
         offset: int = Query(default=0, ge=0, description="Runs to skip."),
         limit: int = Query(default=50, ge=1, le=MAX_PAGE, description="Runs in this page."),
         total: bool = Query(default=True, description="Count every match too."),
-    ) -> dict[str, Any]:
+    ) -> Response:
         found = queries.search_runs(
             db,
             experiment=experiment or None,
@@ -70,12 +71,14 @@ def runs_router(ws: Opened) -> APIRouter:
             if total
             else None
         )
-        return {
-            "total": count,
-            "offset": offset,
-            "limit": limit,
-            "runs": [table_row(r) for r in found],
-        }
+        return json_response(
+            {
+                "total": count,
+                "offset": offset,
+                "limit": limit,
+                "runs": [table_row(r) for r in found],
+            }
+        )
 
     @router.get("/runs/keys", summary="Param, metric and tag keys: the table's columns")
     def keys(experiment: list[str] = Query(default=[])) -> dict[str, list[str]]:
@@ -99,14 +102,16 @@ def runs_router(ws: Opened) -> APIRouter:
         }
 
     @router.get("/runs/{run_id}/metric", summary="A metric's whole history, as columns")
-    def metric(run_id: str, key: str = Query(..., description="The metric's key.")) -> Any:
+    def metric(run_id: str, key: str = Query(..., description="The metric's key.")) -> Response:
         points = queries.metric_history(db, run_id, key)
-        return {
-            "key": key,
-            "step": [p.step for p in points],
-            "value": [p.value for p in points],  # NaN and infinities travel as null
-            "time": [p.timestamp for p in points],
-        }
+        return json_response(
+            {
+                "key": key,
+                "step": [p.step for p in points],
+                "value": [p.value for p in points],  # NaN and infinities travel as null
+                "time": [p.timestamp for p in points],
+            }
+        )
 
     @router.get("/runs/{run_id}/artifacts/{path:path}", summary="Download an artifact")
     def artifact(run_id: str, path: str) -> StreamingResponse:
@@ -133,7 +138,9 @@ def runs_router(ws: Opened) -> APIRouter:
         )
 
     @router.get("/compare", summary="Several runs side by side")
-    def compare(run: list[str] = Query(..., description="Run ids (2 or more).")) -> Any:
+    def compare(
+        run: list[str] = Query(..., description="Run ids (2 or more)."),
+    ) -> dict[str, Any]:
         if not 2 <= len(run) <= MAX_COMPARE:
             raise ValidationError(f"compare takes 2 to {MAX_COMPARE} runs, got {len(run)}")
         found = [queries.get_run(db, r) for r in run]

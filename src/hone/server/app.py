@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, ORJSONResponse, Response
+from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from hone.errors import FilterError, HoneError, UserError, http_status_for
@@ -19,6 +19,7 @@ from hone.server.api_models import models_router
 from hone.server.api_predictions import predictions_router
 from hone.server.api_runs import runs_router
 from hone.server.assets import static_dir
+from hone.server.responses import json_response
 from hone.server.security import CSRF_HEADER, Guard
 from hone.server.settings import UiSettings
 
@@ -40,7 +41,6 @@ def create_app(settings: UiSettings, ws: Opened) -> Guard:
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
-        default_response_class=ORJSONResponse,
     )
     guard = Guard(api, token=settings.token, loopback_only=is_loopback(settings.host))
 
@@ -69,7 +69,7 @@ def create_app(settings: UiSettings, ws: Opened) -> Guard:
         body: dict[str, Any] = {"error": str(exc)}
         if isinstance(exc, FilterError) and exc.position is not None:
             body["position"] = exc.position
-        return ORJSONResponse(body, status_code=status)
+        return json_response(body, status)
 
     @api.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> Response:
@@ -77,16 +77,16 @@ def create_app(settings: UiSettings, ws: Opened) -> Guard:
         for error in exc.errors()[:5]:
             where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
             problems.append(f"{where}: {error.get('msg', 'invalid')}")
-        return ORJSONResponse({"error": "; ".join(problems) or "invalid request"}, 422)
+        return json_response({"error": "; ".join(problems) or "invalid request"}, 422)
 
     @api.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.error("hone ui: unexpected error answering %s: %r", request.url.path, exc)
-        return ORJSONResponse({"error": f"the UI server failed: {type(exc).__name__}"}, 500)
+        return json_response({"error": f"the UI server failed: {type(exc).__name__}"}, 500)
 
     @api.get("/api/{rest:path}", include_in_schema=False)
     def unknown(rest: str) -> Response:
-        return ORJSONResponse({"error": f"no API endpoint /api/{rest}"}, 404)
+        return json_response({"error": f"no API endpoint /api/{rest}"}, 404)
 
     api.mount("/assets", StaticFiles(directory=static / "assets"), name="assets")
 

@@ -111,7 +111,7 @@ export function ModelVersionPage({ name, version }) {
       <${Section} title="Exports (verified against the eager model)">
         ${v.exports.length === 0 ? html`<p class="muted">no exports</p>` : html`<table><thead><tr><th>format</th><th>size</th><th>verified</th><th>made</th></tr></thead><tbody>
           ${v.exports.map((e) => { const c = e.verification || {}; return html`<tr><td>${e.format}</td><td>${fmtBytes(e.size)}</td>
-            <td>${c.rows !== undefined ? `${c.rows} rows, max |Δ| ${fmtNumber(c.max_abs_diff ?? c.max_abs_difference ?? null)}` : "–"}</td><td>${fmtTime(e.created_at)}</td></tr>`; })}
+            <td>${c.rows !== undefined ? `${c.rows} rows of ${c.split || "the data"}: max |Δ| ${fmtNumber(c.max_abs_diff)} (tolerance ${fmtNumber(c.tolerance)})${c.labels_agree !== undefined ? `, labels agree on ${c.labels_agree}/${c.rows}` : ""}` : "–"}</td><td>${fmtTime(e.created_at)}</td></tr>`; })}
         </tbody></table>`}
       <//>
       <${Section} title="Lineage"><ul class="lineage"><${Lineage} node=${v.lineage} /></ul><//>
