@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint check bench bench-quick format clean ui
+.PHONY: demo test lint check bench bench-quick format clean ui screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ $(UI_BUILT): $(UI_SOURCES)
 	cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
 
 ui: $(UI_BUILT)
+
+# The README's pictures of the UI, from the quickstart's workspace (Debian's chromium).
+screenshots: $(STAMP) $(UI_BUILT)
+	test -f demo-workspace/hone.toml || $(VENV)/bin/hone quickstart --workspace demo-workspace
+	$(PY) docs/screenshots.py demo-workspace
 
 demo: $(STAMP) $(UI_BUILT)
 	$(VENV)/bin/hone quickstart --workspace demo-workspace

@@ -91,8 +91,9 @@ def test_comparing_two_runs_overlays_their_curves(
     differs = page.locator("table.compare tr.differs th")
     assert "params.lr" in differs.all_inner_texts()
     assert "params.opt" not in differs.all_inner_texts()
-    page.check("text=only differences")
     assert page.locator("table.compare th", has_text="params.opt").count() == 0
+    page.uncheck("text=only differences")  # every row, the equal ones unmarked
+    assert page.locator("table.compare tr:not(.differs) th", has_text="params.opt").count() == 1
 
 
 def test_a_dataset_version_shows_splits_labels_features_and_thumbnails(page: Any, ui: Ui) -> None:

@@ -156,6 +156,7 @@ def _look(home_dir: str, run_id: str, trials: int) -> None:
     hone = _command_name()
     console.print("\nLook at it:")
     for command in (
+        "ui",
         "runs list",
         f"runs show {run_id[:12]}",
         f"runs metrics {run_id[:12]} val/acc",

@@ -32,30 +32,30 @@ function Diff({ runs, kind, onlyDiff }) {
     })
     .filter((row) => !onlyDiff || row.differs);
   return rows.map((row) => html`<tr class=${row.differs ? "differs" : ""}>
-    <th>${kind}.${row.k}</th>${row.cells.map((c) => html`<td class="num">${c}</td>`)}
+    <th>${kind}.${row.k}</th>${row.cells.map((c) => html`<td class="val">${c}</td>`)}
   </tr>`);
 }
 
 export function ComparePage({ ids }) {
   const [view, setView] = useState({ time: false, log: false, smoothing: 0 });
-  const [onlyDiff, setOnlyDiff] = useState(false);
+  const [onlyDiff, setOnlyDiff] = useState(true);
   const found = useData(() => get("/api/compare", { run: ids }), [ids.join(",")]);
   return html`<${Loading} state=${found}>${({ runs }) => {
     const metrics = [...new Set(runs.flatMap((r) => Object.keys(r.metrics)))].sort();
     return html`<div>
       <header class="title"><h1>Compare ${runs.length} runs</h1></header>
+      <${Section} title="Curves" right=${html`<${ChartControls} value=${view} onChange=${setView} />`}>
+        <div class="charts">${metrics.slice(0, 24).map((m) => html`<${Overlay} key=${m} runs=${runs} metric=${m} view=${view} />`)}</div>
+      <//>
       <${Section} title="Params and metrics" right=${html`<label><input type="checkbox" checked=${onlyDiff} onChange=${(e) => setOnlyDiff(e.target.checked)} /> only differences</label>`}>
-        <table class="compare"><thead><tr><th></th>${runs.map((r, i) => html`<th><span class="swatch" style=${{ background: color(i) }}></span><a href=${`#/runs/${r.id}`}>${r.name || short(r.id)}</a></th>`)}</tr></thead>
+        <div class="table-scroll"><table class="compare"><thead><tr><th></th>${runs.map((r, i) => html`<th><span class="swatch" style=${{ background: color(i) }}></span><a href=${`#/runs/${r.id}`}>${r.name || short(r.id)}</a></th>`)}</tr></thead>
           <tbody>
             <tr><th>status</th>${runs.map((r) => html`<td><${Status} status=${r.status} /></td>`)}</tr>
             <tr><th>experiment</th>${runs.map((r) => html`<td>${r.experiment}</td>`)}</tr>
             <${Diff} runs=${runs} kind="params" onlyDiff=${onlyDiff} />
             <${Diff} runs=${runs} kind="metrics" onlyDiff=${onlyDiff} />
           </tbody>
-        </table>
-      <//>
-      <${Section} title="Curves" right=${html`<${ChartControls} value=${view} onChange=${setView} />`}>
-        <div class="charts">${metrics.slice(0, 24).map((m) => html`<${Overlay} key=${m} runs=${runs} metric=${m} view=${view} />`)}</div>
+        </table></div>
       <//>
     </div>`;
   }}<//>`;
