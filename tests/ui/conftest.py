@@ -49,6 +49,7 @@ class UiWorkspace:
     xss: str  # the run named like an attack
     trained: str  # a real training run (4 epochs), with checkpoints and inputs
     request_ids: list[str]  # recorded predictions of digits, unlabeled
+    study: str  # the run of a 10-trial study of a function of two params
 
 
 def _sweep_runs(ws: Workspace) -> list[str]:
@@ -76,6 +77,17 @@ def _xss_run(ws: Workspace) -> str:
     return run.id
 
 
+def _study(ws: Workspace) -> str:
+    from hone.tune import optimize
+
+    def bowl(trial: Any) -> float:
+        x = trial.suggest_float("x", -4.0, 4.0)
+        width = trial.suggest_categorical("width", ["narrow", "wide"])
+        return float(-((x - 1.0) ** 2) * (2.0 if width == "narrow" else 1.0))
+
+    return optimize(bowl, n_trials=10, study="bowl", seed=0, workspace=ws).run_id
+
+
 def _record_predictions(ws: Workspace, rows: Any) -> list[str]:
     server = start_server(ws, "digits@champion")
     try:
@@ -97,6 +109,7 @@ def ui_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiWorkspa
         xss=_xss_run(ws),
         trained=served.trained.strong,
         request_ids=_record_predictions(ws, served.rows),
+        study=_study(ws),
     )
     yield made
     close_trackers()

@@ -220,3 +220,19 @@ def test_the_predictions_page_follows_new_labels(
         timeout=20_000,
     )
     assert page.locator(".chart-box .chart[data-drawn]").count() == 4
+
+
+def test_a_studys_run_shows_its_history_and_parallel_coordinates(
+    page: Any, ui: Ui, ui_workspace: UiWorkspace
+) -> None:
+    page.goto(f"{ui.url}/#/runs/{ui_workspace.study}")
+    lines = page.locator("svg.parallel polyline")
+    lines.first.wait_for()
+    assert lines.count() == 10  # one line a complete trial
+    axes = page.locator("svg.parallel .axis-label").all_text_contents()
+    assert axes == ["width", "x", "value"]
+    study = page.locator("section.card", has=page.locator("h2", has_text="Study bowl"))
+    history = study.locator(".chart[data-drawn='10']")  # every trial's value, the best so far
+    assert history.count() == 2
+    assert study.locator("text=10 complete").count() == 1
+    assert study.locator("table tr", has_text="complete").count() == 10
