@@ -218,6 +218,7 @@ BAD_POSTS = [
     ("/api/feedback", b"[]", 400, "1 to 10,000 labels"),
     ("/api/feedback", b'{"request_id": "nope", "label": 1}', 404, "nope"),
     ("/api/feedback", b'{"request_id": 7, "label": 1}', 422, "request_id"),
+    ("/api/feedback", b'{"request_id": "x", "label": 1, "extra": 2}', 422, "extra"),
     ("/api/models/digits/aliases", b'{"alias": "champion"}', 422, "version"),
     ("/api/models/digits/aliases", b'{"alias": "bad alias!", "version": 1}', 400, "alias"),
     ("/api/models/digits/aliases", b'{"alias": "x", "version": 99}', 404, "99"),
@@ -327,3 +328,26 @@ def test_a_taken_port_is_one_clear_line(ui: Ui, ui_workspace: UiWorkspace) -> No
         timeout=60,
     )
     assert done.returncode != 0 and "is taken" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_bodies_past_the_limit_are_refused_before_they_are_read(
+    ui: Ui, ui_workspace: UiWorkspace
+) -> None:
+    headers = {**ui.csrf(), "content-type": "application/json"}
+    huge = b"[" + b'{"request_id": "x", "label": 1},' * 300_000 + b"{}]"
+    assert len(huge) > 8 << 20
+    declared = ui.client.post("/api/feedback", content=huge, headers=headers)
+    assert declared.status_code == 413 and "at most 8 MiB" in declared.json()["error"]
+
+    def chunks() -> Any:
+        for start in range(0, len(huge), 1 << 20):
+            yield huge[start : start + (1 << 20)]
+
+    streamed = ui.client.post("/api/feedback", content=chunks(), headers=headers)
+    assert streamed.status_code == 413
+    assert ui.client.get("/api/health").status_code == 200
+
+
+def test_a_method_a_route_does_not_take_is_refused_in_the_apis_shape(ui: Ui) -> None:
+    answer = ui.client.post("/api/runs", headers=ui.csrf())
+    assert answer.status_code == 405 and "POST /api/runs" in answer.json()["error"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from hone.models import manage
 from hone.models.promotion import EXPERIMENT as PROMOTIONS
@@ -24,6 +24,8 @@ MAX_PROMOTIONS = 200
 
 
 class AliasMove(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     alias: str = Field(description="The alias, e.g. champion.")
     version: int = Field(description="The version it should point at.")
     why: str | None = Field(default=None, description="Kept in the audit history.")

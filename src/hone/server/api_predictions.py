@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from hone.errors import ValidationError
 from hone.models import manage
@@ -35,6 +35,8 @@ SHOWN_VALUES = 64
 
 
 class Label(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # as POST /v1/feedback: nothing but these two
+
     request_id: str = Field(description="The id a prediction was answered with.")
     label: Any = Field(description="The true label: one of the model's classes.")
 

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hone.errors import FilterError, HoneError, UserError, http_status_for
 from hone.models.workspace import Opened
@@ -78,6 +79,13 @@ def create_app(settings: UiSettings, ws: Opened) -> Guard:
             where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
             problems.append(f"{where}: {error.get('msg', 'invalid')}")
         return json_response({"error": "; ".join(problems) or "invalid request"}, 422)
+
+    @api.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # Starlette's own refusals (a method a route does not take, ...) in the API's shape.
+        return json_response(
+            {"error": f"{request.method} {request.url.path}: {exc.detail}"}, exc.status_code
+        )
 
     @api.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

@@ -28,6 +28,8 @@ from hone.serve.settings import is_loopback
 __all__ = ["COOKIE", "CSRF_HEADER", "Guard"]
 
 COOKIE = "hone_ui_token"
+#: The largest request body (labels, an alias move): 10,000 labels fit many times over.
+MAX_BODY = 8 << 20
 CSRF_HEADER = "x-hone-csrf"
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 _OPEN_PATHS = frozenset({"/login", "/api/health"})
@@ -49,6 +51,11 @@ _LOGIN_FORM = (
     "<input name=token type=password placeholder='token' autofocus size=40> "
     "<button>open</button></form>"
 )
+
+
+class _TooLarge(BaseException):
+    """A body past the limit. Not an Exception: FastAPI turns those raised while it reads a
+    body into a 400, and this must reach the guard."""
 
 
 def _host_of(value: str) -> str:
@@ -98,13 +105,35 @@ class Guard:
             if refused:
                 await _answer(send, 403, refused)
                 return
+            declared = headers.get("content-length", "0")
+            if not declared.isdigit() or int(declared) > MAX_BODY:
+                await _answer(send, 413, f"a request body is at most {MAX_BODY >> 20} MiB")
+                return
+        started = False
 
         async def with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message["headers"] = [*message.get("headers", []), *_HEADERS]
             await send(message)
 
-        await self.app(scope, receive, with_headers)
+        received = 0
+
+        async def bounded() -> Message:
+            # A chunked body declares no length: it is counted as it arrives.
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > MAX_BODY:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, bounded, with_headers)
+        except _TooLarge:
+            if not started:
+                await _answer(send, 413, f"a request body is at most {MAX_BODY >> 20} MiB")
 
     def _signed_in(self, headers: dict[str, str]) -> bool:
         assert self.token is not None
