@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 # The web UI's pages: npm installs exactly what ui/package-lock.json pins, esbuild bundles
 # them into the package (src/hone/server/static/, shipped in the wheel; never committed).
 UI_BUILT := src/hone/server/static/index.html
-UI_SOURCES := ui/package.json ui/package-lock.json ui/build.mjs ui/index.html \
+UI_SOURCES := ui/package.json ui/package-lock.json ui/build.mjs ui/index.html ui/docs.html \
 	$(wildcard ui/src/*.js ui/src/*.css ui/src/pages/*.js)
 
 $(UI_BUILT): $(UI_SOURCES)

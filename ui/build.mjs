@@ -26,4 +26,13 @@ copyFileSync(join(out, "assets", "app-style.css"), join(out, "assets", "app.css"
 rmSync(join(out, "assets", "app-style.css"));
 rmSync(join(out, "assets", "app-style.js"), { force: true });
 copyFileSync(join(here, "index.html"), join(out, "index.html"));
+// /api/docs: Swagger UI's own files (from swagger-ui-dist, pinned in the lockfile) and the
+// three lines that start it, as files: the Content-Security-Policy allows no inline script.
+const swagger = join(here, "node_modules", "swagger-ui-dist");
+mkdirSync(join(out, "assets", "swagger"), { recursive: true });
+for (const name of ["swagger-ui-bundle.js", "swagger-ui.css", "LICENSE"]) {
+  copyFileSync(join(swagger, name), join(out, "assets", "swagger", name));
+}
+copyFileSync(join(here, "src", "api-docs.js"), join(out, "assets", "api-docs.js"));
+copyFileSync(join(here, "docs.html"), join(out, "docs.html"));
 console.log(`hone ui: built ${out}`);

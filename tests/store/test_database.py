@@ -105,3 +105,21 @@ def workspace_db(workspace: object) -> Iterator[Database]:
     db = Database(workspace.store_uri)
     yield db
     db.dispose()
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://u:s3cret@h/db", "postgresql://u:***@h/db"),
+        (
+            "postgresql+psycopg://u@h/db?password=s3cret&sslmode=require",
+            "postgresql+psycopg://u@h/db?password=***&sslmode=require",
+        ),
+        ("postgresql://h/db?sslpassword=k3y", "postgresql://h/db?sslpassword=***"),
+        ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db"),
+    ],
+)
+def test_shown_urls_hide_every_password(url: str, shown: str) -> None:
+    from hone.store.engine import display_url
+
+    assert display_url(url) == shown

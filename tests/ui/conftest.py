@@ -144,8 +144,14 @@ class Ui:
         return self.proc.returncode
 
 
-def start_ui(ws: Workspace, *args: str, host: str = "127.0.0.1", token: str | None = None) -> Ui:
-    port = free_port()
+def start_ui(
+    ws: Workspace,
+    *args: str,
+    host: str = "127.0.0.1",
+    token: str | None = None,
+    port: int | None = None,
+) -> Ui:
+    port = port or free_port()
     env = {**os.environ, "HONE_HOME": str(ws.home), "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
     env.pop("HONE_UI_TOKEN", None)
     extra = ["--token", token] if token else []
@@ -186,8 +192,10 @@ StartUi = Callable[..., Ui]
 def ui_of(ui_workspace: UiWorkspace) -> Iterator[StartUi]:
     started: list[Ui] = []
 
-    def start(*args: str, host: str = "127.0.0.1", token: str | None = None) -> Ui:
-        one = start_ui(ui_workspace.ws, *args, host=host, token=token)
+    def start(
+        *args: str, host: str = "127.0.0.1", token: str | None = None, port: int | None = None
+    ) -> Ui:
+        one = start_ui(ui_workspace.ws, *args, host=host, token=token, port=port)
         started.append(one)
         return one
 

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 import hone
+import hone.data
 from hone.models.workspace import opened
 from hone.predictions.queries import list_predictions
 from tests.serve.conftest import HONE
@@ -139,7 +140,7 @@ def test_labels_are_recorded_as_post_v1_feedback_does(ui: Ui, ui_workspace: UiWo
         json=[{"request_id": request_id, "label": 6}, {"request_id": request_id, "label": 11}],
         headers=headers,
     )
-    assert refused.status_code == 400 and "item 1" in refused.json()["error"]
+    assert refused.status_code == 422 and "item 1" in refused.json()["error"]
     assert [
         p.label
         for p in list_predictions(ws.db, "digits", labeled=True, limit=1000)
@@ -189,11 +190,20 @@ BAD_GETS = [
     ("/api/datasets/diff", {"old": "digits", "new": "nope"}, 404, "nope"),
     ("/api/models/nope", {}, 404, "nope"),
     ("/api/models/digits/99", {}, 404, "99"),
-    ("/api/models/digits/abc", {}, 422, "version"),
+    ("/api/models/digits/abc", {}, 400, "version 'abc'"),
+    ("/api/models/digits/1_0", {}, 400, "version '1_0'"),
+    ("/api/models/digits/0", {}, 400, "version '0'"),
+    ("/api/models/digits/99999999999999999999", {}, 400, "version"),
     ("/api/models/bad name!", {}, 400, "name"),
     ("/api/predictions/digits/stats", {"by": "week"}, 400, "hour or day"),
     ("/api/predictions/digits/stats", {"since": "soon"}, 422, "since"),
     ("/api/predictions/digits/queue", {"limit": 0}, 422, "limit"),
+    ("/api/predictions/digits/queue", {"version": "0"}, 400, "version '0'"),
+    ("/api/predictions/digits/queue", {"version": "9" * 30}, 400, "version"),
+    ("/api/predictions/nope/queue", {}, 404, "no model 'nope'"),
+    ("/api/predictions/nope/stats", {}, 404, "no model 'nope'"),
+    ("/api/predictions/digits/stats", {"since": "nan"}, 400, "since"),
+    ("/api/predictions/digits/stats", {"since": "inf"}, 400, "since"),
     ("/api/nowhere", {}, 404, "no API endpoint"),
 ]
 
@@ -213,13 +223,31 @@ def test_bad_reads_get_a_clear_4xx(
 
 
 BAD_POSTS = [
-    ("/api/feedback", b"not json", 422, "JSON"),
-    ("/api/feedback", b"{}", 422, "request_id"),
-    ("/api/feedback", b"[]", 400, "1 to 10,000 labels"),
+    ("/api/feedback", b"not json", 422, "the request body is not valid JSON"),
+    ("/api/feedback", b"", 422, "request body: Field required"),
+    ("/api/feedback", b"{}", 422, "request body.request_id: Field required"),
+    ("/api/feedback", b"[]", 422, "an empty list"),
+    ("/api/feedback", b"[" + b'{"request_id": "x", "label": 1},' * 10_000 + b"{}]", 422, "10000"),
+    (
+        "/api/feedback",
+        b"[" + b'{"request_id": "x", "label": 1},' * 10_000 + b'{"request_id": "x", "label": 1}]',
+        413,
+        "10,001 labels",
+    ),
     ("/api/feedback", b'{"request_id": "nope", "label": 1}', 404, "nope"),
     ("/api/feedback", b'{"request_id": 7, "label": 1}', 422, "request_id"),
+    ("/api/feedback", b'{"request_id": "{request_id}", "label": 10}', 422, "not one of"),
     ("/api/feedback", b'{"request_id": "x", "label": 1, "extra": 2}', 422, "extra"),
     ("/api/models/digits/aliases", b'{"alias": "champion"}', 422, "version"),
+    ("/api/models/digits/aliases", b'{"alias": "x", "version": "1"}', 422, "version"),
+    ("/api/models/digits/aliases", b'{"alias": "x", "version": true}', 422, "version"),
+    (
+        "/api/models/digits/aliases",
+        b'{"alias": "champion", "version": 1, "remove": "yes"}',
+        422,
+        "remove",
+    ),
+    ("/api/models/digits/aliases", b'[{"alias": "x", "version": 1}]', 422, "request body"),
     ("/api/models/digits/aliases", b'{"alias": "bad alias!", "version": 1}', 400, "alias"),
     ("/api/models/digits/aliases", b'{"alias": "x", "version": 99}', 404, "99"),
     ("/api/models/digits/aliases", b'{"alias": "champion", "version": 2, "remove": true}', 409, ""),
@@ -231,11 +259,14 @@ def test_bad_changes_get_a_clear_4xx_and_change_nothing(
     ui: Ui, ui_workspace: UiWorkspace, path: str, body: bytes, status: int, message: str
 ) -> None:
     before = ui.client.get("/api/models/digits").json()["history"]
+    labeled = ui.client.get("/api/predictions/digits/stats").json()["labeled"]
     headers = {**ui.csrf(), "content-type": "application/json"}
+    body = body.replace(b"{request_id}", ui_workspace.request_ids[0].encode())
     answer = ui.client.post(path, content=body, headers=headers)
     assert answer.status_code == status, answer.text
     assert message in answer.json()["error"]
     assert ui.client.get("/api/models/digits").json()["history"] == before
+    assert ui.client.get("/api/predictions/digits/stats").json()["labeled"] == labeled
 
 
 def test_cross_site_requests_are_refused(ui: Ui, ui_workspace: UiWorkspace) -> None:
@@ -291,9 +322,15 @@ def test_off_loopback_every_request_needs_the_token(ui_of: StartUi) -> None:
     cookie = login.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and token not in cookie
     assert guarded.client.get("/api/runs").status_code == 200  # the cookie, kept by the client
+    name, _, digest = cookie.split(";")[0].partition("=")
+    assert name.startswith("hone_ui_token_")
     guarded.client.cookies.clear()
-    guarded.client.cookies.set("hone_ui_token", token)  # the raw token is not the cookie
+    guarded.client.cookies.set(name, token)  # the raw token is not the cookie
     assert guarded.client.get("/api/runs").status_code == 401
+    # Another site's odd cookie on the same host does not hide this one.
+    guarded.client.cookies.clear()
+    odd = f'prefs={{"theme":"dark"}}; other=a b c; {name}={digest}'
+    assert guarded.client.get("/api/runs", headers={"cookie": odd}).status_code == 200
     assert guarded.client.get("/login", params={"token": "nope"}).status_code == 401
 
 
@@ -301,7 +338,8 @@ def test_off_loopback_every_request_needs_the_token(ui_of: StartUi) -> None:
     ("args", "message"),
     [
         (["--host", "0.0.0.0"], "needs a token"),
-        (["--token", "short"], "at least 16"),
+        (["--token", "short"], "16 to 1024 printable"),
+        (["--token", "x" * 1025], "16 to 1024 printable"),
         (["--port", "70000"], "port 70000"),
         (["--workspace", "/nonexistent/ws"], "/nonexistent/ws"),
     ],
@@ -351,3 +389,52 @@ def test_bodies_past_the_limit_are_refused_before_they_are_read(
 def test_a_method_a_route_does_not_take_is_refused_in_the_apis_shape(ui: Ui) -> None:
     answer = ui.client.post("/api/runs", headers=ui.csrf())
     assert answer.status_code == 405 and "POST /api/runs" in answer.json()["error"]
+
+
+def test_a_histogram_of_values_a_float_step_apart(
+    ui: Ui, ui_workspace: UiWorkspace, tmp_path: Any
+) -> None:
+    rows = tmp_path / "ulp.csv"
+    rows.write_text("a,b,y\n0.3,1,0\n0.30000000000000004,2,1\n0.3,3,0\n1e308,4,1\n")
+    version = hone.data.import_dataset("ulp", rows, label="y", workspace=ui_workspace.ws)
+    narrow = ui.client.get(
+        "/api/datasets/histogram", params={"ref": version.ref, "feature": "a", "split": ""}
+    )
+    assert narrow.status_code == 200, narrow.text
+    assert sum(narrow.json()["counts"]) == 4
+    assert ui.client.get("/api/health").status_code == 200
+
+
+def test_a_damaged_artifact_blob_is_an_error_before_any_byte(
+    ui: Ui, ui_workspace: UiWorkspace, tmp_path: Any
+) -> None:
+    data = tmp_path / "notes.txt"
+    data.write_bytes(b"x" * 11_000)
+    with hone.start_run("odd", name="damaged artifact", workspace=ui_workspace.ws) as run:
+        run.log_artifact(data, "notes.txt")
+    (digest,) = [
+        a.digest
+        for a in hone.get_run(run.id, workspace=ui_workspace.ws).artifacts
+        if a.path == "notes.txt"
+    ]
+    blob = ui_workspace.ws.home / "blobs" / "sha256" / digest[:2] / digest
+    blob.chmod(0o644)
+    blob.write_bytes(b"x" * 100)
+    answer = ui.client.get(f"/api/runs/{run.id}/artifacts/notes.txt")
+    assert answer.status_code == 500, answer.text
+    assert "not 11,000 bytes long" in answer.json()["error"]
+    assert ui.client.get("/api/health").status_code == 200
+
+
+def test_a_bad_sort_and_a_bad_filter_are_told_apart(ui: Ui) -> None:
+    sort = ui.client.get("/api/runs", params={"order_by": "bogus"}).json()
+    assert sort["parameter"] == "order_by" and "of order_by clause 'bogus'" in sort["error"]
+    bad = ui.client.get("/api/runs", params={"filter": "name = 'a' and"}).json()
+    assert bad["parameter"] == "filter" and bad["position"] == 14
+
+
+def test_the_api_docs_are_served_from_the_package(ui: Ui) -> None:
+    page = ui.client.get("/api/docs")
+    assert page.status_code == 200 and "/assets/swagger/swagger-ui-bundle.js" in page.text
+    assert "cdn" not in page.text
+    assert ui.client.get("/assets/swagger/swagger-ui-bundle.js").status_code == 200

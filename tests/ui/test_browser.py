@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import httpx
 import pytest
 
 import hone
@@ -236,3 +237,60 @@ def test_a_studys_run_shows_its_history_and_parallel_coordinates(
     assert history.count() == 2
     assert study.locator("text=10 complete").count() == 1
     assert study.locator("table tr", has_text="complete").count() == 10
+
+
+def test_the_api_docs_page_works_under_the_content_security_policy(page: Any, ui: Ui) -> None:
+    page.goto(f"{ui.url}/api/docs")
+    page.locator(".opblock-summary-path", has_text="/api/runs").first.wait_for()
+    assert page.locator(".opblock").count() >= 15
+
+
+def test_a_malformed_address_is_a_message_not_a_blank_page(page: Any, ui: Ui) -> None:
+    page.goto(f"{ui.url}/#/runs/%")
+    page.locator(".error", has_text="is not a run id").wait_for()
+    page.goto(f"{ui.url}/#/runs?offset=-5&order=bogus")
+    page.locator(".error", has_text="order_by clause 'bogus'").wait_for()
+    assert page.locator(".filter-error").count() == 0  # a sort is no filter
+    page.click("text=sort newest first instead")
+    page.locator("table.runs tbody tr").first.wait_for()
+
+
+def test_two_keys_in_one_frame_label_one_prediction(
+    page: Any, ui: Ui, ui_workspace: UiWorkspace
+) -> None:
+    ws = opened(ui_workspace.ws)
+    page.goto(f"{ui.url}/#/label/digits")
+    item = page.locator(".item[data-request]")
+    item.wait_for()
+    first = item.get_attribute("data-request")
+    page.evaluate(
+        "() => { for (const key of ['3', '5']) "
+        "window.dispatchEvent(new KeyboardEvent('keydown', {key})); }"
+    )
+    page.wait_for_function(
+        "id => document.querySelector('.item[data-request]').dataset.request !== id", arg=first
+    )
+    page.wait_for_timeout(500)
+    assert page.inner_text("#labeled-here") == "1"
+    with ws.db.read() as conn:
+        given = conn.execute(
+            prediction_feedback.select().where(prediction_feedback.c.request_id == first)
+        ).all()
+    assert [row.label for row in given] == ["3"]
+
+
+def test_a_restarted_ui_takes_labels_from_an_open_page(
+    page: Any, ui_of: StartUi, ui_workspace: UiWorkspace
+) -> None:
+    first = ui_of()
+    port = httpx.URL(first.url).port
+    page.goto(f"{first.url}/#/label/digits")
+    item = page.locator(".item[data-request]")
+    item.wait_for()
+    page.keyboard.press("4")
+    page.wait_for_function("() => document.querySelector('#labeled-here').innerText === '1'")
+    first.stop()
+    ui_of(port=port)  # a new process: a new CSRF token
+    page.keyboard.press("4")
+    page.wait_for_function("() => document.querySelector('#labeled-here').innerText === '2'")
+    assert page.locator(".error").count() == 0

@@ -8,6 +8,7 @@ export class ApiError extends Error {
     super((body && body.error) || `the server answered ${status}`);
     this.status = status;
     this.position = body && typeof body.position === "number" ? body.position : null;
+    this.parameter = (body && body.parameter) || null;
   }
 }
 
@@ -21,7 +22,7 @@ export function query(params) {
   return text ? `?${text}` : "";
 }
 
-async function call(method, path, body) {
+async function call(method, path, body, retried = false) {
   const headers = { accept: "application/json" };
   if (method !== "GET") {
     const s = await getSession();
@@ -39,6 +40,11 @@ async function call(method, path, body) {
     parsed = await response.json();
   } catch (_) {
     parsed = null;
+  }
+  // A restarted server has a new CSRF token: fetch it and try once more.
+  if (response.status === 403 && method !== "GET" && !retried) {
+    session = null;
+    return call(method, path, body, true);
   }
   if (!response.ok) throw new ApiError(response.status, parsed);
   return parsed;

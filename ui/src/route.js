@@ -2,10 +2,20 @@
 // or a reload shows the same thing, and the server serves one page.
 import { useEffect, useState } from "preact/hooks";
 
+// A malformed escape (#/runs/%) stays as typed rather than breaking the page.
+function decoded(part) {
+  try {
+    return decodeURIComponent(part);
+  } catch (_) {
+    return part;
+  }
+}
+
 export function parseHash(hash = location.hash) {
   const text = hash.replace(/^#/, "") || "/runs";
-  const [path, search = ""] = text.split("?");
-  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  const cut = text.indexOf("?");
+  const [path, search] = cut < 0 ? [text, ""] : [text.slice(0, cut), text.slice(cut + 1)];
+  const parts = path.split("/").filter(Boolean).map(decoded);
   return { parts, params: new URLSearchParams(search) };
 }
 

@@ -17,6 +17,8 @@ ENV = "HONE_SERVE_SETTINGS"
 TOKEN_ENV = "HONE_SERVE_TOKEN"
 #: A token shorter than this is too easy to guess to guard a server off loopback.
 MIN_TOKEN = 16
+#: A longer one would not fit the HTTP headers it travels in.
+MAX_TOKEN = 1024
 
 
 def is_loopback(host: str) -> bool:
@@ -70,13 +72,13 @@ def check_listening(host: str, token: str | None, *, what: str, env: str) -> Non
     if not isinstance(host, str) or not host or any(c.isspace() for c in host):
         raise ValidationError(f"host {host!r}: give an address to listen on")
     if token is not None and (
-        len(token) < MIN_TOKEN
+        not MIN_TOKEN <= len(token) <= MAX_TOKEN
         or not token.isascii()
         or not token.isprintable()
         or any(c.isspace() for c in token)
     ):
         raise ValidationError(
-            f"the {what} token must be at least {MIN_TOKEN} printable ASCII characters, "
+            f"the {what} token must be {MIN_TOKEN} to {MAX_TOKEN} printable ASCII characters, "
             "no spaces (python -c 'import secrets; print(secrets.token_urlsafe())' makes one)"
         )
     if token is None and not is_loopback(host):

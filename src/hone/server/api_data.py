@@ -67,7 +67,7 @@ def data_router(ws: Opened) -> APIRouter:
         x, _ = found.to_numpy(split or None, raw=True)
         column = x.reshape(len(x), -1)[:, names.index(feature)].astype(np.float64)
         finite = column[np.isfinite(column)]
-        counts, edges = np.histogram(finite, bins=bins) if len(finite) else (np.zeros(0), [])
+        counts, edges = _histogram(finite, bins)
         return {
             "feature": feature,
             "split": split or None,
@@ -91,6 +91,19 @@ def data_router(ws: Opened) -> APIRouter:
         return compare.diff(api.get(old, workspace=where), api.get(new, workspace=where)).to_dict()
 
     return router
+
+
+def _histogram(values: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """``bins`` equal bins over the values' range, or one bin when the range is too narrow
+    (or too wide) for that many finite-sized bins: values a few float steps apart."""
+    if len(values) == 0:
+        return np.zeros(0, np.int64), np.zeros(0)
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.histogram(values, bins=bins)
+    except ValueError:
+        low, high = float(values.min()), float(values.max())
+        return np.array([len(values)]), np.array([low, high])
 
 
 def _pictures(found: DatasetVersion, split: str, n: int) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from hone.errors import ValidationError
 from hone.models import manage
 from hone.models.promotion import EXPERIMENT as PROMOTIONS
 from hone.models.workspace import Opened
@@ -17,14 +18,15 @@ from hone.registry.refs import check_model_name
 from hone.server.api_runs import table_row
 from hone.tracking import queries
 
-__all__ = ["AliasMove", "models_router"]
+__all__ = ["AliasMove", "models_router", "version_number"]
 
 #: Promotion evaluations shown for one model, newest first.
 MAX_PROMOTIONS = 200
 
 
 class AliasMove(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: "yes" is no boolean and "1" no version (a loose reading once removed an alias).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     alias: str = Field(description="The alias, e.g. champion.")
     version: int = Field(description="The version it should point at.")
@@ -70,8 +72,9 @@ def models_router(ws: Opened) -> APIRouter:
         }
 
     @router.get("/{name}/{version}", summary="One version: lineage tree and exports")
-    def version(name: str, version: int) -> dict[str, Any]:
-        found, tree = manage.show(f"{check_model_name(name)}@{version}", workspace=where)
+    def version(name: str, version: str) -> dict[str, Any]:
+        number = version_number(version, "version")
+        found, tree = manage.show(f"{check_model_name(name)}@{number}", workspace=where)
         return {
             **found.to_dict(),
             "lineage": tree,
@@ -90,6 +93,13 @@ def models_router(ws: Opened) -> APIRouter:
         return {"moved": event is not None, "event": None if event is None else event.to_dict()}
 
     return router
+
+
+def version_number(text: str, what: str) -> int:
+    """A version number as a path or query gives it: plain digits, 1 to 2^31 - 1."""
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) < 2**31:
+        raise ValidationError(f"{what} {text[:40]!r}: give a version number (1, 2, ...)")
+    return int(text)
 
 
 def _quoted(text: str) -> str:

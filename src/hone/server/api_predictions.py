@@ -4,13 +4,14 @@ recorded exactly as ``POST /v1/feedback`` records them."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from hone.errors import ValidationError
+from hone.errors import UserError, ValidationError
 from hone.models import manage
 from hone.models.workspace import Opened
 from hone.predictions import FeedbackItem, give_feedback_many
@@ -22,8 +23,10 @@ from hone.predictions.queries import (
     prediction_stats,
 )
 from hone.registry.refs import check_model_name
-from hone.registry.versions import ModelVersion
+from hone.registry.versions import ModelVersion, require_model
+from hone.server.api_models import version_number
 from hone.server.images import as_picture, data_url, picture_shape
+from hone.server.responses import Refused
 
 __all__ = ["Label", "predictions_router"]
 
@@ -35,7 +38,8 @@ SHOWN_VALUES = 64
 
 
 class Label(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # as POST /v1/feedback: nothing but these two
+    # As POST /v1/feedback: these two fields and nothing else, the request id as text.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     request_id: str = Field(description="The id a prediction was answered with.")
     label: Any = Field(description="The true label: one of the model's classes.")
@@ -55,23 +59,31 @@ def predictions_router(ws: Opened) -> APIRouter:
             out.append({"model": m.name, "predictions": total, "labeled": labeled})
         return out
 
+    def known(model: str) -> str:
+        check_model_name(model)
+        with db.read() as conn:
+            require_model(conn, db, model)
+        return model
+
     @router.get("/predictions/{model}/stats", summary="Volume, latency, live accuracy")
     def stats(
         model: str,
         by: str = Query(default="hour", description="hour or day"),
         since: float | None = Query(default=None, description="Seconds since the epoch."),
     ) -> dict[str, Any]:
-        found = prediction_stats(db, check_model_name(model), by=by, since=since)
+        if since is not None and not math.isfinite(since):
+            raise ValidationError(f"since {since!r}: give seconds since the epoch")
+        found = prediction_stats(db, known(model), by=by, since=since)
         return {**found, "new_labels": count_new_labels(db, model)}
 
     @router.get("/predictions/{model}/queue", summary="Unlabeled predictions, newest first")
     def queue(
         model: str,
         limit: int = Query(default=20, ge=1, le=MAX_QUEUE),
-        version: int | None = Query(default=None),
+        version: str | None = Query(default=None, description="Only this version's."),
     ) -> dict[str, Any]:
-        check_model_name(model)
-        waiting = list_predictions(db, model, labeled=False, version=version, limit=limit)
+        number = None if version is None else version_number(version, "version")
+        waiting = list_predictions(db, known(model), labeled=False, version=number, limit=limit)
         described: dict[int, ModelVersion | None] = {}
         items = []
         for record in waiting:
@@ -88,13 +100,20 @@ def predictions_router(ws: Opened) -> APIRouter:
     @router.post("/feedback", summary="Labels for past predictions (as POST /v1/feedback)")
     def feedback(body: Label | list[Label]) -> dict[str, Any]:
         entries = body if isinstance(body, list) else [body]
-        if not 1 <= len(entries) <= MAX_LABELS:
-            raise ValidationError(f"give 1 to {MAX_LABELS:,} labels, got {len(entries):,}")
+        # The statuses POST /v1/feedback answers with: 422 for what is wrong with the labels,
+        # 413 for too many of them, 404 for an unknown request id.
+        if not entries:
+            raise Refused(422, 'an empty list: send {"request_id": "...", "label": ...}')
+        if len(entries) > MAX_LABELS:
+            raise Refused(413, f"{len(entries):,} labels in one request; at most {MAX_LABELS:,}")
         items = [
             FeedbackItem(e.request_id, e.label, f"item {i}" if isinstance(body, list) else "")
             for i, e in enumerate(entries)
         ]
-        results = give_feedback_many(db, items, source="ui")
+        try:
+            results = give_feedback_many(db, items, source="ui")
+        except UserError as exc:
+            raise Refused(422, str(exc)) from None
         if isinstance(body, list):
             return {"feedback": [r.to_dict() for r in results]}
         return results[0].to_dict()

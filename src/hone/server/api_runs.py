@@ -4,25 +4,44 @@ checkpoints, a comparison and a study's trials."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response, StreamingResponse
 
-from hone.errors import NotFoundError, ValidationError
+from hone.errors import BlobError, FilterError, NotFoundError, UserError, ValidationError
 from hone.models.workspace import Opened
 from hone.server.responses import json_response
 from hone.tracking import queries
 from hone.tracking.checkpoints import list_checkpoints
 from hone.tracking.entities import Run, json_number
+from hone.tracking.filter import parse_filter, parse_order_by
 from hone.tracking.quarantine import quarantined_records
 
-__all__ = ["MAX_COMPARE", "MAX_PAGE", "runs_router"]
+__all__ = ["MAX_COMPARE", "MAX_PAGE", "ParameterError", "runs_router"]
 
 #: Rows one page of the runs table may ask for.
 MAX_PAGE = 1000
 #: Runs one comparison may hold.
 MAX_COMPARE = 20
+
+
+class ParameterError(UserError):
+    """A query parameter that does not parse, named, with where in it it went wrong."""
+
+    def __init__(self, message: str, parameter: str, position: int | None) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+        self.position = position
+
+
+@contextmanager
+def _parameter(name: str) -> Iterator[None]:
+    try:
+        yield
+    except FilterError as exc:
+        raise ParameterError(str(exc), name, exc.position) from None
 
 
 def table_row(run: Run) -> dict[str, Any]:
@@ -58,6 +77,10 @@ def runs_router(ws: Opened) -> APIRouter:
         limit: int = Query(default=50, ge=1, le=MAX_PAGE, description="Runs in this page."),
         total: bool = Query(default=True, description="Count every match too."),
     ) -> Response:
+        with _parameter("filter"):
+            parse_filter(filter or None)
+        with _parameter("order_by"):
+            parse_order_by(order_by or None)
         found = queries.search_runs(
             db,
             experiment=experiment or None,
@@ -119,6 +142,12 @@ def runs_router(ws: Opened) -> APIRouter:
         match = next((a for a in found.artifacts if a.path == path), None)
         if match is None:
             raise NotFoundError(f"run {found.id} has no artifact {path!r}")
+        if not ws.blobs.exists(match.digest) or ws.blobs.size(match.digest) != match.size:
+            # Checked before the answer starts: a short blob would cut the download midway.
+            raise BlobError(
+                f"artifact {path!r} of run {found.id}: its blob {match.digest[:12]} is missing "
+                f"or not {match.size:,} bytes long (the blob store lost or damaged it)"
+            )
         name = path.rsplit("/", 1)[-1].replace('"', "")
         stream = ws.blobs.open(match.digest)
 

@@ -4,6 +4,7 @@ built pages at ``/``, and the guard in front of both."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,9 +19,9 @@ from hone.serve.settings import is_loopback
 from hone.server.api_data import data_router
 from hone.server.api_models import models_router
 from hone.server.api_predictions import predictions_router
-from hone.server.api_runs import runs_router
+from hone.server.api_runs import ParameterError, runs_router
 from hone.server.assets import static_dir
-from hone.server.responses import json_response
+from hone.server.responses import Refused, json_response
 from hone.server.security import CSRF_HEADER, Guard
 from hone.server.settings import UiSettings
 
@@ -39,7 +40,7 @@ def create_app(settings: UiSettings, ws: Opened) -> Guard:
         title="hone UI API",
         version=hone.__version__,
         summary="What the hone web UI reads and changes: the functions the CLI calls.",
-        docs_url="/api/docs",
+        docs_url=None,  # FastAPI's page loads Swagger UI from a CDN: ours ships in the package
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
@@ -64,21 +65,19 @@ def create_app(settings: UiSettings, ws: Opened) -> Guard:
 
     @api.exception_handler(HoneError)
     async def hone_error(request: Request, exc: HoneError) -> Response:
-        status = http_status_for(exc)
+        status = exc.status if isinstance(exc, Refused) else http_status_for(exc)
         if isinstance(exc, UserError) and status >= 500:
             status = 400
         body: dict[str, Any] = {"error": str(exc)}
-        if isinstance(exc, FilterError) and exc.position is not None:
+        if isinstance(exc, ParameterError):
+            body["parameter"] = exc.parameter
+        if isinstance(exc, FilterError | ParameterError) and exc.position is not None:
             body["position"] = exc.position
         return json_response(body, status)
 
     @api.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> Response:
-        problems = []
-        for error in exc.errors()[:5]:
-            where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
-            problems.append(f"{where}: {error.get('msg', 'invalid')}")
-        return json_response({"error": "; ".join(problems) or "invalid request"}, 422)
+        return json_response({"error": _problems(exc.errors())}, 422)
 
     @api.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -92,6 +91,10 @@ def create_app(settings: UiSettings, ws: Opened) -> Guard:
         log.error("hone ui: unexpected error answering %s: %r", request.url.path, exc)
         return json_response({"error": f"the UI server failed: {type(exc).__name__}"}, 500)
 
+    @api.get("/api/docs", include_in_schema=False)
+    def docs() -> Response:
+        return FileResponse(static / "docs.html", headers={"cache-control": "no-cache"})
+
     @api.get("/api/{rest:path}", include_in_schema=False)
     def unknown(rest: str) -> Response:
         return json_response({"error": f"no API endpoint /api/{rest}"}, 404)
@@ -103,3 +106,29 @@ def create_app(settings: UiSettings, ws: Opened) -> Guard:
         return FileResponse(static / "index.html", headers={"cache-control": "no-cache"})
 
     return guard
+
+
+def _problems(errors: Sequence[Any]) -> str:
+    """FastAPI's validation errors as one line naming each place: ``query.limit: ...``,
+    ``request body: ...``, ``request body item 2.label: ...``."""
+    problems = []
+    if len(errors) > 1:
+        # A body that may be one thing or a list of them: keep the errors of the form it had.
+        shapes = ("list_type", "model_type", "model_attributes_type", "dict_type")
+        errors = [e for e in errors if e.get("type") not in shapes] or errors
+    for error in errors[:5]:
+        kind = error.get("type", "")
+        loc = [str(part) for part in error.get("loc", ())]
+        if kind == "json_invalid":
+            problems.append(
+                f"the request body is not valid JSON ({error.get('ctx', {}).get('error', '')})"
+            )
+            continue
+        if loc and loc[0] == "body":
+            # Pydantic names the union member it tried (Label, list[Label]): not the user's.
+            rest = [p for p in loc[1:] if p not in ("Label", "list[Label]")]
+            where = "request body" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in rest)
+        else:
+            where = ".".join(loc) or "request"
+        problems.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "; ".join(problems) or "invalid request"

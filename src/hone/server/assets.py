@@ -13,9 +13,10 @@ STATIC = Path(__file__).with_name("static")
 
 
 def static_dir() -> Path:
-    if not (STATIC / "index.html").is_file() or not (STATIC / "assets" / "app.js").is_file():
+    needed = ("index.html", "docs.html", "assets/app.js", "assets/swagger/swagger-ui-bundle.js")
+    if not all((STATIC / name).is_file() for name in needed):
         raise UserError(
-            f"the UI's pages are not built ({STATIC} lacks index.html or assets/app.js): "
+            f"the UI's pages are not built ({STATIC} lacks some of {', '.join(needed)}): "
             "run `make ui` in hone's source tree (needs Node.js and npm)"
         )
     return STATIC

@@ -3,8 +3,8 @@
 - **Host**: bound to loopback, only requests naming a loopback host are served, so a
   hostile page cannot reach the UI by pointing its own domain at 127.0.0.1 (DNS rebinding).
 - **Token** (required off loopback, as for ``hone serve``): ``Authorization: Bearer TOKEN``,
-  or, for a browser, the cookie ``/login?token=TOKEN`` sets (a digest of the token;
-  HttpOnly, SameSite=Strict).
+  or, for a browser, the cookie ``/login?token=TOKEN`` sets (a digest of the token, under
+  a name of its own; HttpOnly, SameSite=Strict).
 - **Cross-site requests**: a request that changes state (any method but GET, HEAD,
   OPTIONS) must carry ``X-Hone-CSRF`` equal to this server's CSRF token, which only a page
   of this origin can read (``GET /api/session``; no CORS is ever granted), and an
@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import re
 import secrets
-from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,6 +27,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hone.serve.settings import is_loopback
 
 __all__ = ["COOKIE", "CSRF_HEADER", "Guard"]
+
+log = logging.getLogger("hone.ui")
 
 COOKIE = "hone_ui_token"
 #: The largest request body (labels, an alias move): 10,000 labels fit many times over.
@@ -58,11 +61,15 @@ class _TooLarge(BaseException):
     body into a 400, and this must reach the guard."""
 
 
+_HOST = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9.-]+))(?::[0-9]{1,5})?")
+
+
 def _host_of(value: str) -> str:
-    """The host part of a Host header or an origin's netloc: no port, no brackets."""
-    if value.startswith("["):
-        return value[1 : value.find("]")] if "]" in value else value
-    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+    """The host part of a Host header (no port, no brackets); "" when it is not one."""
+    found = _HOST.fullmatch(value)
+    if found is None:
+        return ""
+    return found.group("v6") or found.group("name")
 
 
 class Guard:
@@ -74,6 +81,9 @@ class Guard:
         # The cookie holds a digest of the token: any printable token fits a cookie, and
         # the token itself never sits in the browser's cookie jar.
         self.cookie = hashlib.sha256(b"hone-ui:" + token.encode()).hexdigest() if token else ""
+        # Cookies are shared by every port of a host: each token signs in under its own name,
+        # so two UIs on one machine keep their sign-ins apart.
+        self.cookie_name = f"{COOKIE}_{hashlib.sha256(self.cookie.encode()).hexdigest()[:12]}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -134,6 +144,12 @@ class Guard:
         except _TooLarge:
             if not started:
                 await _answer(send, 413, f"a request body is at most {MAX_BODY >> 20} MiB")
+        except Exception as exc:
+            # Starlette re-raises what its error handler already answered (and logged):
+            # stopping it here keeps tracebacks out of the output and the connection open.
+            if not started:
+                log.error("hone ui: unexpected error answering %s: %r", path, exc)
+                await _answer(send, 500, f"the UI server failed: {type(exc).__name__}")
 
     def _signed_in(self, headers: dict[str, str]) -> bool:
         assert self.token is not None
@@ -141,13 +157,14 @@ class Guard:
         scheme, _, given = headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected):
             return True
-        cookie = SimpleCookie()
-        try:
-            cookie.load(headers.get("cookie", ""))
-        except Exception:  # a malformed cookie header is no sign-in, not a crash
-            return False
-        held = cookie.get(COOKIE)
-        return held is not None and hmac.compare_digest(held.value.encode(), self.cookie.encode())
+        # Read leniently: other sites on this host may set cookies Python's parser rejects.
+        for part in headers.get("cookie", "").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == self.cookie_name and hmac.compare_digest(
+                value.strip().encode("latin-1"), self.cookie.encode()
+            ):
+                return True
+        return False
 
     async def _login(self, scope: Scope, send: Send) -> None:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
@@ -155,7 +172,7 @@ class Guard:
         if self.token is None:
             await _redirect(send, [])
         elif given and hmac.compare_digest(given.encode(), self.token.encode()):
-            cookie = f"{COOKIE}={self.cookie}; HttpOnly; SameSite=Strict; Path=/"
+            cookie = f"{self.cookie_name}={self.cookie}; HttpOnly; SameSite=Strict; Path=/"
             await _redirect(send, [(b"set-cookie", cookie.encode("latin-1"))])
         else:
             await _page(send, 401, "That token is not this UI's." if given else "Token:")

@@ -71,12 +71,22 @@ def parse_store_url(url: str) -> URL:
     return parsed
 
 
+#: Query parameters of a store URL that are secrets (libpq's names).
+_SECRET_PARAMS = frozenset({"password", "sslpassword", "passfile"})
+
+
 def display_url(url: str | URL) -> str:
     """The URL with any password hidden, for messages and listings."""
     try:
         parsed = make_url(url)
         parsed.port  # noqa: B018  (a port that is not a number fails here)
-        return parsed.render_as_string(hide_password=True)
+        # libpq also takes the password as a query parameter (?password=...).
+        hidden = {
+            key: "***" if key.lower() in _SECRET_PARAMS else value
+            for key, value in parsed.query.items()
+        }
+        shown = parsed.set(query=hidden).render_as_string(hide_password=True)
+        return shown.replace("=%2A%2A%2A", "=***")
     except (ArgumentError, ValueError):
         # Not parseable: hide whatever stands between "user:" and "@" all the same.
         return _PASSWORD.sub(r"\1***@", str(url))

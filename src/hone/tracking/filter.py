@@ -127,8 +127,9 @@ _STRING_ESCAPE = re.compile(r"""\\([\\'"])""")
 class _Parser:
     """Recursive descent; only parentheses recurse, and no deeper than ``MAX_DEPTH``."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, what: str = "filter") -> None:
         self.text = text
+        self.what = what  # how errors name the text: "filter", "order_by clause"
         self.tokens = tokenize(text)
         self.i = 0
         self.depth = self.clauses = self.values = 0
@@ -137,7 +138,7 @@ class _Parser:
         tok = self.peek()
         where = f"at position {tok.pos}" if tok else "at the end"
         return FilterError(
-            f"{message} {where} of filter {excerpt(self.text, tok.pos if tok else None)}",
+            f"{message} {where} of {self.what} {excerpt(self.text, tok.pos if tok else None)}",
             position=tok.pos if tok else len(self.text.rstrip()),
         )
 
@@ -406,7 +407,7 @@ def parse_order_by(clauses: object) -> list[ColumnElement[Any]]:
 
 
 def _order_clause(clause: str) -> ColumnElement[Any]:
-    parser = _Parser(clause)
+    parser = _Parser(clause, "order_by clause")
     if not parser.tokens:
         raise FilterError("an order_by clause is empty: write FIELD [asc|desc]")
     scope, key = parser.field()

@@ -2,7 +2,7 @@
 // class (the class itself when classes are 0-9, else its place in the list), Enter accepts
 // the model's answer, → or s skips. Each label is recorded as POST /v1/feedback records it.
 import { html } from "htm/preact";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { enc, get, post } from "../api.js";
 import { ErrorBox, Loading, useData } from "../common.js";
 import { fmtNumber, fmtTime } from "../format.js";
@@ -48,33 +48,44 @@ function Queue({ model, goal }) {
   const classes = (item && item.classes) || [];
   const labeled = data ? data.new_labels + done.length : 0;
 
+  // One label in flight at a time, whatever the keys do: state read by a key handler may be
+  // a frame old, a ref is not (two keys in one frame once labeled one item twice).
+  const inFlight = useRef(false);
+  const given = useRef(new Set());
   const give = (label) => {
-    if (!item || busy) return;
+    if (!item || inFlight.current || given.current.has(item.request_id)) return;
+    inFlight.current = true;
+    given.current.add(item.request_id);
     setBusy(true);
     post("/api/feedback", { request_id: item.request_id, label }).then(
       () => {
-        setDone([...done, item.request_id]);
+        inFlight.current = false;
+        setDone((d) => [...d, item.request_id]);
         setError(null);
         setBusy(false);
-        if (left.length <= 1) { setDone([]); setSkipped([]); setTick(tick + 1); }
+        if (left.length <= 1) { setDone([]); setSkipped([]); setTick((t) => t + 1); }
       },
-      (e) => { setError(e); setBusy(false); }
+      (e) => { inFlight.current = false; given.current.delete(item.request_id); setError(e); setBusy(false); }
     );
   };
   const skip = () => item && setSkipped([...skipped, item.request_id]);
 
+  // The key handler is registered once and reads this render's item through a ref, never
+  // a closure from an earlier render.
+  const latest = useRef(null);
+  latest.current = { item, classes, give, skip };
   useEffect(() => {
-    const pick = keyFor(classes);
     const onKey = (e) => {
       if (e.target && ["INPUT", "SELECT", "TEXTAREA"].includes(e.target.tagName)) return;
-      if (e.key === "Enter") { e.preventDefault(); item && give(item.prediction); return; }
-      if (e.key === "ArrowRight" || e.key === "s") { e.preventDefault(); skip(); return; }
-      const c = pick(e.key);
-      if (c !== undefined) { e.preventDefault(); give(c); }
+      const now = latest.current;
+      if (e.key === "Enter") { e.preventDefault(); now.item && now.give(now.item.prediction); return; }
+      if (e.key === "ArrowRight" || e.key === "s") { e.preventDefault(); now.skip(); return; }
+      const c = keyFor(now.classes)(e.key);
+      if (c !== undefined) { e.preventDefault(); now.give(c); }
     };
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);
-  });
+  }, []);
 
   return html`<${Loading} state=${found}>${() => html`<div class="labeling">
     <div class="progress" title="labels no harvest has taken yet, toward the loop's --min-new-labels">
@@ -98,7 +109,7 @@ function Queue({ model, goal }) {
 }
 
 export function LabelPage({ model, params }) {
-  const goal = Number(params.get("goal") || 100) || 100;
+  const goal = Math.max(1, Math.floor(Number(params.get("goal") || 100)) || 100);
   const models = useData(() => get("/api/predictions"), []);
   return html`<div>
     <header class="title"><h1>Label</h1>

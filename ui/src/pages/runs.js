@@ -14,7 +14,7 @@ function state(params) {
     experiment: params.getAll("experiment"),
     filter: params.get("filter") || "",
     order: params.get("order") || "",
-    offset: Number(params.get("offset") || 0) || 0,
+    offset: Math.max(0, Math.floor(Number(params.get("offset") || 0)) || 0),
     cols: params.has("cols") ? params.get("cols").split(",").filter(Boolean) : null,
   };
 }
@@ -119,7 +119,8 @@ export function RunsPage({ params }) {
   const arrow = (field) => (now === fieldOf(field) ? (dir === "asc" ? " ▲" : " ▼") : "");
   const toggle = (id) =>
     setSelected(selected.includes(id) ? selected.filter((x) => x !== id) : [...selected, id]);
-  const filterError = page.error && page.error.status === 400 ? page.error : null;
+  const filterError = page.error && page.error.parameter === "filter" ? page.error : null;
+  const sortError = page.error && page.error.parameter === "order_by" ? page.error : null;
   const head = (field, label) => html`<th class="sortable" onClick=${() => sortBy(field)}>${label}${arrow(field)}</th>`;
   return html`<div class="with-side">
     <${Experiments} chosen=${s.experiment}
@@ -134,6 +135,7 @@ export function RunsPage({ params }) {
           compare (${selected.length})</a>
       </div>
       ${page.error && !filterError && html`<${ErrorBox} error=${page.error} />`}
+      ${sortError && html`<p><a href="" onClick=${(e) => { e.preventDefault(); go({ ...s, order: "", offset: 0 }); }}>sort newest first instead</a></p>`}
       ${page.data && html`<div>
         <div class="table-scroll"><table class="runs">
           <thead><tr>
