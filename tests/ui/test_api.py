@@ -40,6 +40,12 @@ def test_a_runs_metric_comes_as_columns(ui: Ui, ui_workspace: UiWorkspace) -> No
     body = ui.client.get(f"/api/runs/{run_id}/metric", params={"key": "loss"}).json()
     assert body["step"] == list(range(50))
     assert body["value"][:2] == [2.0, 1.0] and len(body["time"]) == 50
+    tail = ui.client.get(
+        f"/api/runs/{run_id}/metric", params={"key": "loss", "after_step": 47}
+    ).json()
+    assert tail["step"] == [48, 49] and tail["value"] == body["value"][48:]
+    none = ui.client.get(f"/api/runs/{run_id}/metric", params={"key": "loss", "after_step": 49})
+    assert none.status_code == 200 and none.json()["step"] == []
     with hone.start_run("odd", name="nan", workspace=ui_workspace.ws) as run:
         run.log_metric("x", math.nan, step=0)
         run.log_metric("x", 1.0, step=1)
@@ -177,6 +183,8 @@ BAD_GETS = [
     ("/api/runs/{trained}/metric", {}, 422, "key"),
     ("/api/runs/{trained}/metric", {"key": "nope"}, 404, "has no metric 'nope'"),
     ("/api/runs/{trained}/metric", {"key": "a\x00"}, 400, "metric"),
+    ("/api/runs/{trained}/metric", {"key": "val/acc", "after_step": "x"}, 422, "after_step"),
+    ("/api/runs/{trained}/metric", {"key": "val/acc", "after_step": 2**64}, 400, "after_step"),
     ("/api/runs/{trained}/artifacts/nope.txt", {}, 404, "no artifact"),
     ("/api/compare", {"run": "{trained}"}, 400, "2 to 20 runs"),
     ("/api/studies/nope", {}, 404, "nope"),

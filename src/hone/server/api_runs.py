@@ -125,8 +125,14 @@ def runs_router(ws: Opened) -> APIRouter:
         }
 
     @router.get("/runs/{run_id}/metric", summary="A metric's whole history, as columns")
-    def metric(run_id: str, key: str = Query(..., description="The metric's key.")) -> Response:
-        points = queries.metric_history(db, run_id, key)
+    def metric(
+        run_id: str,
+        key: str = Query(..., description="The metric's key."),
+        after_step: int | None = Query(
+            default=None, description="Only the points past this step (a live chart's update)."
+        ),
+    ) -> Response:
+        points = queries.metric_history(db, run_id, key, after_step=after_step)
         return json_response(
             {
                 "key": key,

@@ -102,17 +102,25 @@ def get_run(db: Database, run_id: str) -> Run:
         return _hydrate(conn, rows)[0]
 
 
-def metric_history(db: Database, run_id: str, key: str) -> list[Metric]:
+def metric_history(
+    db: Database, run_id: str, key: str, *, after_step: int | None = None
+) -> list[Metric]:
+    """A metric's points in step order; with ``after_step``, only those past it (what a
+    live chart lacks)."""
     check_key(key, "metric")  # a key that could never be logged is a mistake, not a miss
+    after = _checked_step(after_step)
     full = resolve_run_id(db, run_id)
+    where = [metric_series.c.run_id == full, metric_series.c.key == key]
+    if after is not None:
+        where.append(metrics.c.step > after)
     with db.read() as conn:
         rows = conn.execute(
             select(metrics.c.step, metrics.c.value, metrics.c.timestamp)
             .join(metric_series, metric_series.c.id == metrics.c.series_id)
-            .where(metric_series.c.run_id == full, metric_series.c.key == key)
+            .where(*where)
             .order_by(metrics.c.step)
         ).all()
-        if not rows:
+        if not rows and after is None:
             known = (
                 conn.execute(select(latest_metrics.c.key).where(latest_metrics.c.run_id == full))
                 .scalars()
@@ -123,6 +131,16 @@ def metric_history(db: Database, run_id: str, key: str) -> list[Metric]:
                 + (f"; it has {', '.join(sorted(known))}" if known else "; it has no metrics")
             )
     return [Metric(key, NAN if v is None else v, s, t) for s, v, t in rows]
+
+
+def _checked_step(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise ValidationError(f"after_step must be a whole number, got {_shown(value)}")
+    if not -(2**63) <= int(value) < 2**63:
+        raise ValidationError(f"after_step {_shown(value)} is out of range")
+    return int(value)
 
 
 def list_experiments(db: Database) -> list[Experiment]:

@@ -1,7 +1,7 @@
 // One run: what it was, its inputs, artifacts and checkpoints, and a chart per metric
 // (live while it runs); a study's run also shows its trials.
 import { html } from "htm/preact";
-import { useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { enc, get } from "../api.js";
 import { Chart, ChartControls } from "../chart.js";
 import { KeyValues, Loading, Section, Status, useData } from "../common.js";
@@ -11,18 +11,50 @@ import { StudyView } from "./study.js";
 const MAX_CHARTS = 24;
 const LIVE_MS = 2000;
 
+// A metric's chart: its whole history once, then (while the run runs) only the points past
+// the last step every LIVE_MS, appended.
 export function MetricChart({ runId, metric, view, live }) {
-  const found = useData(
-    () => get(`/api/runs/${enc(runId)}/metric`, { key: metric }),
-    [runId, metric],
-    live ? LIVE_MS : 0
-  );
-  if (found.error) return html`<div class="chart-box"><p class="error">${found.error.message}</p></div>`;
-  if (!found.data) return html`<div class="chart-box"><p class="muted">${metric}: loading…</p></div>`;
-  const d = found.data;
+  const [data, setData] = useState(null);
+  const [error, setError] = useState(null);
+  const busy = useRef(false);
+  useEffect(() => {
+    let gone = false;
+    setData(null);
+    setError(null);
+    get(`/api/runs/${enc(runId)}/metric`, { key: metric }).then(
+      (d) => !gone && setData(d),
+      (e) => !gone && setError(e)
+    );
+    return () => { gone = true; };
+  }, [runId, metric]);
+  useEffect(() => {
+    if (!live || !data) return undefined;
+    const timer = setInterval(() => {
+      if (document.hidden || busy.current) return;
+      busy.current = true;
+      const last = data.step.length ? data.step[data.step.length - 1] : null;
+      get(`/api/runs/${enc(runId)}/metric`, { key: metric, after_step: last }).then(
+        (d) => {
+          busy.current = false;
+          if (d.step.length) {
+            setData((old) => ({
+              ...old,
+              step: old.step.concat(d.step),
+              value: old.value.concat(d.value),
+              time: old.time.concat(d.time),
+            }));
+          }
+        },
+        () => { busy.current = false; }
+      );
+    }, LIVE_MS);
+    return () => clearInterval(timer);
+  }, [live, data, runId, metric]);
+  if (error) return html`<div class="chart-box"><p class="error">${error.message}</p></div>`;
+  if (!data) return html`<div class="chart-box"><p class="muted">${metric}: loading…</p></div>`;
   return html`<div class="chart-box" data-metric=${metric}>
-    <${Chart} title=${`${metric} (${d.step.length.toLocaleString("en-US")} points)`}
-      series=${[{ label: metric, x: view.time ? d.time : d.step, y: d.value }]}
+    <${Chart} title=${`${metric} (${data.step.length.toLocaleString("en-US")} points)`}
+      series=${[{ label: metric, x: view.time ? data.time : data.step, y: data.value }]}
       time=${view.time} log=${view.log} smoothing=${view.smoothing} />
   </div>`;
 }
