@@ -158,9 +158,9 @@ export function RunsPage({ params }) {
         </table></div>
         ${page.data.runs.length === 0 && html`<p class="muted">no runs match</p>`}
         <div class="pager">
-          <button disabled=${s.offset === 0} onClick=${() => go({ ...s, offset: Math.max(0, s.offset - PAGE) })}>‹ newer</button>
+          <button disabled=${s.offset === 0} onClick=${() => go({ ...s, offset: Math.max(0, s.offset - PAGE) })}>‹ previous</button>
           <span>${page.data.runs.length ? `${(s.offset + 1).toLocaleString("en-US")}–${(s.offset + page.data.runs.length).toLocaleString("en-US")}` : "0"} of ${(page.data.total ?? 0).toLocaleString("en-US")}</span>
-          <button disabled=${s.offset + PAGE >= (page.data.total ?? 0)} onClick=${() => go({ ...s, offset: s.offset + PAGE })}>older ›</button>
+          <button disabled=${s.offset + PAGE >= (page.data.total ?? 0)} onClick=${() => go({ ...s, offset: s.offset + PAGE })}>next ›</button>
         </div>
       </div>`}
     </div>
