@@ -69,3 +69,25 @@ def test_filter_errors_know_their_position(workspace: Workspace, text: str, posi
         queries.search_runs(db, filter=text)
     assert caught.value.position == position
     assert f"position {position}" in str(caught.value) or "at the end" in str(caught.value)
+
+
+def test_metric_columns_read_every_point_or_those_past_a_step(workspace: Workspace) -> None:
+    import math
+
+    import hone
+
+    with hone.start_run("cols", name="c", workspace=workspace) as run:
+        for step in range(5):
+            run.log_metric("loss", math.nan if step == 2 else 1.0 / (step + 1), step=step)
+    db = get_tracker(workspace).db
+    found = queries.metric_columns(db, run.id, "loss")
+    assert found.step == [0, 1, 2, 3, 4] and found.value[2] is None
+    assert found.value[:2] == [1.0, 0.5] and len(found.time) == 5
+    assert queries.metric_columns(db, run.id, "loss", after_step=2).step == [3, 4]
+    assert queries.metric_columns(db, run.id, "loss", after_step=4).step == []
+    history = queries.metric_history(db, run.id, "loss", after_step=1)
+    assert [m.step for m in history] == [2, 3, 4] and math.isnan(history[0].value)
+    with pytest.raises(ValidationError, match="after_step"):
+        queries.metric_columns(db, run.id, "loss", after_step=2**63)
+    with pytest.raises(ValidationError, match="after_step"):
+        queries.metric_columns(db, run.id, "loss", after_step="1")  # type: ignore[arg-type]

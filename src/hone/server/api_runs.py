@@ -132,14 +132,10 @@ def runs_router(ws: Opened) -> APIRouter:
             default=None, description="Only the points past this step (a live chart's update)."
         ),
     ) -> Response:
-        points = queries.metric_history(db, run_id, key, after_step=after_step)
+        found = queries.metric_columns(db, run_id, key, after_step=after_step)
+        # A NaN is None already; an infinity travels as null (JSON has neither).
         return json_response(
-            {
-                "key": key,
-                "step": [p.step for p in points],
-                "value": [p.value for p in points],  # NaN and infinities travel as null
-                "time": [p.timestamp for p in points],
-            }
+            {"key": key, "step": found.step, "value": found.value, "time": found.time}
         )
 
     @router.get("/runs/{run_id}/artifacts/{path:path}", summary="Download an artifact")

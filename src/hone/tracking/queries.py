@@ -6,6 +6,7 @@ import gc
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from numbers import Integral
 from typing import Any
 
@@ -31,9 +32,11 @@ from hone.tracking.validation import check_key
 __all__ = [
     "MAX_EXPERIMENTS",
     "MAX_RESULTS",
+    "MetricColumns",
     "count_runs",
     "get_run",
     "list_experiments",
+    "metric_columns",
     "metric_history",
     "resolve_run_id",
     "run_keys",
@@ -102,25 +105,38 @@ def get_run(db: Database, run_id: str) -> Run:
         return _hydrate(conn, rows)[0]
 
 
-def metric_history(
+@dataclass(frozen=True)
+class MetricColumns:
+    """A metric's points as three columns in step order; a NaN value is None."""
+
+    key: str
+    step: list[int]
+    value: list[float | None]
+    time: list[float]
+
+
+def metric_columns(
     db: Database, run_id: str, key: str, *, after_step: int | None = None
-) -> list[Metric]:
-    """A metric's points in step order; with ``after_step``, only those past it (what a
-    live chart lacks)."""
+) -> MetricColumns:
+    """A metric's points as columns, in step order; with ``after_step``, only those past it
+    (what a live chart lacks). Read through the driver's cursor: 100,000 points take ~60 ms
+    on SQLite this way, ~300 ms as SQLAlchemy rows and ``Metric`` objects."""
     check_key(key, "metric")  # a key that could never be logged is a mistake, not a miss
     after = _checked_step(after_step)
     full = resolve_run_id(db, run_id)
     where = [metric_series.c.run_id == full, metric_series.c.key == key]
     if after is not None:
         where.append(metrics.c.step > after)
-    with db.read() as conn:
-        rows = conn.execute(
-            select(metrics.c.step, metrics.c.value, metrics.c.timestamp)
-            .join(metric_series, metric_series.c.id == metrics.c.series_id)
-            .where(*where)
-            .order_by(metrics.c.step)
-        ).all()
-        if not rows and after is None:
+    query = (
+        select(metrics.c.step, metrics.c.value, metrics.c.timestamp)
+        .join(metric_series, metric_series.c.id == metrics.c.series_id)
+        .where(*where)
+        .order_by(metrics.c.step)
+    )
+    with db.read() as conn, _collector_paused():
+        rows = _driver_rows(conn, query)
+    if not rows and after is None:
+        with db.read() as conn:
             known = (
                 conn.execute(select(latest_metrics.c.key).where(latest_metrics.c.run_id == full))
                 .scalars()
@@ -130,7 +146,35 @@ def metric_history(
                 f"run {full} has no metric {key!r}"
                 + (f"; it has {', '.join(sorted(known))}" if known else "; it has no metrics")
             )
-    return [Metric(key, NAN if v is None else v, s, t) for s, v, t in rows]
+    with _collector_paused():
+        return MetricColumns(key, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+
+
+def _driver_rows(conn: Connection, query: Select[Any]) -> list[tuple[Any, ...]]:
+    """The query's rows as the driver gives them (tuples), without SQLAlchemy's row objects:
+    the statement is still compiled by SQLAlchemy, its values bound, never formatted in."""
+    compiled = query.compile(dialect=conn.dialect)
+    params = compiled.construct_params()
+    names = compiled.positiontup
+    args: Any = [params[name] for name in names] if names is not None else params
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(str(compiled), args)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def metric_history(
+    db: Database, run_id: str, key: str, *, after_step: int | None = None
+) -> list[Metric]:
+    """A metric's points in step order; with ``after_step``, only those past it."""
+    found = metric_columns(db, run_id, key, after_step=after_step)
+    with _collector_paused():
+        return [
+            Metric(key, NAN if v is None else v, s, t)
+            for s, v, t in zip(found.step, found.value, found.time, strict=True)
+        ]
 
 
 def _checked_step(value: object) -> int | None:
