@@ -29,6 +29,12 @@ def test_runs_pages_count_and_order(ui: Ui, ui_workspace: UiWorkspace) -> None:
         "/api/runs", params={"experiment": "sweep", "order_by": "name asc", "offset": 2}
     ).json()
     assert [r["name"] for r in later["runs"]] == ["sweep-1"]
+    count = ui.client.get(
+        "/api/runs/count", params={"experiment": "sweep", "filter": "params.lr = '0.1'"}
+    ).json()
+    assert count == {"total": 1}
+    rows_only = ui.client.get("/api/runs", params={"experiment": "sweep", "total": False}).json()
+    assert rows_only["total"] is None and len(rows_only["runs"]) == 3
     keys = ui.client.get("/api/runs/keys", params={"experiment": "sweep"}).json()
     assert keys["params"] == ["lr", "note", "opt"] and keys["metrics"] == ["acc", "loss"]
     experiments = {e["name"]: e["runs"] for e in ui.client.get("/api/experiments").json()}
@@ -173,6 +179,7 @@ def test_an_alias_moves_with_its_reason_kept(ui: Ui, ui_workspace: UiWorkspace) 
 BAD_GETS = [
     ("/api/runs", {"filter": "metrics.acc >"}, 400, "ends too early"),
     ("/api/runs", {"order_by": "metrics.acc sideways"}, 400, "expected FIELD"),
+    ("/api/runs/count", {"filter": "metrics.acc >"}, 400, "ends too early"),
     ("/api/runs", {"limit": 0}, 422, "limit"),
     ("/api/runs", {"limit": 100000}, 422, "limit"),
     ("/api/runs", {"offset": -1}, 422, "offset"),

@@ -30,7 +30,7 @@ def test_runs_table_filters_sorts_and_shows_errors_in_place(page: Any, ui: Ui) -
     page.press("form.filter input", "Enter")
     page.wait_for_function("() => document.querySelectorAll('table.runs tbody tr').length === 1")
     assert rows.first.locator("td").nth(1).inner_text() == "sweep-1"
-    assert "1\u20131 of 1" in page.inner_text(".pager")
+    page.locator(".pager", has_text="1\u20131 of 1").wait_for()  # the count, asked beside
     # A broken filter: the server's message, and a caret under where it went wrong.
     page.fill("form.filter input", "metrics.acc > 0.5 garbage")
     page.press("form.filter input", "Enter")

@@ -75,7 +75,10 @@ def runs_router(ws: Opened) -> APIRouter:
         order_by: list[str] = Query(default=[], description="e.g. 'metrics.acc desc'."),
         offset: int = Query(default=0, ge=0, description="Runs to skip."),
         limit: int = Query(default=50, ge=1, le=MAX_PAGE, description="Runs in this page."),
-        total: bool = Query(default=True, description="Count every match too."),
+        total: bool = Query(
+            default=True,
+            description="Count every match too (the page asks /api/runs/count beside instead).",
+        ),
     ) -> Response:
         with _parameter("filter"):
             parse_filter(filter or None)
@@ -102,6 +105,17 @@ def runs_router(ws: Opened) -> APIRouter:
                 "runs": [table_row(r) for r in found],
             }
         )
+
+    @router.get("/runs/count", summary="How many runs match a filter")
+    def count(
+        experiment: list[str] = Query(default=[], description="Only these experiments."),
+        filter: str = Query(default="", description="The run filter language."),
+    ) -> dict[str, int]:
+        with _parameter("filter"):
+            parse_filter(filter or None)
+        return {
+            "total": queries.count_runs(db, experiment=experiment or None, filter=filter or None)
+        }
 
     @router.get("/runs/keys", summary="Param, metric and tag keys: the table's columns")
     def keys(experiment: list[str] = Query(default=[])) -> dict[str, list[str]]:

@@ -103,11 +103,18 @@ export function RunsPage({ params }) {
   const s = state(params);
   const [selected, setSelected] = useState([]);
   const keys = useData(() => get("/api/runs/keys", { experiment: s.experiment }), [s.experiment.join("\n")]);
+  // The rows and the count of matches are asked for side by side: rows come first, and
+  // the count (a walk over every match) follows without holding them up.
   const page = useData(
     () => get("/api/runs", { experiment: s.experiment, filter: s.filter, order_by: s.order || null,
-      offset: s.offset, limit: PAGE }),
+      offset: s.offset, limit: PAGE, total: false }),
     [s.experiment.join("\n"), s.filter, s.order, s.offset]
   );
+  const counted = useData(
+    () => get("/api/runs/count", { experiment: s.experiment, filter: s.filter }),
+    [s.experiment.join("\n"), s.filter]
+  );
+  const total = counted.data ? counted.data.total : null;
   const known = keys.data || { params: [], metrics: [], tags: [] };
   const cols = s.cols || defaultColumns(page.data ? page.data.runs : []);
   const cut = s.order.lastIndexOf(" ");
@@ -159,8 +166,8 @@ export function RunsPage({ params }) {
         ${page.data.runs.length === 0 && html`<p class="muted">no runs match</p>`}
         <div class="pager">
           <button disabled=${s.offset === 0} onClick=${() => go({ ...s, offset: Math.max(0, s.offset - PAGE) })}>‹ previous</button>
-          <span>${page.data.runs.length ? `${(s.offset + 1).toLocaleString("en-US")}–${(s.offset + page.data.runs.length).toLocaleString("en-US")}` : "0"} of ${(page.data.total ?? 0).toLocaleString("en-US")}</span>
-          <button disabled=${s.offset + PAGE >= (page.data.total ?? 0)} onClick=${() => go({ ...s, offset: s.offset + PAGE })}>next ›</button>
+          <span>${page.data.runs.length ? `${(s.offset + 1).toLocaleString("en-US")}–${(s.offset + page.data.runs.length).toLocaleString("en-US")}` : "0"} of ${total === null ? "…" : total.toLocaleString("en-US")}</span>
+          <button disabled=${total === null ? page.data.runs.length < PAGE : s.offset + PAGE >= total} onClick=${() => go({ ...s, offset: s.offset + PAGE })}>next ›</button>
         </div>
       </div>`}
     </div>
