@@ -29,6 +29,7 @@ from report_models import models_rows
 from report_serve import serve_rows
 from report_train import train_rows
 from report_tune import tune_rows
+from report_ui import ui_rows
 
 
 def table(b: dict[str, Any], sizes: dict[str, Any]) -> list[Row]:
@@ -47,6 +48,7 @@ def table(b: dict[str, Any], sizes: dict[str, Any]) -> list[Row]:
         "tune": tune_rows,
         "models": models_rows,
         "serve": serve_rows,
+        "ui": ui_rows,
     }
     rows: list[Row] = []
     for name, build in builders.items():

@@ -43,6 +43,8 @@ TUNE_BENCHES = ("tune_trial_cost", "tune_digits")
 MODELS_BENCHES = ("models_predict",)
 #: bench_serve.py's benchmarks.
 SERVE_BENCHES = ("serve_http", "serve_memory")
+#: bench_ui.py's benchmarks.
+UI_BENCHES = ("ui_runs", "ui_chart")
 #: The scripts that schedule their own trials, their benchmarks, and whether they take
 #: MLflow's interpreter (--mlflow-python) for a side of their own.
 SCRIPTS = {
@@ -50,6 +52,7 @@ SCRIPTS = {
     "bench_tune.py": (TUNE_BENCHES, False),
     "bench_models.py": (MODELS_BENCHES, True),
     "bench_serve.py": (SERVE_BENCHES, True),
+    "bench_ui.py": (UI_BENCHES, True),
 }
 
 
@@ -158,6 +161,7 @@ STEPS = (
     "tune",
     "models",
     "serve",
+    "ui",
 )
 
 
@@ -183,6 +187,8 @@ def run_step(
         return train_benchmarks(workdir / "models", quick, mlflow, "bench_models.py")
     if name == "serve":
         return train_benchmarks(workdir / "serve", quick, mlflow, "bench_serve.py")
+    if name == "ui":
+        return train_benchmarks(workdir / "ui", quick, mlflow, "bench_ui.py")
     if name == "kill9":
         return kill9(workdir, quick)
     if name == "data":
@@ -242,6 +248,7 @@ def main() -> None:
     failed += [f"tune/{k}" for k, v in b.get("tune", {}).items() if "failed" in v]
     failed += [f"models/{k}" for k, v in b.get("models", {}).items() if "failed" in v]
     failed += [f"serve/{k}" for k, v in b.get("serve", {}).items() if "failed" in v]
+    failed += [f"ui/{k}" for k, v in b.get("ui", {}).items() if "failed" in v]
     if failed:
         raise SystemExit(f"benchmarks FAILED: {', '.join(failed)} (the others are recorded)")
 

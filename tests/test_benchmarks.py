@@ -7,6 +7,7 @@ tests drive hone's side and the orchestration, whose method is the same for both
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -345,3 +346,68 @@ def test_the_split_cache_benchmark_measures_what_it_says(tmp_path: Path) -> None
     rows = data_rows({"split_cache": result})
     assert rows[0][0].startswith("5 split cache, 2 ranks load 18,000 x 64")
     assert rows[3][1] == "1" and rows[3][2] == "2 (off)"
+
+
+# The web UI (bench_ui.py) ---------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_ui_benchmark_times_the_runs_pages_it_checked(tmp_path: Path) -> None:
+    """hone's side at smoke size (MLflow's needs .venv-mlflow): every page holds the runs
+    the workload says, newest first, and the table reads the figures."""
+    from report_ui import ui_rows
+
+    found = quick_results("bench_ui.py", tmp_path, "--only=ui_runs")["ui_runs"]
+    assert found["runs"] == QUICK.search_runs and found["page"] == 100
+    assert found["matches"] == expected_search_hits(QUICK.search_runs) > 0
+    assert set(found["sides"]) == {"hone"} and found["rounds"] == QUICK.cheap_pairs
+    hone = found["sides"]["hone"]
+    kinds = ("first", "filtered", "first_count", "filtered_count", "first_total", "page50")
+    for kind in kinds:
+        figure = hone[f"{kind}_ms"]
+        assert 0 < figure["min"] <= figure["median"] <= figure["max"], kind
+    assert hone["cold_first_ms"]["median"] > 0 and hone["peak_rss_mib"]["median"] > 20
+    assert hone["first_bytes"]["median"] > hone["page50_bytes"]["median"] > 0
+    rows = ui_rows({"ui_runs": found})
+    assert rows[0][0].startswith(f"14 runs page over {QUICK.search_runs:,} runs")
+    assert not any("(raw)" in row[0] for row in rows)
+    assert rows[0][5] == ""  # no MLflow side, no verdict
+
+
+def test_the_ui_benchmark_knows_which_runs_each_page_must_show() -> None:
+    import bench_ui
+
+    pages = bench_ui.expected_pages(QUICK.search_runs, 100)
+    assert pages["first"] == [str(i) for i in range(QUICK.search_runs - 1, -1, -1)]
+    assert pages["hits"] == [str(expected_search_hits(QUICK.search_runs))]
+    assert pages["filtered"] == sorted(pages["filtered"], key=int, reverse=True)
+    body = json.dumps({"total": QUICK.search_runs, "runs": [{"params": {"p0": "0"}}]})
+    with pytest.raises(SystemExit, match="other runs than expected"):
+        bench_ui._check("hone", "first", body.encode(), pages)  # oldest first: refused
+    mlflow = {"runs": [{"data": {"params": [{"key": "p0", "value": p}]}} for p in pages["first"]]}
+    bench_ui._check("mlflow", "first", json.dumps(mlflow).encode(), pages)
+
+
+@pytest.mark.slow
+def test_the_ui_benchmark_draws_the_chart_in_chromium(tmp_path: Path) -> None:
+    import bench_ui
+
+    missing = bench_ui._browser_missing()
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the UI benchmark's browser must run in CI: {missing}")
+        pytest.skip(missing)
+    from report_ui import ui_rows
+
+    found = quick_results("bench_ui.py", tmp_path, "--only=ui_chart")["ui_chart"]
+    loads = [load for these in found["loads"] for load in these]
+    assert len(loads) == QUICK.cheap_pairs * found["loads_per_round"]
+    for load in loads:
+        metric = load["metric"]
+        # Navigation, then the metric's answer, then the first draw, then its frame.
+        assert 0 < metric["start"] <= metric["end"] <= load["drawn"] <= load["frame"]
+        assert load["draws"] >= 1 and metric["bytes"] > 0
+    assert found["metric_bytes"] > 0 and found["metric_server_ms"]["median"] > 0
+    rows = ui_rows({"ui_chart": found})
+    assert rows[0][0].startswith(f"14 run page with a {found['points']:,}-point chart")
+    assert rows[0][5] in {"PASS", "MISS"} and not any("(raw)" in row[0] for row in rows)

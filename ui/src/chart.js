@@ -72,9 +72,11 @@ export function Chart({ title, series, time = false, log = false, smoothing = 0,
       },
     };
     const plot = new uPlot(opts, [aligned[0], ...shown], target);
-    const resize = new ResizeObserver(() =>
-      plot.setSize({ width: Math.max(240, target.clientWidth), height })
-    );
+    // The observer fires once at the start too: redraw only when the width really changed.
+    const resize = new ResizeObserver(() => {
+      const width = Math.max(240, target.clientWidth);
+      if (width !== plot.width) plot.setSize({ width, height });
+    });
     resize.observe(target);
     return () => {
       resize.disconnect();
