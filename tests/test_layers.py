@@ -48,8 +48,13 @@ def _imports(path: Path) -> set[tuple[str, ...]]:
             names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
         for name in names:
             parts = tuple(name.split("."))
-            if parts[0] == "hone" and len(parts) > 1 and parts[1] in LAYERS:
+            if parts[0] != "hone":
+                continue
+            if len(parts) > 1 and parts[1] in LAYERS:
                 found.add(parts[1:])
+            elif isinstance(node, ast.Import) or len(parts) > 1:
+                # `import hone` and `from hone import start_run`: the public API, layer 5.
+                found.add(("__init__",))
     return found
 
 

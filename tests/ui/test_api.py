@@ -197,7 +197,7 @@ BAD_GETS = [
     ("/api/studies/nope", {}, 404, "nope"),
     ("/api/datasets/versions", {"name": "nope"}, 404, "nope"),
     ("/api/datasets/version", {"ref": "digits@ffffff"}, 404, "ffffff"),
-    ("/api/datasets/version", {"ref": ""}, 400, ""),
+    ("/api/datasets/version", {"ref": ""}, 400, "dataset"),
     ("/api/datasets/histogram", {"ref": "digits", "feature": "nope"}, 400, "no feature 'nope'"),
     ("/api/datasets/histogram", {"ref": "digits", "feature": "pixel_0_0", "bins": 0}, 422, "bins"),
     ("/api/datasets/histogram", {"ref": "digits", "feature": "pixel_0_0", "split": "x"}, 400, "x"),
@@ -265,7 +265,12 @@ BAD_POSTS = [
     ("/api/models/digits/aliases", b'[{"alias": "x", "version": 1}]', 422, "request body"),
     ("/api/models/digits/aliases", b'{"alias": "bad alias!", "version": 1}', 400, "alias"),
     ("/api/models/digits/aliases", b'{"alias": "x", "version": 99}', 404, "99"),
-    ("/api/models/digits/aliases", b'{"alias": "champion", "version": 2, "remove": true}', 409, ""),
+    (
+        "/api/models/digits/aliases",
+        b'{"alias": "champion", "version": 2, "remove": true}',
+        409,
+        "nothing removed",
+    ),
 ]
 
 

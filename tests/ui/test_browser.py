@@ -73,7 +73,9 @@ def test_a_run_page_draws_its_charts(page: Any, ui: Ui, ui_workspace: UiWorkspac
     assert page.locator("a[href*='#/dataset?ref=digits']").count() >= 1
     page.check("text=log scale")
     page.select_option(".controls select", "time")
-    chart.wait_for()
+    page.locator(
+        ".chart-box[data-metric='val/acc'] .chart[data-scale='log'][data-axis='time'][data-drawn]"
+    ).wait_for()
     assert page.locator("text=Checkpoints").count() == 1
 
 
@@ -198,9 +200,12 @@ def test_a_running_runs_charts_grow_without_a_reload(
             run.log_metric("loss", 1.0 / (step + 1), step=step)
         run.flush()
         page.locator(".chart-box[data-metric='loss'] .chart[data-drawn='12']").wait_for()
+        for step in range(12, 15):  # the last points, logged just before the run ends
+            run.log_metric("loss", 1.0 / (step + 1), step=step)
     finally:
         run.end()
     page.locator(".status-finished").wait_for()
+    page.locator(".chart-box[data-metric='loss'] .chart[data-drawn='15']").wait_for()
     assert page.evaluate("() => window.__stayed === true")  # the same page: no reload
 
 

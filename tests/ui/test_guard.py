@@ -76,3 +76,61 @@ def test_each_token_signs_in_under_its_own_cookie() -> None:
     assert _get(one, "/api/runs", headers={"cookie": signed_two}).status_code == 401
     login = _get(one, "/login", params={"token": "first-token-0123456789"})
     assert login.status_code == 303 and login.headers["set-cookie"].startswith(signed_one)
+
+
+def test_behind_a_proxy_its_public_origin_is_this_uis_own() -> None:
+    guard = Guard(
+        _ok,
+        token="proxy-token-0123456789",
+        loopback_only=True,
+        public_url="https://hone.example.com",
+    )
+    bearer = {"authorization": "Bearer proxy-token-0123456789"}
+    assert (
+        _get(guard, "/api/runs", headers={**bearer, "host": "hone.example.com"}).status_code == 200
+    )
+    assert _get(guard, "/api/runs", headers={**bearer, "host": "other.example"}).status_code == 421
+    change = {**bearer, "x-hone-csrf": guard.csrf, "content-length": "2"}
+    proxied = _get(
+        guard,
+        "/api/feedback",
+        method="POST",
+        content=b"{}",
+        headers={**change, "origin": "https://hone.example.com"},
+    )
+    assert proxied.status_code == 200  # Host 127.0.0.1 (not forwarded), Origin the public one
+    foreign = _get(
+        guard,
+        "/api/feedback",
+        method="POST",
+        content=b"{}",
+        headers={**change, "origin": "https://evil.example"},
+    )
+    assert foreign.status_code == 403
+    login = _get(guard, "/login", params={"token": "proxy-token-0123456789"})
+    assert "; Secure" in login.headers["set-cookie"]
+
+
+def test_a_websocket_is_closed_at_the_guard() -> None:
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Any) -> None:
+        sent.append(dict(message))
+
+    guard = Guard(_broken, token=None, loopback_only=True)
+    scope = {"type": "websocket", "path": "/api/runs", "headers": []}
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, guard(scope, receive, send)).result()
+    assert sent == [{"type": "websocket.close", "code": 1008}]
+
+
+def test_the_sign_in_page_escapes_its_message() -> None:
+    from hone.server.security import _LOGIN_FORM
+
+    assert "{message}" in _LOGIN_FORM
+    guard = Guard(_ok, token="escape-token-0123456789", loopback_only=True)
+    page = _get(guard, "/runs")
+    assert page.status_code == 401 and "<script" not in page.text.lower()

@@ -28,21 +28,31 @@ export function smooth(values, weight) {
   return out;
 }
 
-// series: [{label, x: number[], y: (number|null)[]}]; options: {time, log, smoothing, points}
+function prepared(series, smoothing, log) {
+  const aligned =
+    series.length === 1
+      ? [series[0].x, smooth(series[0].y, smoothing)]
+      : uPlot.join(series.map((s) => [s.x, smooth(s.y, smoothing)]));
+  // A log axis cannot show zero or negatives: those points are left out of it.
+  const values = aligned.slice(1);
+  return [aligned[0], ...(log ? values.map((ys) => ys.map((v) => (v > 0 ? v : null))) : values)];
+}
+
+// series: [{label, x: number[], y: (number|null)[]}]. The plot is made once per shape
+// (axis, scale, labels); new data (a live run's points, a poll) goes in with setData, which
+// keeps a zoom the user made.
 export function Chart({ title, series, time = false, log = false, smoothing = 0, height = 220,
   scatter = false }) {
   const box = useRef(null);
+  const plot = useRef(null);
+  const zoomed = useRef(false);
+  const drawnWith = useRef({ series: null, smoothing: null });
+  const total = series.reduce((n, s) => n + s.x.length, 0);
+  const labels = series.map((s) => s.label).join("\n");
   useEffect(() => {
     const target = box.current;
     if (!target || !series.length) return undefined;
-    const aligned =
-      series.length === 1
-        ? [series[0].x, smooth(series[0].y, smoothing)]
-        : uPlot.join(series.map((s) => [s.x, smooth(s.y, smoothing)]));
-    const values = aligned.slice(1);
-    // A log axis cannot show zero or negatives: those points are left out of it.
-    const shown = log ? values.map((ys) => ys.map((v) => (v > 0 ? v : null))) : values;
-    const total = series.reduce((n, s) => n + s.x.length, 0);
+    zoomed.current = false;
     const opts = {
       width: Math.max(240, target.clientWidth),
       height,
@@ -63,27 +73,46 @@ export function Chart({ title, series, time = false, log = false, smoothing = 0,
       cursor: { drag: { x: true, y: false } },
       legend: { show: series.length > 1 || scatter },
       hooks: {
+        setSelect: [(u) => { if (u.select.width > 0) zoomed.current = true; }],
         draw: [
           () => {
-            target.dataset.drawn = String(total);
+            target.dataset.drawn = target.dataset.total;
             window.__honeDrawn = performance.now();
           },
         ],
       },
     };
-    const plot = new uPlot(opts, [aligned[0], ...shown], target);
+    target.dataset.total = String(total);
+    target.dataset.axis = time ? "time" : "step";
+    target.dataset.scale = log ? "log" : "linear";
+    const made = new uPlot(opts, prepared(series, smoothing, log), target);
+    plot.current = made;
+    drawnWith.current = { series, smoothing };
+    const unzoom = () => { zoomed.current = false; };
+    target.addEventListener("dblclick", unzoom);
     // The observer fires once at the start too: redraw only when the width really changed.
     const resize = new ResizeObserver(() => {
       const width = Math.max(240, target.clientWidth);
-      if (width !== plot.width) plot.setSize({ width, height });
+      if (width !== made.width) made.setSize({ width, height });
     });
     resize.observe(target);
     return () => {
       resize.disconnect();
-      plot.destroy();
+      target.removeEventListener("dblclick", unzoom);
+      made.destroy();
+      plot.current = null;
       delete target.dataset.drawn;
     };
-  }, [series, time, log, smoothing, height, scatter, title]);
+    // The shape only: new data for the same shape goes through setData below.
+  }, [time, log, height, scatter, title, labels, series.length === 0]);
+  useEffect(() => {
+    const made = plot.current;
+    const last = drawnWith.current;
+    if (!made || !series.length || (last.series === series && last.smoothing === smoothing)) return;
+    drawnWith.current = { series, smoothing };
+    box.current.dataset.total = String(total);
+    made.setData(prepared(series, smoothing, log), !zoomed.current);
+  }, [series, smoothing]);
   return html`<div class="chart" ref=${box}></div>`;
 }
 

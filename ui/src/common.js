@@ -3,17 +3,29 @@ import { html } from "htm/preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 
 // Load with `load()` whenever `deps` change; `every` (ms) reloads in place (live pages).
+// A poll waits for the one before it, and a failed poll keeps what was shown (the next one
+// may succeed); only a failed first load shows the error.
 export function useData(load, deps, every = 0) {
   const [state, setState] = useState({ data: null, error: null, loading: true });
   const generation = useRef(0);
   useEffect(() => {
     const mine = ++generation.current;
     let timer = null;
+    let inFlight = false;
     const run = (first) => {
+      if (inFlight) return;
+      inFlight = true;
       if (first) setState((s) => ({ ...s, loading: true, error: null }));
       load().then(
-        (data) => mine === generation.current && setState({ data, error: null, loading: false }),
-        (error) => mine === generation.current && setState({ data: null, error, loading: false })
+        (data) => {
+          inFlight = false;
+          if (mine === generation.current) setState({ data, error: null, loading: false });
+        },
+        (error) => {
+          inFlight = false;
+          if (mine !== generation.current) return;
+          setState((s) => (first || s.data === null ? { data: null, error, loading: false } : s));
+        }
       );
     };
     run(true);

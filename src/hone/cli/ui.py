@@ -24,6 +24,11 @@ def ui(
         help="Require this token (needed off loopback); the browser signs in once.",
         show_envvar=True,
     ),
+    public_url: str = typer.Option(
+        None,
+        "--public-url",
+        help="Behind a reverse proxy (TLS): the URL browsers open, e.g. https://hone.example.com.",
+    ),
 ) -> None:
     """Open the workspace in a browser: runs, datasets, models, predictions, labeling; the
     JSON API the pages read is under /api (OpenAPI at /api/docs)."""
@@ -40,7 +45,13 @@ def ui(
     if workspace is not None:
         state.home = workspace
     ws = state.opened()
-    settings = UiSettings(workspace=str(ws.home), host=host, port=port, token=token or None)
+    settings = UiSettings(
+        workspace=str(ws.home),
+        host=host,
+        port=port,
+        token=token or None,
+        public_url=public_url or None,
+    )
 
     def ready(url: str) -> None:
         console.print(f"[bold]hone ui[/] on {escape(str(ws.home))}")

@@ -26,8 +26,17 @@ from hone.registry.versions import who as default_who
 from hone.store.database import Database
 from hone.store.schema import prediction_feedback, predictions
 
-__all__ = ["Feedback", "FeedbackItem", "canonical_label", "give_feedback", "give_feedback_many"]
+__all__ = [
+    "MAX_LABELS",
+    "Feedback",
+    "FeedbackItem",
+    "canonical_label",
+    "give_feedback",
+    "give_feedback_many",
+]
 
+#: Labels one request may carry (POST /v1/feedback, the UI's POST /api/feedback).
+MAX_LABELS = 10_000
 #: Request ids are hone's 32-hex-character ids.
 _MAX_ID = 32
 

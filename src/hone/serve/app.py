@@ -32,6 +32,7 @@ from hone.blobs import BlobStore, open_blob_store
 from hone.config import Workspace
 from hone.errors import HoneError, NotFoundError, UserError, http_status_for
 from hone.predictions import FeedbackItem, Recorder, give_feedback_many, replay_abandoned
+from hone.predictions.feedback import MAX_LABELS
 from hone.registry.refs import parse_model_ref
 from hone.serve.batcher import Batcher, NoAnswer
 from hone.serve.metrics import CONTENT_TYPE_LATEST, Metrics
@@ -49,9 +50,6 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-#: Labels per feedback request.
-MAX_FEEDBACK = 10_000
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -342,9 +340,9 @@ def _feedback_items(body: Any) -> list[FeedbackItem]:
     entries = body if isinstance(body, list) else [body]
     if not entries:
         raise Refusal(422, f"an empty list: {expected}", "bad_request")
-    if len(entries) > MAX_FEEDBACK:
+    if len(entries) > MAX_LABELS:
         raise Refusal(
-            413, f"{len(entries):,} labels in one request; at most {MAX_FEEDBACK:,}", "too_large"
+            413, f"{len(entries):,} labels in one request; at most {MAX_LABELS:,}", "too_large"
         )
     items = []
     for i, entry in enumerate(entries):

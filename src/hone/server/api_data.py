@@ -3,13 +3,18 @@ statistics, a feature's histogram, thumbnails of an image version, the diff of t
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from fastapi import APIRouter, Query
 
 from hone.data import api, compare
-from hone.data.dataset import DatasetVersion
+from hone.data.chunks import read_table
+from hone.data.dataset import DatasetVersion, features_of
+from hone.data.manifest import LABEL
 from hone.errors import ValidationError
 from hone.models.workspace import Opened
 from hone.server.images import as_picture, data_url, picture_shape
@@ -47,7 +52,7 @@ def data_router(ws: Opened) -> APIRouter:
         return {
             **found.row.to_dict(),
             "ref": found.ref,
-            "picture": picture_shape(shape) is not None,
+            "picture": picture_shape(shape, found.manifest.feature_names) is not None,
         }
 
     @router.get("/histogram", summary="A feature's histogram over a split (raw values)")
@@ -64,17 +69,11 @@ def data_router(ws: Opened) -> APIRouter:
                 f"{found.ref} has no feature {feature!r}; it has {', '.join(names[:10])}"
                 + (" …" if len(names) > 10 else "")
             )
-        x, _ = found.to_numpy(split or None, raw=True)
-        column = x.reshape(len(x), -1)[:, names.index(feature)].astype(np.float64)
-        finite = column[np.isfinite(column)]
-        counts, edges = _histogram(finite, bins)
+        _check_split(found, split)
         return {
             "feature": feature,
             "split": split or None,
-            "rows": len(column),
-            "nonfinite": int(len(column) - len(finite)),
-            "counts": np.asarray(counts, dtype=np.int64).tolist(),
-            "edges": np.asarray(edges, dtype=np.float64).tolist(),
+            **_histogram(found, split, names.index(feature), bins),
         }
 
     @router.get("/thumbnails", summary="The first rows of a split drawn as pictures")
@@ -84,6 +83,7 @@ def data_router(ws: Opened) -> APIRouter:
         n: int = Query(default=48, ge=1, le=MAX_THUMBNAILS),
     ) -> dict[str, Any]:
         found = api.get(ref, workspace=where)
+        _check_split(found, split)
         return {"ref": found.ref, "split": split or None, "items": _pictures(found, split, n)}
 
     @router.get("/diff", summary="Rows added, removed, relabeled and moved, by split")
@@ -93,31 +93,72 @@ def data_router(ws: Opened) -> APIRouter:
     return router
 
 
-def _histogram(values: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """``bins`` equal bins over the values' range, or one bin when the range is too narrow
-    (or too wide) for that many finite-sized bins: values a few float steps apart."""
-    if len(values) == 0:
-        return np.zeros(0, np.int64), np.zeros(0)
+def _check_split(found: DatasetVersion, split: str) -> None:
+    if split and split not in found.splits:
+        raise ValidationError(
+            f"{found.ref} has no split {split!r}; it has {', '.join(sorted(found.splits))}"
+        )
+
+
+def _chunks_of(found: DatasetVersion, split: str) -> Iterator[pa.Table]:
+    """The version's rows one chunk at a time (only ``split``'s): a large version is never
+    read whole to draw a histogram or a few thumbnails."""
+    for chunk in found.manifest.chunks:
+        table = read_table((chunk,), found.blobs, split or None)
+        if table.num_rows:
+            yield table
+
+
+def _histogram(found: DatasetVersion, split: str, column: int, bins: int) -> dict[str, Any]:
+    """``bins`` equal bins over the feature's finite range, in two passes over the chunks
+    (the range, then the counts); one bin when the range is too narrow or too wide for that
+    many finite-sized ones (values a few float steps apart)."""
+
+    def values() -> Iterator[np.ndarray]:
+        for table in _chunks_of(found, split):
+            x = features_of(table, found.manifest)
+            yield x.reshape(len(x), -1)[:, column].astype(np.float64)
+
+    rows = nonfinite = 0
+    low, high = math.inf, -math.inf
+    for v in values():
+        finite = v[np.isfinite(v)]
+        rows += len(v)
+        nonfinite += len(v) - len(finite)
+        if len(finite):
+            low, high = min(low, float(finite.min())), max(high, float(finite.max()))
+    out: dict[str, Any] = {"rows": rows, "nonfinite": nonfinite, "counts": [], "edges": []}
+    if low > high:
+        return out
     try:
         with np.errstate(over="ignore", invalid="ignore"):
-            return np.histogram(values, bins=bins)
+            edges = np.histogram_bin_edges([low, high], bins=bins, range=(low, high))
+            counts = np.zeros(len(edges) - 1, np.int64)
+            for v in values():
+                counts += np.histogram(v[np.isfinite(v)], bins=edges)[0]
     except ValueError:
-        low, high = float(values.min()), float(values.max())
-        return np.array([len(values)]), np.array([low, high])
+        edges, counts = np.array([low, high]), np.array([rows - nonfinite])
+    out["counts"], out["edges"] = counts.tolist(), edges.tolist()
+    return out
 
 
 def _pictures(found: DatasetVersion, split: str, n: int) -> list[dict[str, Any]]:
-    shape = found.manifest.features.shape
-    if picture_shape(shape) is None:
+    manifest = found.manifest
+    shape = manifest.features.shape
+    if picture_shape(shape, manifest.feature_names) is None:
         raise ValidationError(
-            f"{found.ref}'s rows have shape {tuple(shape)}: no picture to draw "
-            "(pictures are (H, W), (H, W, C) or a square number of values)"
+            f"{found.ref}'s rows have shape {tuple(shape)}: no picture to draw (pictures are "
+            "(H, W), (H, W, C) or a square number of values named pixel…)"
         )
-    x, y = found.to_numpy(split or None, raw=True)
-    items = []
-    for i in range(min(n, len(x))):
-        pixels = as_picture(x[i], shape)
-        assert pixels is not None
-        label = None if y is None else y[i].item() if hasattr(y[i], "item") else y[i]
-        items.append({"label": label, "src": data_url(pixels)})
+    items: list[dict[str, Any]] = []
+    for table in _chunks_of(found, split):
+        table = table.slice(0, n - len(items))
+        x = features_of(table, manifest)
+        labels = table.column(LABEL).to_pylist() if manifest.label is not None else None
+        for i in range(len(x)):
+            pixels = as_picture(x[i], shape, manifest.feature_names)
+            assert pixels is not None
+            items.append({"label": None if labels is None else labels[i], "src": data_url(pixels)})
+        if len(items) >= n:
+            break
     return items

@@ -15,6 +15,7 @@ from hone.errors import UserError, ValidationError
 from hone.models import manage
 from hone.models.workspace import Opened
 from hone.predictions import FeedbackItem, give_feedback_many
+from hone.predictions.feedback import MAX_LABELS
 from hone.predictions.harvest import count_new_labels
 from hone.predictions.queries import (
     PredictionRecord,
@@ -30,8 +31,6 @@ from hone.server.responses import Refused
 
 __all__ = ["Label", "predictions_router"]
 
-#: Labels one request may carry, as POST /v1/feedback allows.
-MAX_LABELS = 10_000
 MAX_QUEUE = 200
 #: Values of a tabular input the queue shows; the rest are counted.
 SHOWN_VALUES = 64
@@ -136,8 +135,11 @@ def _queue_item(
 ) -> dict[str, Any]:
     signature = version.signature if version is not None else {}
     inputs = (signature.get("inputs") or [{}])[0]
-    shape = [int(d) for d in (inputs.get("shape") or [None])[1:]]
+    dims = list(inputs.get("shape") or [None])[1:]
+    # A dimension the signature leaves open (None) cannot say how to read the bytes.
+    shape = [int(d) for d in dims] if all(isinstance(d, int) for d in dims) else []
     dtype = str(inputs.get("dtype", "float32"))
+    names = [str(n) for n in signature.get("feature_names") or []]
     raw = record.input
     if raw is None and record.input_digest is not None and ws.blobs.exists(record.input_digest):
         raw = ws.blobs.get_bytes(record.input_digest)
@@ -150,10 +152,9 @@ def _queue_item(
         if values is not None and values.size != int(np.prod(shape)):
             values = None
     picture = None
-    if values is not None and picture_shape(shape) is not None:
-        pixels = as_picture(values, shape)
+    if values is not None and picture_shape(shape, names) is not None:
+        pixels = as_picture(values, shape, names)
         picture = None if pixels is None else data_url(pixels)
-    names = list(signature.get("feature_names") or [])
     return {
         **record.to_dict(),
         "classes": signature.get("classes"),

@@ -165,10 +165,10 @@ def runs_router(ws: Opened) -> APIRouter:
                 f"or not {match.size:,} bytes long (the blob store lost or damaged it)"
             )
         name = path.rsplit("/", 1)[-1].replace('"', "")
-        stream = ws.blobs.open(match.digest)
 
         def chunks() -> Iterator[bytes]:
-            with stream:
+            # Opened when the answer is sent: a client gone before that leaves nothing open.
+            with ws.blobs.open(match.digest) as stream:
                 while block := stream.read(1 << 20):
                     yield block
 

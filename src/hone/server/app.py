@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from importlib.metadata import version
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -28,23 +29,27 @@ from hone.server.settings import UiSettings
 __all__ = ["create_app"]
 
 log = logging.getLogger("hone.ui")
+VERSION = version("hone")  # the package's, not `hone.__version__`: that imports layer 5
 
 
 def create_app(settings: UiSettings, ws: Opened) -> Guard:
     """The app to serve: the API and pages behind their guard (which holds the CSRF token
     the pages send)."""
-    import hone
-
     static = static_dir()
     api = FastAPI(
         title="hone UI API",
-        version=hone.__version__,
+        version=VERSION,
         summary="What the hone web UI reads and changes: the functions the CLI calls.",
         docs_url=None,  # FastAPI's page loads Swagger UI from a CDN: ours ships in the package
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
-    guard = Guard(api, token=settings.token, loopback_only=is_loopback(settings.host))
+    guard = Guard(
+        api,
+        token=settings.token,
+        loopback_only=is_loopback(settings.host),
+        public_url=settings.public_url,
+    )
 
     @api.get("/api/health", tags=["ui"], summary="Liveness (open without the token)")
     def health() -> dict[str, str]:
@@ -55,7 +60,7 @@ def create_app(settings: UiSettings, ws: Opened) -> Guard:
         return {
             "workspace": str(ws.workspace.home),
             "store": ws.db.display_url(),
-            "version": hone.__version__,
+            "version": VERSION,
             "csrf": guard.csrf,
             "csrf_header": CSRF_HEADER,
         }

@@ -1,6 +1,7 @@
 """Rows of numbers drawn as small PNG pictures: dataset thumbnails and the labeling queue's
 inputs. A row is a picture when its shape is (H, W), (H, W, 1|3|4) or (C, H, W) with C 1
-or 3, or a flat vector of a square length (scikit-learn's 8x8 digits are 64 numbers)."""
+or 3, or a flat vector of a square length whose features are named as pixels
+(scikit-learn's 8x8 digits are 64 numbers named pixel_0_0 ...)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ MIN_SIDE = 64
 MAX_SIDE = 160
 
 
-def picture_shape(shape: Sequence[int]) -> tuple[int, ...] | None:
-    """The shape a row is drawn with (H, W) or (H, W, C); None when it is no picture."""
+def picture_shape(shape: Sequence[int], names: Sequence[str] = ()) -> tuple[int, ...] | None:
+    """The shape a row is drawn with (H, W) or (H, W, C); None when it is no picture. A
+    flat row is a picture only when its features are named as pixels (``pixel_0_0``, as
+    scikit-learn's digits): a table of 16 or 64 columns is not one."""
     dims = tuple(int(d) for d in shape)
     if len(dims) == 2 and min(dims) >= 2:
         return dims
@@ -29,16 +32,20 @@ def picture_shape(shape: Sequence[int]) -> tuple[int, ...] | None:
         return dims
     if len(dims) == 3 and dims[0] in (1, 3) and min(dims[1:]) >= 2:
         return (dims[1], dims[2], dims[0])  # channels first, as torchvision keeps them
-    if len(dims) == 1 and dims[0] >= 16 and math.isqrt(dims[0]) ** 2 == dims[0]:
+    pixels = bool(names) and all(str(n).lower().startswith(("pixel", "px")) for n in names)
+    if len(dims) == 1 and pixels and dims[0] >= 16 and math.isqrt(dims[0]) ** 2 == dims[0]:
         side = math.isqrt(dims[0])
         return (side, side)
     return None
 
 
-def as_picture(row: np.ndarray, shape: Sequence[int]) -> np.ndarray | None:
-    """``row`` as 8-bit pixels, or None when its shape is no picture. Values are stretched
-    from their own range (a row of 0..16 digits and one of 0..255 photos both show)."""
-    target = picture_shape(shape)
+def as_picture(
+    row: np.ndarray, shape: Sequence[int], names: Sequence[str] = ()
+) -> np.ndarray | None:
+    """``row`` as 8-bit pixels, or None when its shape is no picture (``names``: see
+    ``picture_shape``). Values are stretched from their own range (a row of 0..16 digits
+    and one of 0..255 photos both show)."""
+    target = picture_shape(shape, names)
     if target is None:
         return None
     dims = tuple(int(d) for d in shape)

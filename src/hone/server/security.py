@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import html
 import logging
 import re
 import secrets
@@ -73,10 +74,23 @@ def _host_of(value: str) -> str:
 
 
 class Guard:
-    def __init__(self, app: ASGIApp, *, token: str | None, loopback_only: bool) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        token: str | None,
+        loopback_only: bool,
+        public_url: str | None = None,
+    ) -> None:
         self.app = app
         self.token = token
         self.loopback_only = loopback_only
+        # Behind a reverse proxy (TLS): the origin browsers see, whose Host and Origin are
+        # this UI's own too; its cookie is then Secure when that origin is https.
+        public = urlsplit(public_url) if public_url else None
+        self.public_origin = f"{public.scheme}://{public.netloc}" if public else None
+        self.public_host = public.netloc if public else None
+        self.secure = public is not None and public.scheme == "https"
         self.csrf = secrets.token_urlsafe(32)
         # The cookie holds a digest of the token: any printable token fits a cookie, and
         # the token itself never sits in the browser's cookie jar.
@@ -86,13 +100,16 @@ class Guard:
         self.cookie_name = f"{COOKIE}_{hashlib.sha256(self.cookie.encode()).hexdigest()[:12]}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] == "lifespan":
             await self.app(scope, receive, send)
+            return
+        if scope["type"] != "http":  # a websocket: the UI has none, and none gets past
+            await send({"type": "websocket.close", "code": 1008})
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         path: str = scope["path"]
         host = headers.get("host", "")
-        if self.loopback_only and not is_loopback(_host_of(host)):
+        if self.loopback_only and not (is_loopback(_host_of(host)) or host == self.public_host):
             await _answer(send, 421, f"this UI answers on loopback only, not for host {host!r}")
             return
         if self.token is not None and path not in _OPEN_PATHS and not self._signed_in(headers):
@@ -121,11 +138,19 @@ class Guard:
                 return
         started = False
 
+        # The bundle keeps its name across versions: the browser must ask before reusing it
+        # (an ETag makes that a 304), or an old page would talk to a new API.
+        extra = (
+            [*_HEADERS, (b"cache-control", b"no-cache")]
+            if path.startswith("/assets/")
+            else _HEADERS
+        )
+
         async def with_headers(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                message["headers"] = [*message.get("headers", []), *_HEADERS]
+                message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
         received = 0
@@ -173,6 +198,8 @@ class Guard:
             await _redirect(send, [])
         elif given and hmac.compare_digest(given.encode(), self.token.encode()):
             cookie = f"{self.cookie_name}={self.cookie}; HttpOnly; SameSite=Strict; Path=/"
+            if self.secure:
+                cookie += "; Secure"
             await _redirect(send, [(b"set-cookie", cookie.encode("latin-1"))])
         else:
             await _page(send, 401, "That token is not this UI's." if given else "Token:")
@@ -185,7 +212,7 @@ class Guard:
                 "pages send (GET /api/session gives it): a request from another site is refused"
             )
         origin = headers.get("origin")
-        if origin is not None and urlsplit(origin).netloc != host:
+        if origin is not None and urlsplit(origin).netloc != host and origin != self.public_origin:
             return f"a request from origin {origin!r} is refused: this UI is {host!r}"
         return None
 
@@ -200,7 +227,7 @@ async def _answer(
 
 
 async def _page(send: Send, status: int, message: str) -> None:
-    body = _LOGIN_FORM.format(message=message).encode()
+    body = _LOGIN_FORM.format(message=html.escape(message)).encode()
     await _send(send, status, body, b"text/html; charset=utf-8", [])
 
 

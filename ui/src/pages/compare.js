@@ -1,25 +1,28 @@
 // Several runs side by side: overlaid curves per metric, and a table of params and latest
 // metrics with the rows that differ marked (or only those shown).
 import { html } from "htm/preact";
-import { useState } from "preact/hooks";
+import { useMemo, useState } from "preact/hooks";
 import { enc, get } from "../api.js";
 import { Chart, ChartControls, color } from "../chart.js";
 import { Loading, Section, Status, useData } from "../common.js";
 import { fmtNumber, short } from "../format.js";
+
+const MAX_CHARTS = 24;
 
 function Overlay({ runs, metric, view }) {
   const found = useData(
     () => Promise.all(runs.map((r) => get(`/api/runs/${enc(r.id)}/metric`, { key: metric }).catch(() => null))),
     [runs.map((r) => r.id).join(","), metric]
   );
+  const series = useMemo(() => {
+    const out = [];
+    (found.data || []).forEach((d, i) => {
+      if (d) out.push({ label: runs[i].name || short(runs[i].id), x: view.time ? d.time : d.step, y: d.value });
+    });
+    return out;
+  }, [found.data, view.time]);
   return html`<div class="chart-box" data-metric=${metric}>
-    <${Loading} state=${found}>${(all) => {
-      const series = [];
-      all.forEach((d, i) => {
-        if (d) series.push({ label: runs[i].name || short(runs[i].id), x: view.time ? d.time : d.step, y: d.value });
-      });
-      return html`<${Chart} title=${metric} series=${series} time=${view.time} log=${view.log} smoothing=${view.smoothing} />`;
-    }}<//>
+    <${Loading} state=${found}>${() => html`<${Chart} title=${metric} series=${series} time=${view.time} log=${view.log} smoothing=${view.smoothing} />`}<//>
   </div>`;
 }
 
@@ -45,7 +48,8 @@ export function ComparePage({ ids }) {
     return html`<div>
       <header class="title"><h1>Compare ${runs.length} runs</h1></header>
       <${Section} title="Curves" right=${html`<${ChartControls} value=${view} onChange=${setView} />`}>
-        <div class="charts">${metrics.slice(0, 24).map((m) => html`<${Overlay} key=${m} runs=${runs} metric=${m} view=${view} />`)}</div>
+        <div class="charts">${metrics.slice(0, MAX_CHARTS).map((m) => html`<${Overlay} key=${m} runs=${runs} metric=${m} view=${view} />`)}</div>
+        ${metrics.length > MAX_CHARTS && html`<p class="muted">the first ${MAX_CHARTS} of ${metrics.length} metrics are drawn</p>`}
       <//>
       <${Section} title="Params and metrics" right=${html`<label><input type="checkbox" checked=${onlyDiff} onChange=${(e) => setOnlyDiff(e.target.checked)} /> only differences</label>`}>
         <div class="table-scroll"><table class="compare"><thead><tr><th></th>${runs.map((r, i) => html`<th><span class="swatch" style=${{ background: color(i) }}></span><a href=${`#/runs/${r.id}`}>${r.name || short(r.id)}</a></th>`)}</tr></thead>

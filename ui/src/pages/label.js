@@ -94,7 +94,9 @@ function Queue({ model, goal }) {
     </div>
     <p class="muted">${fmtNumber(Math.max(0, data.unlabeled - done.length))} unlabeled · labeled here: <span id="labeled-here">${done.length}</span></p>
     ${error && html`<${ErrorBox} error=${error} />`}
-    ${!item ? html`<p>nothing to label: every recorded prediction of ${model} has a label</p>` : html`<div class="item" data-request=${item.request_id}>
+    ${!item ? (skipped.length && data.unlabeled > done.length
+      ? html`<p>you skipped every prediction of this batch. <button onClick=${() => { setDone([]); setSkipped([]); setTick((t) => t + 1); }}>start over</button></p>`
+      : html`<p>nothing to label: every recorded prediction of ${model} has a label</p>`) : html`<div class="item" data-request=${item.request_id}>
       <div class="input"><${Input} item=${item} /></div>
       <div class="answer">
         <p>model @${item.version} answered <strong class="predicted">${String(item.prediction)}</strong>

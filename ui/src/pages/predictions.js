@@ -1,6 +1,7 @@
 // What served models answered: volume, latency percentiles, label coverage and live
 // accuracy per version over time; updated in place while the page is open.
 import { html } from "htm/preact";
+import { useMemo } from "preact/hooks";
 import { enc, get } from "../api.js";
 import { Chart } from "../chart.js";
 import { Loading, Section, useData } from "../common.js";
@@ -32,6 +33,22 @@ function perVersion(buckets, pick) {
   });
 }
 
+// The per-bucket charts, built once per answer (the page polls; a chart redraws only when
+// its answer changed).
+function BucketCharts({ stats, by }) {
+  const accuracy = stats.live_accuracy !== undefined;
+  const charts = useMemo(() => {
+    const buckets = stats.buckets || [];
+    return [
+      [`predictions per ${by}`, perVersion(buckets, (b) => b.predictions)],
+      [accuracy ? `live accuracy per ${by}` : `live MAE per ${by}`, perVersion(buckets, accuracy ? (b) => b.live_accuracy : (b) => b.live_mae)],
+      ["latency p99 (ms)", perVersion(buckets, (b) => b.latency_ms.p99)],
+      ["label coverage", perVersion(buckets, (b) => b.label_coverage)],
+    ];
+  }, [stats, by]);
+  return html`<div class="charts">${charts.map(([title, series]) => html`<div class="chart-box"><${Chart} title=${title} time=${true} series=${series} /></div>`)}</div>`;
+}
+
 function Card({ label, value }) {
   return html`<div class="stat"><div class="value">${value}</div><div class="label">${label}</div></div>`;
 }
@@ -41,8 +58,6 @@ export function PredictionsModelPage({ model, params }) {
   const found = useData(() => get(`/api/predictions/${enc(model)}/stats`, { by }), [model, by], LIVE_MS);
   return html`<${Loading} state=${found}>${(s) => {
     const accuracy = s.live_accuracy !== undefined;
-    const quality = accuracy ? (b) => b.live_accuracy : (b) => b.live_mae;
-    const buckets = s.buckets || [];
     return html`<div>
       <header class="title"><h1>${model}: predictions</h1>
         <label>per <select value=${by} onChange=${(e) => replaceHash(`/predictions/${model}`, { by: e.target.value })}>
@@ -66,12 +81,7 @@ export function PredictionsModelPage({ model, params }) {
         </tbody></table>
         <p class="muted">${s.first ? `${fmtTime(s.first)} – ${fmtTime(s.last)}` : "no predictions yet"}</p>
       <//>
-      ${buckets.length > 0 && html`<div class="charts">
-        <div class="chart-box"><${Chart} title="predictions per ${by}" time=${true} series=${perVersion(buckets, (b) => b.predictions)} /></div>
-        <div class="chart-box"><${Chart} title=${accuracy ? `live accuracy per ${by}` : `live MAE per ${by}`} time=${true} series=${perVersion(buckets, quality)} /></div>
-        <div class="chart-box"><${Chart} title="latency p99 (ms)" time=${true} series=${perVersion(buckets, (b) => b.latency_ms.p99)} /></div>
-        <div class="chart-box"><${Chart} title="label coverage" time=${true} series=${perVersion(buckets, (b) => b.label_coverage)} /></div>
-      </div>`}
+      ${(s.buckets || []).length > 0 && html`<${BucketCharts} stats=${s} by=${by} />`}
     </div>`;
   }}<//>`;
 }

@@ -1,7 +1,7 @@
 // One run: what it was, its inputs, artifacts and checkpoints, and a chart per metric
 // (live while it runs); a study's run also shows its trials.
 import { html } from "htm/preact";
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { enc, get } from "../api.js";
 import { Chart, ChartControls } from "../chart.js";
 import { KeyValues, Loading, Section, Status, useData } from "../common.js";
@@ -11,12 +11,13 @@ import { StudyView } from "./study.js";
 const MAX_CHARTS = 24;
 const LIVE_MS = 2000;
 
-// A metric's chart: its whole history once, then (while the run runs) only the points past
-// the last step every LIVE_MS, appended.
+// A metric's chart: its whole history once, then (while the run runs, and once more when it
+// stops) only the points past the last step, appended.
 export function MetricChart({ runId, metric, view, live }) {
   const [data, setData] = useState(null);
   const [error, setError] = useState(null);
   const busy = useRef(false);
+  const wasLive = useRef(live);
   useEffect(() => {
     let gone = false;
     setData(null);
@@ -28,34 +29,44 @@ export function MetricChart({ runId, metric, view, live }) {
     return () => { gone = true; };
   }, [runId, metric]);
   useEffect(() => {
-    if (!live || !data) return undefined;
-    const timer = setInterval(() => {
-      if (document.hidden || busy.current) return;
+    const ending = wasLive.current && !live;
+    wasLive.current = live;
+    if (!data || !(live || ending)) return undefined;
+    let gone = false;
+    const more = () => {
+      if (busy.current || (document.hidden && !ending)) return;
       busy.current = true;
       const last = data.step.length ? data.step[data.step.length - 1] : null;
       get(`/api/runs/${enc(runId)}/metric`, { key: metric, after_step: last }).then(
         (d) => {
           busy.current = false;
-          if (d.step.length) {
-            setData((old) => ({
-              ...old,
-              step: old.step.concat(d.step),
-              value: old.value.concat(d.value),
-              time: old.time.concat(d.time),
-            }));
-          }
+          if (gone || !d.step.length) return;
+          setData((old) => old && {
+            ...old,
+            step: old.step.concat(d.step),
+            value: old.value.concat(d.value),
+            time: old.time.concat(d.time),
+          });
         },
         () => { busy.current = false; }
       );
-    }, LIVE_MS);
-    return () => clearInterval(timer);
+    };
+    if (ending) {
+      more(); // the points logged since the last poll, before the run ended
+      return () => { gone = true; };
+    }
+    const timer = setInterval(more, LIVE_MS);
+    return () => { gone = true; clearInterval(timer); };
   }, [live, data, runId, metric]);
+  const series = useMemo(
+    () => (data ? [{ label: metric, x: view.time ? data.time : data.step, y: data.value }] : []),
+    [data, view.time, metric]
+  );
   if (error) return html`<div class="chart-box"><p class="error">${error.message}</p></div>`;
   if (!data) return html`<div class="chart-box"><p class="muted">${metric}: loading…</p></div>`;
   return html`<div class="chart-box" data-metric=${metric}>
     <${Chart} title=${`${metric} (${data.step.length.toLocaleString("en-US")} points)`}
-      series=${[{ label: metric, x: view.time ? data.time : data.step, y: data.value }]}
-      time=${view.time} log=${view.log} smoothing=${view.smoothing} />
+      series=${series} time=${view.time} log=${view.log} smoothing=${view.smoothing} />
   </div>`;
 }
 
@@ -103,7 +114,7 @@ function RunView({ run }) {
         ${metricKeys.map((k) => html`<tr><th>${k}</th><td>${fmtNumber(run.metrics[k].value)}</td><td>${run.metrics[k].step}</td></tr>`)}
       </tbody></table>
       <div class="charts">
-        ${metricKeys.slice(0, MAX_CHARTS).map((k) => html`<${MetricChart} key=${k} runId=${run.id} metric=${k} view=${view} live=${live} />`)}
+        ${metricKeys.slice(0, MAX_CHARTS).map((k) => html`<${MetricChart} key=${`${run.id}/${k}`} runId=${run.id} metric=${k} view=${view} live=${live} />`)}
       </div>
       ${metricKeys.length > MAX_CHARTS && html`<p class="muted">the first ${MAX_CHARTS} of ${metricKeys.length} metrics are drawn</p>`}
     <//>
@@ -141,6 +152,11 @@ function RunView({ run }) {
 }
 
 export function RunPage({ id }) {
+  return html`<${RunLoader} key=${id} id=${id} />`;
+}
+
+// One run's page (a new one for another run: no state carries over).
+function RunLoader({ id }) {
   const [live, setLive] = useState(false);
   const found = useData(
     () => get(`/api/runs/${enc(id)}`).then((run) => {

@@ -8,6 +8,7 @@ import { fmtDuration, fmtNumber, fmtTime, short } from "../format.js";
 import { href, replaceHash } from "../route.js";
 
 const PAGE = 50;
+const MAX_COMPARE = 20; // as the API takes
 
 function state(params) {
   return {
@@ -137,9 +138,10 @@ export function RunsPage({ params }) {
         <${FilterBox} value=${s.filter} error=${filterError}
           onApply=${(filter) => go({ ...s, filter, offset: 0 })} />
         <${ColumnChooser} keys=${known} cols=${cols} onChange=${(c) => go({ ...s, cols: c })} />
-        <a class=${`button ${selected.length < 2 ? "disabled" : ""}`} id="compare"
-          href=${selected.length >= 2 ? href("/compare", { run: selected }) : undefined}>
-          compare (${selected.length})</a>
+        <a class=${`button ${selected.length < 2 || selected.length > MAX_COMPARE ? "disabled" : ""}`} id="compare"
+          title=${selected.length > MAX_COMPARE ? `compare takes at most ${MAX_COMPARE} runs` : ""}
+          href=${selected.length >= 2 && selected.length <= MAX_COMPARE ? href("/compare", { run: selected }) : undefined}>
+          compare (${selected.length}${selected.length > MAX_COMPARE ? ` of at most ${MAX_COMPARE}` : ""})</a>
       </div>
       ${page.error && !filterError && html`<${ErrorBox} error=${page.error} />`}
       ${sortError && html`<p><a href="" onClick=${(e) => { e.preventDefault(); go({ ...s, order: "", offset: 0 }); }}>sort newest first instead</a></p>`}
