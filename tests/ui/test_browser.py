@@ -76,6 +76,10 @@ def test_a_run_page_draws_its_charts(page: Any, ui: Ui, ui_workspace: UiWorkspac
     page.locator(
         ".chart-box[data-metric='val/acc'] .chart[data-scale='log'][data-axis='time'][data-drawn]"
     ).wait_for()
+    page.select_option(".controls select", "relative")
+    page.locator(
+        ".chart-box[data-metric='val/acc'] .chart[data-axis='relative'][data-drawn]"
+    ).wait_for()
     assert page.locator("text=Checkpoints").count() == 1
 
 

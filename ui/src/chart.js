@@ -41,8 +41,16 @@ function prepared(series, smoothing, log) {
 // series: [{label, x: number[], y: (number|null)[]}]. The plot is made once per shape
 // (axis, scale, labels); new data (a live run's points, a poll) goes in with setData, which
 // keeps a zoom the user made.
+// A metric's x values for an axis: its steps, its wall-clock times, or seconds since its
+// first point (what lets runs started at different times be laid over each other).
+export function xOf(d, axis) {
+  if (axis === "time") return d.time;
+  if (axis === "relative") return d.time.map((t) => t - d.time[0]);
+  return d.step;
+}
+
 export function Chart({ title, series, time = false, log = false, smoothing = 0, height = 220,
-  scatter = false }) {
+  scatter = false, xLabel = null }) {
   const box = useRef(null);
   const plot = useRef(null);
   const zoomed = useRef(false);
@@ -58,9 +66,9 @@ export function Chart({ title, series, time = false, log = false, smoothing = 0,
       height,
       title,
       scales: { x: { time }, y: log ? { distr: 3 } : {} },
-      axes: [{}, { size: 60 }],
+      axes: [xLabel ? { label: xLabel, labelSize: 20 } : {}, { size: 60 }],
       series: [
-        { label: time ? "time" : "step" },
+        { label: xLabel || (time ? "time" : "step") },
         ...series.map((s, i) => ({
           label: s.label,
           stroke: color(i),
@@ -83,7 +91,7 @@ export function Chart({ title, series, time = false, log = false, smoothing = 0,
       },
     };
     target.dataset.total = String(total);
-    target.dataset.axis = time ? "time" : "step";
+    target.dataset.axis = xLabel ? "relative" : time ? "time" : "step";
     target.dataset.scale = log ? "log" : "linear";
     const made = new uPlot(opts, prepared(series, smoothing, log), target);
     plot.current = made;
@@ -104,7 +112,7 @@ export function Chart({ title, series, time = false, log = false, smoothing = 0,
       delete target.dataset.drawn;
     };
     // The shape only: new data for the same shape goes through setData below.
-  }, [time, log, height, scatter, title, labels, series.length === 0]);
+  }, [time, log, height, scatter, title, labels, xLabel, series.length === 0]);
   useEffect(() => {
     const made = plot.current;
     const last = drawnWith.current;
@@ -116,15 +124,25 @@ export function Chart({ title, series, time = false, log = false, smoothing = 0,
   return html`<div class="chart" ref=${box}></div>`;
 }
 
-// Step/time, smoothing and log controls shared by a page's charts.
+// The x axis, smoothing and log controls shared by a page's charts.
+export const VIEW = { axis: "step", log: false, smoothing: 0 };
+
+// What a page's view says to a Chart.
+export const axisProps = (view) => ({
+  time: view.axis === "time",
+  xLabel: view.axis === "relative" ? "seconds since the first point" : null,
+  log: view.log,
+  smoothing: view.smoothing,
+});
+
 export function ChartControls({ value, onChange }) {
   const set = (patch) => onChange({ ...value, ...patch });
   return html`<div class="controls">
     <label>x axis
-      <select value=${value.time ? "time" : "step"}
-        onChange=${(e) => set({ time: e.target.value === "time" })}>
+      <select value=${value.axis} onChange=${(e) => set({ axis: e.target.value })}>
         <option value="step">step</option>
         <option value="time">time</option>
+        <option value="relative">relative time (s)</option>
       </select>
     </label>
     <label>smoothing

@@ -3,7 +3,7 @@
 import { html } from "htm/preact";
 import { useMemo, useState } from "preact/hooks";
 import { enc, get } from "../api.js";
-import { Chart, ChartControls, color } from "../chart.js";
+import { Chart, ChartControls, VIEW, axisProps, color, xOf } from "../chart.js";
 import { Loading, Section, Status, useData } from "../common.js";
 import { fmtNumber, short } from "../format.js";
 
@@ -17,12 +17,12 @@ function Overlay({ runs, metric, view }) {
   const series = useMemo(() => {
     const out = [];
     (found.data || []).forEach((d, i) => {
-      if (d) out.push({ label: runs[i].name || short(runs[i].id), x: view.time ? d.time : d.step, y: d.value });
+      if (d) out.push({ label: runs[i].name || short(runs[i].id), x: xOf(d, view.axis), y: d.value });
     });
     return out;
-  }, [found.data, view.time]);
+  }, [found.data, view.axis]);
   return html`<div class="chart-box" data-metric=${metric}>
-    <${Loading} state=${found}>${() => html`<${Chart} title=${metric} series=${series} time=${view.time} log=${view.log} smoothing=${view.smoothing} />`}<//>
+    <${Loading} state=${found}>${() => html`<${Chart} title=${metric} series=${series} ...${axisProps(view)} />`}<//>
   </div>`;
 }
 
@@ -40,7 +40,7 @@ function Diff({ runs, kind, onlyDiff }) {
 }
 
 export function ComparePage({ ids }) {
-  const [view, setView] = useState({ time: false, log: false, smoothing: 0 });
+  const [view, setView] = useState(VIEW);
   const [onlyDiff, setOnlyDiff] = useState(true);
   const found = useData(() => get("/api/compare", { run: ids }), [ids.join(",")]);
   return html`<${Loading} state=${found}>${({ runs }) => {

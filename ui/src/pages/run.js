@@ -3,7 +3,7 @@
 import { html } from "htm/preact";
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { enc, get } from "../api.js";
-import { Chart, ChartControls } from "../chart.js";
+import { Chart, ChartControls, VIEW, axisProps, xOf } from "../chart.js";
 import { KeyValues, Loading, Section, Status, useData } from "../common.js";
 import { fmtBytes, fmtDuration, fmtNumber, fmtTime, short } from "../format.js";
 import { StudyView } from "./study.js";
@@ -59,14 +59,14 @@ export function MetricChart({ runId, metric, view, live }) {
     return () => { gone = true; clearInterval(timer); };
   }, [live, data, runId, metric]);
   const series = useMemo(
-    () => (data ? [{ label: metric, x: view.time ? data.time : data.step, y: data.value }] : []),
-    [data, view.time, metric]
+    () => (data ? [{ label: metric, x: xOf(data, view.axis), y: data.value }] : []),
+    [data, view.axis, metric]
   );
   if (error) return html`<div class="chart-box"><p class="error">${error.message}</p></div>`;
   if (!data) return html`<div class="chart-box"><p class="muted">${metric}: loading…</p></div>`;
   return html`<div class="chart-box" data-metric=${metric}>
     <${Chart} title=${`${metric} (${data.step.length.toLocaleString("en-US")} points)`}
-      series=${series} time=${view.time} log=${view.log} smoothing=${view.smoothing} />
+      series=${series} ...${axisProps(view)} />
   </div>`;
 }
 
@@ -79,7 +79,7 @@ function Table({ rows, empty }) {
 }
 
 function RunView({ run }) {
-  const [view, setView] = useState({ time: false, log: false, smoothing: 0 });
+  const [view, setView] = useState(VIEW);
   const live = run.status === "running";
   const metricKeys = Object.keys(run.metrics).sort();
   const tags = Object.fromEntries(
