@@ -64,8 +64,6 @@ def main(workspace: str) -> None:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             shoot(page, f"{base}/#/runs", "runs", "table.runs tbody tr")
             shoot(page, f"{base}/#/runs/{trained}", "run", ".chart[data-drawn]")
-            page.evaluate("() => window.scrollTo(0, 560)")
-            page.screenshot(path=str(HERE / "images" / "ui-run-charts.png"))
             shoot(page, f"{base}/#/compare?{pair}", "compare", ".chart[data-drawn]")
             shoot(page, f"{base}/#/runs/{study}", "study", "svg.parallel")
             page.evaluate(

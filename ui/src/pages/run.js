@@ -91,6 +91,17 @@ function RunView({ run }) {
       <h1>${run.name || short(run.id)}</h1><${Status} status=${run.status} />
       <code class="muted">${run.id}</code>
     </header>
+    <${Section} title=${`Metrics (${metricKeys.length})`}
+      right=${html`<${ChartControls} value=${view} onChange=${setView} />`}>
+      ${live && html`<p class="live">● live: charts update every ${LIVE_MS / 1000} s</p>`}
+      <table class="kv metrics"><thead><tr><th>metric</th><th>latest</th><th>step</th></tr></thead><tbody>
+        ${metricKeys.map((k) => html`<tr><th>${k}</th><td>${fmtNumber(run.metrics[k].value)}</td><td>${run.metrics[k].step}</td></tr>`)}
+      </tbody></table>
+      <div class="charts">
+        ${metricKeys.slice(0, MAX_CHARTS).map((k) => html`<${MetricChart} key=${`${run.id}/${k}`} runId=${run.id} metric=${k} view=${view} live=${live} />`)}
+      </div>
+      ${metricKeys.length > MAX_CHARTS && html`<p class="muted">the first ${MAX_CHARTS} of ${metricKeys.length} metrics are drawn</p>`}
+    <//>
     <div class="grid2">
       <${Section} title="Run">
         <${KeyValues} rows=${[
@@ -105,19 +116,8 @@ function RunView({ run }) {
           ...Object.keys(env).sort().map((k) => [k, typeof env[k] === "object" && env[k] !== null ? Object.entries(env[k]).map(([a, b]) => `${a} ${b}`).join(", ") : String(env[k])]),
         ]} />
       <//>
-      <${Section} title="Params"><${Table} rows=${run.params} empty="no params" /><//>
+      <${Section} title=${`Params (${Object.keys(run.params).length})`}><div class="scroll"><${Table} rows=${run.params} empty="no params" /></div><//>
     </div>
-    <${Section} title=${`Metrics (${metricKeys.length})`}
-      right=${html`<${ChartControls} value=${view} onChange=${setView} />`}>
-      ${live && html`<p class="live">● live: charts update every ${LIVE_MS / 1000} s</p>`}
-      <table class="kv metrics"><thead><tr><th>metric</th><th>latest</th><th>step</th></tr></thead><tbody>
-        ${metricKeys.map((k) => html`<tr><th>${k}</th><td>${fmtNumber(run.metrics[k].value)}</td><td>${run.metrics[k].step}</td></tr>`)}
-      </tbody></table>
-      <div class="charts">
-        ${metricKeys.slice(0, MAX_CHARTS).map((k) => html`<${MetricChart} key=${`${run.id}/${k}`} runId=${run.id} metric=${k} view=${view} live=${live} />`)}
-      </div>
-      ${metricKeys.length > MAX_CHARTS && html`<p class="muted">the first ${MAX_CHARTS} of ${metricKeys.length} metrics are drawn</p>`}
-    <//>
     <div class="grid2">
       <${Section} title="Inputs">
         ${run.inputs.length === 0 ? html`<p class="muted">no dataset inputs</p>` : html`<ul>
