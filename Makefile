@@ -47,7 +47,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# Full run (about 40 min on 2 idle cores, plus .venv-mlflow's first install): hone
+# Full run (about an hour on 2 idle cores, plus .venv-mlflow's first install): hone
 # and MLflow interleaved, writes benchmarks/results/DATE-COMMIT.json.
 # BENCH_ARGS=--only=search,kill9 (say) runs some of it; see benchmarks/run_all.py.
 bench: $(STAMP)
