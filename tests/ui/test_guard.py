@@ -134,3 +134,10 @@ def test_the_sign_in_page_escapes_its_message() -> None:
     guard = Guard(_ok, token="escape-token-0123456789", loopback_only=True)
     page = _get(guard, "/runs")
     assert page.status_code == 401 and "<script" not in page.text.lower()
+
+
+def test_a_length_that_is_no_number_is_a_bad_request() -> None:
+    guard = Guard(_ok, token=None, loopback_only=True)
+    headers = {"x-hone-csrf": guard.csrf, "content-length": "12abc"}
+    answer = _get(guard, "/api/feedback", method="POST", headers=headers)
+    assert answer.status_code == 400 and "is not a length" in answer.json()["error"]

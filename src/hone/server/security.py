@@ -133,7 +133,10 @@ class Guard:
                 await _answer(send, 403, refused)
                 return
             declared = headers.get("content-length", "0")
-            if not declared.isdigit() or int(declared) > MAX_BODY:
+            if not declared.isdigit():
+                await _answer(send, 400, f"Content-Length {declared[:40]!r} is not a length")
+                return
+            if int(declared) > MAX_BODY:
                 await _answer(send, 413, f"a request body is at most {MAX_BODY >> 20} MiB")
                 return
         started = False
