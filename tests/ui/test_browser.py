@@ -303,3 +303,17 @@ def test_a_restarted_ui_takes_labels_from_an_open_page(
     page.keyboard.press("4")
     page.wait_for_function("() => document.querySelector('#labeled-here').innerText === '2'")
     assert page.locator(".error").count() == 0
+
+
+def test_the_runs_table_follows_a_running_run(page: Any, ui: Ui, ui_workspace: UiWorkspace) -> None:
+    run = hone.start_run("following", name="still going", workspace=ui_workspace.ws)
+    try:
+        run.flush()
+        page.goto(f"{ui.url}/#/runs?experiment=following")
+        row = page.locator("table.runs tbody tr", has_text="still going")
+        row.locator(".status-running").wait_for()
+        page.evaluate("() => { window.__stayed = true; }")
+    finally:
+        run.end()
+    row.locator(".status-finished").wait_for(timeout=20_000)
+    assert page.evaluate("() => window.__stayed === true")  # no reload

@@ -34,7 +34,7 @@ export function useData(load, deps, every = 0) {
       generation.current++;
       if (timer) clearInterval(timer);
     };
-  }, deps);
+  }, [...deps, every]);
   return state;
 }
 

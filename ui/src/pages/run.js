@@ -137,7 +137,7 @@ function RunView({ run }) {
           <td>${c.blobs_present ? "ok" : html`<span class="bad">missing</span>`}</td></tr>`)}
       </tbody></table>
     <//>`}
-    ${run.tags["hone.kind"] === "study" && run.tags["hone.study"] && html`<${StudyView} name=${run.tags["hone.study"]} />`}
+    ${run.tags["hone.kind"] === "study" && run.tags["hone.study"] && html`<${StudyView} name=${run.tags["hone.study"]} live=${live} />`}
     ${run.children.length > 0 && html`<${Section} title=${`Child runs (${run.children.length})`}>
       <table><thead><tr><th>name</th><th>status</th><th>started</th><th>metrics</th></tr></thead><tbody>
         ${run.children.map((c) => html`<tr><td><a href=${`#/runs/${c.id}`}>${c.name || short(c.id)}</a></td><td><${Status} status=${c.status} /></td><td>${fmtTime(c.start_time)}</td>

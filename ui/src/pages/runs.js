@@ -8,6 +8,7 @@ import { fmtDuration, fmtNumber, fmtTime, short } from "../format.js";
 import { href, replaceHash } from "../route.js";
 
 const PAGE = 50;
+const LIVE_MS = 5000;
 const MAX_COMPARE = 20; // as the API takes
 
 function state(params) {
@@ -106,10 +107,16 @@ export function RunsPage({ params }) {
   const keys = useData(() => get("/api/runs/keys", { experiment: s.experiment }), [s.experiment.join("\n")]);
   // The rows and the count of matches are asked for side by side: rows come first, and
   // the count (a walk over every match) follows without holding them up.
+  // While a run on the page is running, the page follows it (status, latest metrics).
+  const [running, setRunning] = useState(false);
   const page = useData(
     () => get("/api/runs", { experiment: s.experiment, filter: s.filter, order_by: s.order || null,
-      offset: s.offset, limit: PAGE, total: false }),
-    [s.experiment.join("\n"), s.filter, s.order, s.offset]
+      offset: s.offset, limit: PAGE, total: false }).then((found) => {
+      setRunning(found.runs.some((r) => r.status === "running"));
+      return found;
+    }),
+    [s.experiment.join("\n"), s.filter, s.order, s.offset],
+    running ? LIVE_MS : 0
   );
   const counted = useData(
     () => get("/api/runs/count", { experiment: s.experiment, filter: s.filter }),

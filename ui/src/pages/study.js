@@ -79,8 +79,9 @@ export function ParallelCoordinates({ trials, keys }) {
   </svg>`;
 }
 
-export function StudyView({ name }) {
-  const found = useData(() => get(`/api/studies/${enc(name)}`), [name]);
+export function StudyView({ name, live = false }) {
+  // A study still running gains trials: its page follows them.
+  const found = useData(() => get(`/api/studies/${enc(name)}`), [name], live ? 5000 : 0);
   return html`<${Section} title=${`Study ${name}`}>
     <${Loading} state=${found}>${(study) => {
       const keys = [...new Set(study.trials.flatMap((t) => Object.keys(t.params)))].sort();
