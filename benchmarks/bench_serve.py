@@ -46,7 +46,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -56,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 import trials
+from processes import children, free_port, status_kib
 from workloads import Sizes, emit, option, run_selected
 
 HERE = Path(__file__).resolve().parent
@@ -64,12 +64,6 @@ SIDES = ("hone", "hone_norecord", "bare")
 CONNECTIONS = (1, 16)
 AIMS = {"vs_mlflow_c16": 5.0, "vs_bare_c16": 0.6, "record_vs_norecord_c16": 0.9}
 ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _get(url: str, timeout: float = 2.0) -> bytes:
@@ -112,14 +106,12 @@ class Server:
     def peak_rss_mib(self) -> float:
         """The peak resident memory of the server and its children (MLflow forks uvicorn)."""
         total = 0.0
-        for pid in [self.proc.pid, *_children(self.proc.pid)]:
-            total += _status_kib(pid, "VmHWM") / 1024
+        for pid in [self.proc.pid, *children(self.proc.pid)]:
+            total += status_kib(pid, "VmHWM") / 1024
         return total
 
     def rss_mib(self) -> float:
-        return (
-            sum(_status_kib(p, "VmRSS") for p in [self.proc.pid, *_children(self.proc.pid)]) / 1024
-        )
+        return sum(status_kib(p, "VmRSS") for p in [self.proc.pid, *children(self.proc.pid)]) / 1024
 
     def stop(self) -> int:
         if self.proc.poll() is None:
@@ -131,27 +123,6 @@ class Server:
                 self.proc.wait()
         self._out.close()
         return self.proc.returncode
-
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return found
-    for child in map(int, text.split()):
-        found += [child, *_children(child)]
-    return found
-
-
-def _status_kib(pid: int, key: str) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return float(line.split()[1])
-    except OSError:
-        pass
-    return 0.0
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -234,7 +205,7 @@ def _prepare(workdir: Path, sizes: Sizes, env: dict[str, str]) -> dict[str, Any]
 
 
 def _start(side: str, workdir: Path, prepared: dict[str, Any], env: dict[str, str]) -> Server:
-    port = _free_port()
+    port = free_port()
     hone = [sys.executable, "-m", "hone.cli.main", "-w", prepared["ws"], "serve", prepared["ref"]]
     common = ["--port", str(port), "--threads", "1"]
     log = workdir / f"server-{side}.log"

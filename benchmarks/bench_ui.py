@@ -68,20 +68,27 @@ Aims: both runs pages >= 10x faster than MLflow's search endpoint (warm medians)
 
 from __future__ import annotations
 
-import http.client
 import json
-import os
-import socket
 import statistics
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import trials
-from bench_serve import Server
+from ui_sides import (
+    Client,
+    Request,
+    UiSizes,
+    chart_child,
+    mlflow_experiment_id,
+    prepare,
+    server_processes,
+    settle,
+    start,
+    ui_sizes,
+)
 from workloads import (
     SEARCH_EXPERIMENT,
     SEARCH_FILTER,
@@ -93,232 +100,12 @@ from workloads import (
     run_selected,
 )
 
-HERE = Path(__file__).resolve().parent
 #: MLflow's UI page of runs (its bundle's default ``max_results``); the same on hone's side.
 PAGE = 100
 #: hone's own runs page (ui/src/pages/runs.js).
 HONE_PAGE = 50
 MLFLOW_ORDER = ["attributes.start_time DESC"]
-CHART_EXPERIMENT = "bench-chart"
-CHART_KEY = "loss"
-AIMS = {"first_vs_mlflow": 10.0, "filtered_vs_mlflow": 10.0, "chart_drawn_ms": 1000.0}
-CHROMIUM = os.environ.get("HONE_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-VIEWPORT = {"width": 1400, "height": 900}
-#: Keeps the first draw's time (uPlot draws again when its ResizeObserver first fires) and
-#: the animation frame after it. Playwright injects it; the page's CSP does not apply.
-FIRST_DRAW = """
-(() => {
-  let last;
-  Object.defineProperty(window, "__honeDrawn", {
-    configurable: true,
-    get() { return last; },
-    set(value) {
-      if (window.__benchFirstDrawn === undefined) {
-        window.__benchFirstDrawn = value;
-        requestAnimationFrame(() => { window.__benchFrame = performance.now(); });
-      }
-      window.__benchDraws = (window.__benchDraws || 0) + 1;
-      last = value;
-    },
-  });
-})();
-"""
-COLLECT = """
-(runId) => {
-  const entries = performance.getEntriesByType("resource");
-  const one = (test) => {
-    const e = entries.find(test);
-    return e ? {start: e.startTime, request: e.requestStart, first_byte: e.responseStart,
-                end: e.responseEnd, bytes: e.encodedBodySize} : null;
-  };
-  const nav = performance.getEntriesByType("navigation")[0];
-  return {
-    drawn: window.__benchFirstDrawn,
-    last_drawn: window.__honeDrawn,
-    draws: window.__benchDraws,
-    frame: window.__benchFrame,
-    html_end: nav ? nav.responseEnd : null,
-    app_js: one((e) => e.name.endsWith("/assets/app.js")),
-    run: one((e) => e.name.endsWith("/api/runs/" + runId)),
-    metric: one((e) => e.name.includes("/api/runs/" + runId + "/metric?")),
-  };
-}
-"""
-
-
-@dataclass(frozen=True)
-class UiSizes:
-    requests: int  # timed requests of each kind per round, on a warm server
-    warmup: int  # untimed requests of each kind before them
-    loads: int  # page loads of the chart per round
-    chart_points: int
-    metric_requests: int  # timed requests of the metric endpoint per round
-
-
-def ui_sizes() -> UiSizes:
-    if "--quick" in sys.argv:
-        return UiSizes(requests=3, warmup=1, loads=2, chart_points=5_000, metric_requests=2)
-    return UiSizes(requests=20, warmup=3, loads=4, chart_points=100_000, metric_requests=10)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _children(pid: int) -> list[int]:
-    """Every descendant of ``pid``, also those a thread other than the main one started
-    (MLflow's job runner starts its Huey consumers from threads: each thread's children are
-    listed under that thread's own task)."""
-    found: list[int] = []
-    try:
-        tasks = list(Path(f"/proc/{pid}/task").iterdir())
-    except OSError:
-        return found
-    for task in tasks:
-        try:
-            text = (task / "children").read_text()
-        except OSError:
-            continue
-        for child in map(int, text.split()):
-            found += [child, *_children(child)]
-    return found
-
-
-def _cpu_s(pids: list[int]) -> float:
-    """CPU seconds (user + system) the processes have used so far."""
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
-def settle(server: Server, window: float = 0.5, timeout: float = 120.0) -> float:
-    """Wait until the server's processes have been idle (under 5% of a core, none added or
-    gone) for two windows in a row: what a server does at start is over. (MLflow's server
-    answers its health check while the job runner it started still imports MLflow, which
-    kept both cores busy here for seconds.) Returns the seconds waited."""
-    started = time.perf_counter()
-    quiet = 0
-    while quiet < 2:
-        if time.perf_counter() - started > timeout:
-            raise SystemExit(f"the server in {server.log} was still busy after {timeout:.0f} s")
-        pids = [server.proc.pid, *_children(server.proc.pid)]
-        before = _cpu_s(pids)
-        time.sleep(window)
-        same = [server.proc.pid, *_children(server.proc.pid)] == pids
-        quiet = quiet + 1 if same and _cpu_s(pids) - before < 0.05 * window else 0
-    return time.perf_counter() - started
-
-
-def _processes(server: Server) -> list[dict[str, Any]]:
-    """Each process of a server: its command and peak RSS (VmHWM), MiB."""
-    found = []
-    for pid in [server.proc.pid, *_children(server.proc.pid)]:
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            status = Path(f"/proc/{pid}/status").read_text().splitlines()
-        except OSError:
-            continue
-        peak = next((float(s.split()[1]) / 1024 for s in status if s.startswith("VmHWM:")), 0.0)
-        shown = " ".join(part.decode(errors="replace") for part in cmd[:4] if part)
-        found.append({"cmd": shown[:120], "peak_rss_mib": peak})
-    return found
-
-
-# The stores ---------------------------------------------------------------------------
-
-
-def chart_child(workdir: Path) -> None:
-    """In hone's workspace: one run with ``--points`` points of one metric."""
-    import hone
-
-    points = int(option("points") or 100_000)
-    ws = hone.init(workdir / "stores" / "ws")
-    with hone.start_run(CHART_EXPERIMENT, name="chart", workspace=ws) as run:
-        log = run.log_metric
-        for i in range(points):
-            # A falling loss with a wobble and noise: no two neighbours alike.
-            log(CHART_KEY, 2.0 / (1 + i / 2_000) + 0.05 * ((i * 7_919) % 1_000) / 1_000, step=i)
-    stored = len(hone.get_metric_history(run.id, CHART_KEY, workspace=ws))
-    if stored != points:
-        raise SystemExit(f"chart run: {stored} of {points} points reached the store")
-    emit({"bench": "chart_run", "run": run.id, "points": points, "key": CHART_KEY})
-
-
-def _prepare(workdir: Path, sizes: Sizes, ui: UiSizes) -> dict[str, Any]:
-    stores = workdir / "stores"
-    quick = ["--quick"] if "--quick" in sys.argv else []
-    done = workdir / "prepared.json"
-    if not done.exists():
-        print(f"  building hone's store of {sizes.search_runs:,} runs ...", flush=True)
-        built = trials.spawn(
-            [
-                sys.executable,
-                str(HERE / "bench_hone.py"),
-                str(stores),
-                "--only=search_store",
-                *quick,
-            ],
-            "hone",
-            HERE,
-        )
-        chart = trials.spawn(
-            [
-                sys.executable,
-                str(HERE / "bench_ui.py"),
-                str(workdir),
-                "--child=chart",
-                f"--points={ui.chart_points}",
-            ],
-            "hone",
-            HERE,
-        )
-        done.write_text(
-            json.dumps(
-                {
-                    "ws": str(stores / "ws"),
-                    "runs": sizes.search_runs,
-                    "hone_build_s": built.results["search_store"]["build_s"],
-                    "chart_run": chart.results["chart_run"]["run"],
-                    "chart_points": chart.results["chart_run"]["points"],
-                    "chart_log_s": chart.wall_s,
-                }
-            )
-        )
-    prepared: dict[str, Any] = json.loads(done.read_text())
-    mlflow = option("mlflow-python")
-    marker = stores / "mlflow-built.json"
-    if mlflow and not marker.exists():
-        print(f"  building MLflow's store of {sizes.search_runs:,} runs ...", flush=True)
-        (stores / "mlflow.db").unlink(missing_ok=True)  # a build that died half way
-        built = trials.spawn(
-            [mlflow, str(HERE / "bench_mlflow.py"), str(stores), "--only=search_store", *quick],
-            "mlflow",
-            HERE,
-        )
-        marker.write_text(json.dumps({"build_s": built.results["search_store"]["build_s"]}))
-    if mlflow:
-        prepared["mlflow_db"] = str(stores / "mlflow.db")
-        prepared["mlflow_build_s"] = json.loads(marker.read_text())["build_s"]
-    # The builds leave dirty pages (MLflow's switch back to its rollback journal rewrites its
-    # file): written out now, so that no server's first request waits behind the writeback.
-    os.sync()
-    return prepared
+AIMS = {"first_vs_mlflow": 10.0, "filtered_vs_mlflow": 10.0}
 
 
 # What each page must show, from the workload alone --------------------------------------
@@ -335,15 +122,7 @@ def expected_pages(runs: int, page: int) -> dict[str, list[str]]:
     }
 
 
-# The servers ----------------------------------------------------------------------------
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    body: bytes | None
-    headers: dict[str, str]
+# The runs pages ----------------------------------------------------------------------------
 
 
 def _hone_requests() -> dict[str, Request]:
@@ -396,68 +175,6 @@ def _p0s(side: str, body: bytes) -> list[str]:
     ]
 
 
-def _mlflow_experiment_id(db: Path) -> str:
-    import sqlite3
-
-    connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        row = connection.execute(
-            "SELECT experiment_id FROM experiments WHERE name = ?", (SEARCH_EXPERIMENT,)
-        ).fetchone()
-    finally:
-        connection.close()
-    if row is None:
-        raise SystemExit(f"ui_runs: no experiment {SEARCH_EXPERIMENT!r} in {db}")
-    return str(row[0])
-
-
-def _start(side: str, workdir: Path, prepared: dict[str, Any]) -> Server:
-    port = _free_port()
-    log = workdir / f"server-{side}.log"
-    env = dict(os.environ)
-    if side == "hone":
-        cmd = [sys.executable, "-m", "hone.cli.main", "ui", "--workspace", prepared["ws"]]
-        return Server([*cmd, "--port", str(port)], port, "/api/health", env, log)
-    mlflow = Path(str(option("mlflow-python")))
-    cmd = [
-        str(mlflow.parent / "mlflow"),
-        *("server", "--backend-store-uri", f"sqlite:///{prepared['mlflow_db']}"),
-        *("--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
-        *("--default-artifact-root", str(workdir / "mlflow-artifacts")),
-    ]
-    # MLflow runs `uvicorn` with its own interpreter; no calls home from a benchmark.
-    env.update(
-        PATH=f"{mlflow.parent}{os.pathsep}{env.get('PATH', '')}",
-        MLFLOW_DISABLE_TELEMETRY="true",
-        DO_NOT_TRACK="true",
-    )
-    return Server(cmd, port, "/health", env, log)
-
-
-class Client:
-    """One keep-alive connection to a server; every request timed to its last byte."""
-
-    def __init__(self, port: int) -> None:
-        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
-
-    def send(self, request: Request) -> tuple[float, bytes]:
-        start = time.perf_counter()
-        self.connection.request(
-            request.method, request.path, body=request.body, headers=request.headers
-        )
-        reply = self.connection.getresponse()
-        body = reply.read()
-        elapsed = time.perf_counter() - start
-        if reply.status != 200:
-            raise SystemExit(
-                f"{request.method} {request.path[:120]} answered {reply.status}: {body[:300]!r}"
-            )
-        return 1000 * elapsed, body
-
-    def close(self) -> None:
-        self.connection.close()
-
-
 def _check(side: str, kind: str, body: bytes, expected: dict[str, list[str]]) -> None:
     found = _p0s(side, body)
     if found != expected[kind]:
@@ -484,7 +201,7 @@ def _runs_round(
     ui: UiSizes,
 ) -> dict[str, Any]:
     started = time.perf_counter()
-    server = _start(side, workdir, prepared)
+    server = start(side, workdir, prepared)
     found: dict[str, Any] = {"ready_s": time.perf_counter() - started}
     found["settle_s"] = settle(server)
     client = Client(server.port)
@@ -506,7 +223,7 @@ def _runs_round(
                 times[kind].append(ms)
                 sizes[kind] = len(body)
         _check(side, "first", client.send(requests["first"])[1], expected)
-        processes = _processes(server)
+        processes = server_processes(server)
     finally:
         client.close()
         code = server.stop()
@@ -525,10 +242,10 @@ def _runs_round(
 
 def ui_runs(workdir: Path, sizes: Sizes) -> None:
     ui = ui_sizes()
-    prepared = _prepare(workdir, sizes, ui)
+    prepared = prepare(workdir, sizes, ui)
     requests = {"hone": _hone_requests()}
     if "mlflow_db" in prepared:
-        requests["mlflow"] = _mlflow_requests(_mlflow_experiment_id(Path(prepared["mlflow_db"])))
+        requests["mlflow"] = _mlflow_requests(mlflow_experiment_id(Path(prepared["mlflow_db"])))
     sides = list(requests)
     expected = expected_pages(prepared["runs"], PAGE)
     rounds: list[dict[str, dict[str, Any]]] = []
@@ -584,142 +301,12 @@ def ui_runs(workdir: Path, sizes: Sizes) -> None:
     emit(out)
 
 
-# The chart ------------------------------------------------------------------------------
-
-
-def _load(browser: Any, url: str, run_id: str, points: int) -> dict[str, Any]:
-    """One navigation to the run page in a new context, until the chart is drawn."""
-    context = browser.new_context(viewport=VIEWPORT)
-    try:
-        context.add_init_script(script=FIRST_DRAW)
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        selector = f".chart-box[data-metric='{CHART_KEY}'] .chart[data-drawn]"
-        started = time.perf_counter()
-        page.goto(url, wait_until="commit")
-        page.wait_for_selector(selector, timeout=120_000)
-        seen = time.perf_counter() - started
-        page.wait_for_function("() => window.__benchFrame !== undefined", timeout=30_000)
-        found: dict[str, Any] = page.evaluate(COLLECT, run_id)
-        drawn = page.get_attribute(selector, "data-drawn")
-    finally:
-        context.close()
-    if errors:
-        raise SystemExit(f"ui_chart: the page failed: {errors[:3]}")
-    if drawn != str(points):
-        raise SystemExit(f"ui_chart: the chart drew {drawn} points, not {points}")
-    metric = found.get("metric") or {}
-    if not metric:
-        raise SystemExit("ui_chart: the page's Resource Timing has no metric request")
-    found["wall_ms"] = 1000 * seen
-    found["after_metric_ms"] = found["drawn"] - metric["end"]
-    return found
-
-
-def _browser_missing() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "Python Playwright is not installed"
-    if not Path(CHROMIUM).exists():
-        return f"no Chromium at {CHROMIUM} (Debian's chromium package)"
-    return None
-
-
-def ui_chart(workdir: Path, sizes: Sizes) -> None:
-    missing = _browser_missing()
-    if missing:
-        raise SystemExit(f"ui_chart: {missing}")
-    from playwright.sync_api import sync_playwright
-
-    ui = ui_sizes()
-    prepared = _prepare(workdir, sizes, ui)
-    run_id, points = prepared["chart_run"], prepared["chart_points"]
-    metric = Request(
-        "GET",
-        f"/api/runs/{run_id}/metric?{urlencode({'key': CHART_KEY})}",
-        None,
-        {"Accept": "application/json"},
-    )
-    loads: list[list[dict[str, Any]]] = []
-    servers: list[dict[str, Any]] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        version = str(browser.version)
-        try:
-            for r in range(sizes.cheap_pairs):
-                server = _start("hone", workdir, prepared)
-                settle(server)
-                client = Client(server.port)
-                try:
-                    url = f"http://127.0.0.1:{server.port}/#/runs/{run_id}"
-                    these = [_load(browser, url, run_id, points) for _ in range(ui.loads)]
-                    served = [client.send(metric) for _ in range(ui.metric_requests)]
-                    processes = _processes(server)
-                finally:
-                    client.close()
-                    server.stop()
-                if len(json.loads(served[-1][1])["step"]) != points:
-                    raise SystemExit("ui_chart: the metric endpoint lost points")
-                loads.append(these)
-                servers.append(
-                    {
-                        "metric_ms": statistics.median(ms for ms, _ in served),
-                        "metric_bytes": len(served[-1][1]),
-                        "peak_rss_mib": sum(p["peak_rss_mib"] for p in processes),
-                    }
-                )
-                print(
-                    f"  ui chart round {r + 1}/{sizes.cheap_pairs}: drawn at "
-                    + ", ".join(f"{load['drawn']:.0f}" for load in these)
-                    + f" ms; metric endpoint {servers[-1]['metric_ms']:.0f} ms, "
-                    f"peak {servers[-1]['peak_rss_mib']:.0f} MiB",
-                    flush=True,
-                )
-        finally:
-            browser.close()
-    every = [load for these in loads for load in these]
-
-    def over_loads(key: str) -> dict[str, Any]:
-        return trials.spread([float(load[key]) for load in every])
-
-    def metric_part(key: str) -> dict[str, Any]:
-        return trials.spread([float(load["metric"][key]) for load in every])
-
-    drawn = over_loads("drawn")
-    emit(
-        {
-            "bench": "ui_chart",
-            "points": points,
-            "rounds": sizes.cheap_pairs,
-            "loads_per_round": ui.loads,
-            "chromium": version,
-            "aims": {"chart_drawn_ms": AIMS["chart_drawn_ms"]},
-            "drawn_ms": drawn,
-            "first_load_drawn_ms": trials.spread([these[0]["drawn"] for these in loads]),
-            "frame_ms": over_loads("frame"),
-            "last_drawn_ms": over_loads("last_drawn"),
-            "draws": over_loads("draws"),
-            "wall_ms": over_loads("wall_ms"),
-            "metric_start_ms": metric_part("start"),
-            "metric_first_byte_ms": metric_part("first_byte"),
-            "metric_end_ms": metric_part("end"),
-            "after_metric_ms": over_loads("after_metric_ms"),
-            "metric_page_bytes": metric_part("bytes"),
-            "metric_server_ms": trials.spread([s["metric_ms"] for s in servers]),
-            "metric_bytes": servers[-1]["metric_bytes"],
-            "peak_rss_mib": trials.spread([s["peak_rss_mib"] for s in servers]),
-            "loads": loads,
-            "passed": {"chart_drawn_ms": drawn["median"] < AIMS["chart_drawn_ms"]},
-        }
-    )
-
-
 def main() -> None:
     if option("child") == "chart":
         chart_child(Path(sys.argv[1]))
         return
+    from ui_chart import ui_chart
+
     run_selected({"ui_runs": ui_runs, "ui_chart": ui_chart})
 
 

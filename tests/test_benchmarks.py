@@ -390,9 +390,9 @@ def test_the_ui_benchmark_knows_which_runs_each_page_must_show() -> None:
 
 @pytest.mark.slow
 def test_the_ui_benchmark_draws_the_chart_in_chromium(tmp_path: Path) -> None:
-    import bench_ui
+    import ui_chart
 
-    missing = bench_ui._browser_missing()
+    missing = ui_chart.browser_missing()
     if missing:
         if os.environ.get("CI") == "true":
             pytest.fail(f"the UI benchmark's browser must run in CI: {missing}")
