@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import numpy as np
@@ -149,19 +149,38 @@ def start_server(
         text=True,
     )
     server = Server(proc, f"http://127.0.0.1:{port}", token)
-    deadline = time.monotonic() + 90
+    wait_until_up(server, "/healthz", "hone serve", 90, lambda: server.stop(signal.SIGKILL))
+    return server
+
+
+class Started(Protocol):
+    """A hone server process a test started (``hone serve``, ``hone ui``)."""
+
+    proc: subprocess.Popen[str]
+    url: str
+    output: str
+
+    def stop(self) -> int: ...
+
+
+def wait_until_up(
+    started: Started, health: str, what: str, timeout: float, give_up: Callable[[], object]
+) -> None:
+    """Until ``health`` answers 200; the process's output in the failure if it exits first
+    or does not answer in ``timeout`` seconds (``give_up`` stops it then)."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            server.stop()
-            raise AssertionError(f"hone serve exited {proc.returncode}:\n{server.output}")
+        if started.proc.poll() is not None:
+            started.stop()
+            raise AssertionError(f"{what} exited {started.proc.returncode}:\n{started.output}")
         try:
-            if httpx.get(f"{server.url}/healthz", timeout=2).status_code == 200:
-                return server
+            if httpx.get(f"{started.url}{health}", timeout=2).status_code == 200:
+                return
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    server.stop(signal.SIGKILL)
-    raise AssertionError(f"hone serve did not answer in 90 s:\n{server.output}")
+    give_up()
+    raise AssertionError(f"{what} did not answer in {timeout:.0f} s:\n{started.output}")
 
 
 StartServer = Callable[..., Server]

@@ -10,7 +10,6 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ import pytest
 import hone
 from hone.config import Workspace
 from hone.tracking.tracker import close_trackers
-from tests.serve.conftest import HONE, free_port, make_served, start_server
+from tests.serve.conftest import HONE, free_port, make_served, start_server, wait_until_up
 
 CHROMIUM = os.environ.get("HONE_TEST_CHROMIUM", "/usr/bin/chromium")
 # As root on a machine with no network beyond loopback: no sandbox (needs user namespaces),
@@ -163,19 +162,8 @@ def start_ui(
         text=True,
     )
     ui = Ui(proc, f"http://127.0.0.1:{port}")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            ui.stop()
-            raise AssertionError(f"hone ui exited {proc.returncode}:\n{ui.output}")
-        try:
-            if httpx.get(f"{ui.url}/api/health", timeout=2).status_code == 200:
-                return ui
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    ui.stop()
-    raise AssertionError(f"hone ui did not answer in 60 s:\n{ui.output}")
+    wait_until_up(ui, "/api/health", "hone ui", 60, ui.stop)
+    return ui
 
 
 @pytest.fixture(scope="package")

@@ -1,6 +1,8 @@
 // The one way pages talk to the server: JSON in and out, errors as exceptions carrying the
 // server's message (and, for a bad filter, the position it points at).
 
+import { query } from "./route.js";
+
 let session = null;
 
 export class ApiError extends Error {
@@ -10,16 +12,6 @@ export class ApiError extends Error {
     this.position = body && typeof body.position === "number" ? body.position : null;
     this.parameter = (body && body.parameter) || null;
   }
-}
-
-export function query(params) {
-  const out = new URLSearchParams();
-  for (const [key, value] of Object.entries(params)) {
-    if (value === undefined || value === null || value === "") continue;
-    for (const one of Array.isArray(value) ? value : [value]) out.append(key, String(one));
-  }
-  const text = out.toString();
-  return text ? `?${text}` : "";
 }
 
 async function call(method, path, body, retried = false) {

@@ -29,14 +29,19 @@ export function useRoute() {
   return route;
 }
 
-export function href(path, params = {}) {
+// "?a=1&b=x&b=y" from {a: 1, b: ["x", "y"]}, empty values left out; "" when none is left.
+export function query(params) {
   const search = new URLSearchParams();
   for (const [key, value] of Object.entries(params)) {
     if (value === undefined || value === null || value === "") continue;
     for (const one of Array.isArray(value) ? value : [value]) search.append(key, String(one));
   }
   const text = search.toString();
-  return `#${path}${text ? `?${text}` : ""}`;
+  return text ? `?${text}` : "";
+}
+
+export function href(path, params = {}) {
+  return `#${path}${query(params)}`;
 }
 
 // Replace the address without a new history entry (typing in a filter box).

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response, StreamingResponse
@@ -177,7 +178,7 @@ def runs_router(ws: Opened) -> APIRouter:
             chunks(),
             media_type="application/octet-stream",
             headers={
-                "content-disposition": f"attachment; filename*=UTF-8''{_quoted(name)}",
+                "content-disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}",
                 "content-length": str(match.size),
             },
         )
@@ -198,9 +199,3 @@ def runs_router(ws: Opened) -> APIRouter:
         return study_report(db, name)
 
     return router
-
-
-def _quoted(name: str) -> str:
-    from urllib.parse import quote
-
-    return quote(name, safe="")

@@ -10,9 +10,13 @@ import { replaceHash } from "../route.js";
 
 const BATCH = 20;
 
+// Classes that are the digits themselves (0-9, as numbers or text): a key picks its own.
+const digitClasses = (classes) =>
+  classes.every((c) => Number.isInteger(c) && c >= 0 && c <= 9) ||
+  classes.every((c) => typeof c === "string" && /^[0-9]$/.test(c));
+
 function keyFor(classes) {
-  const digits = classes.every((c) => Number.isInteger(c) && c >= 0 && c <= 9) ||
-    classes.every((c) => typeof c === "string" && /^[0-9]$/.test(c));
+  const digits = digitClasses(classes);
   return (key) => {
     if (!/^[0-9]$/.test(key)) return undefined;
     if (digits) return classes.find((c) => String(c) === key);
@@ -22,9 +26,7 @@ function keyFor(classes) {
 }
 
 function hint(classes, c, i) {
-  const digits = classes.every((x) => Number.isInteger(x) && x >= 0 && x <= 9) ||
-    classes.every((x) => typeof x === "string" && /^[0-9]$/.test(x));
-  if (digits) return String(c);
+  if (digitClasses(classes)) return String(c);
   return i < 9 ? String(i + 1) : i === 9 ? "0" : "";
 }
 

@@ -70,6 +70,8 @@ export function MetricChart({ runId, metric, view, live }) {
   </div>`;
 }
 
+// An object's keys and values, sorted by key; unlike KeyValues, an empty value is shown
+// (a param may be "").
 function Table({ rows, empty }) {
   const keys = Object.keys(rows).sort();
   if (!keys.length) return html`<p class="muted">${empty}</p>`;
