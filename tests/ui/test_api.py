@@ -129,13 +129,18 @@ def test_datasets_models_and_predictions(ui: Ui, ui_workspace: UiWorkspace) -> N
 
 def test_labels_are_recorded_as_post_v1_feedback_does(ui: Ui, ui_workspace: UiWorkspace) -> None:
     ws = opened(ui_workspace.ws)
-    request_id = ui_workspace.request_ids[-1]
+    # One that no other test labeled (the browser tests label the newest ones).
+    request_id = list_predictions(ws.db, "digits", labeled=False, limit=1000)[-1].request_id
     headers = ui.csrf()
     first = ui.client.post(
         "/api/feedback", json={"request_id": request_id, "label": 4}, headers=headers
     )
     assert first.status_code == 200, first.text
-    assert first.json()["outcome"] in ("recorded", "unchanged", "corrected")
+    assert first.json()["outcome"] == "recorded" and first.json()["label"] == 4
+    same = ui.client.post(
+        "/api/feedback", json={"request_id": request_id, "label": 4}, headers=headers
+    )
+    assert same.json()["outcome"] == "unchanged"
     again = ui.client.post(
         "/api/feedback", json=[{"request_id": request_id, "label": 5}], headers=headers
     )
@@ -290,7 +295,10 @@ def test_bad_changes_get_a_clear_4xx_and_change_nothing(
 
 
 def test_cross_site_requests_are_refused(ui: Ui, ui_workspace: UiWorkspace) -> None:
-    body = {"request_id": ui_workspace.request_ids[0], "label": 1}
+    ws = opened(ui_workspace.ws)
+    target = list_predictions(ws.db, "digits", labeled=False, limit=1)[0].request_id
+    history = ui.client.get("/api/models/digits").json()["history"]
+    body = {"request_id": target, "label": 1}
     bare = ui.client.post("/api/feedback", json=body)
     assert bare.status_code == 403 and "x-hone-csrf" in bare.json()["error"]
     wrong = ui.client.post("/api/feedback", json=body, headers={"x-hone-csrf": "guess"})
@@ -305,9 +313,9 @@ def test_cross_site_requests_are_refused(ui: Ui, ui_workspace: UiWorkspace) -> N
         headers={"content-type": "application/x-www-form-urlencoded"},
     )
     assert form.status_code == 403
-    ws = opened(ui_workspace.ws)
     labeled = {p.request_id for p in list_predictions(ws.db, "digits", labeled=True, limit=1000)}
-    assert ui_workspace.request_ids[0] not in labeled
+    assert target not in labeled
+    assert ui.client.get("/api/models/digits").json()["history"] == history
 
 
 def test_only_loopback_hosts_are_answered_on_loopback(ui: Ui) -> None:
@@ -361,6 +369,8 @@ def test_off_loopback_every_request_needs_the_token(ui_of: StartUi) -> None:
         (["--token", "short"], "16 to 1024 printable"),
         (["--token", "x" * 1025], "16 to 1024 printable"),
         (["--port", "70000"], "port 70000"),
+        (["--public-url", "ftp://hone.example/path"], "public URL"),
+        (["--public-url", "https://hone.example/ui"], "no path"),
         (["--workspace", "/nonexistent/ws"], "/nonexistent/ws"),
     ],
 )

@@ -128,12 +128,18 @@ def test_a_websocket_is_closed_at_the_guard() -> None:
 
 
 def test_the_sign_in_page_escapes_its_message() -> None:
-    from hone.server.security import _LOGIN_FORM
+    from hone.server.security import _page
 
-    assert "{message}" in _LOGIN_FORM
-    guard = Guard(_ok, token="escape-token-0123456789", loopback_only=True)
-    page = _get(guard, "/runs")
-    assert page.status_code == 401 and "<script" not in page.text.lower()
+    sent: list[Any] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _page(send, 401, "<script>alert(1)</script>")).result()
+    body = sent[1]["body"].decode()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body and "<script>" not in body
+    assert sent[0]["status"] == 401
 
 
 def test_a_length_that_is_no_number_is_a_bad_request() -> None:
